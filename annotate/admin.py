@@ -1,0 +1,37 @@
+from django.contrib import admin
+
+from annotate.models import Dataset, Generation, Item, ModelConfig, Run
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "source_filename", "created_at")
+    search_fields = ("name",)
+
+
+@admin.register(Item)
+class ItemAdmin(admin.ModelAdmin):
+    list_display = ("dataset", "index", "external_id")
+    list_filter = ("dataset",)
+    search_fields = ("prompt", "external_id")
+    raw_id_fields = ("dataset",)
+
+
+@admin.register(ModelConfig)
+class ModelConfigAdmin(admin.ModelAdmin):
+    list_display = ("name", "backend", "model", "temperature", "max_tokens", "batch_size")
+    list_filter = ("backend",)
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ("pk", "dataset", "model_config", "status", "total", "created_at")
+    list_filter = ("status",)
+    raw_id_fields = ("dataset", "model_config")
+
+
+@admin.register(Generation)
+class GenerationAdmin(admin.ModelAdmin):
+    list_display = ("pk", "run", "item", "sample_index", "status", "output_tokens", "latency_s")
+    list_filter = ("status",)
+    raw_id_fields = ("run", "item")

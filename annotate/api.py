@@ -1,0 +1,243 @@
+"""The REST API (django-ninja): datasets, model configurations, runs and generations.
+OpenAPI docs at /api/docs. Errors have one shape: {"detail": "...", "errors": [...]?}."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth import authenticate
+from django.shortcuts import get_object_or_404
+from ninja import File, Form, NinjaAPI, Router, Schema
+from ninja.errors import HttpError
+from ninja.files import UploadedFile
+from ninja.pagination import paginate
+from ninja.security import HttpBasicAuth, django_auth
+from pydantic import ConfigDict, Field
+
+from annotate import runs as run_actions
+from annotate.access import get_config_for_user, get_dataset_for_user, get_run_for_user
+from annotate.importing import ImportFailed, import_dataset
+from annotate.models import Dataset, Generation, GenerationStatus, ModelConfig, Run
+from inference.backends import BACKENDS
+
+
+class BasicAuth(HttpBasicAuth):
+    """For scripts: `curl -u user:password`. The browser uses its session."""
+
+    def authenticate(self, request, username, password):
+        user = authenticate(request, username=username, password=password)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(title="Annotate API", version="1", auth=[django_auth, BasicAuth()])
+router = Router()
+
+
+class ErrorOut(Schema):
+    detail: str
+    errors: list[str] = []
+
+
+class DatasetOut(Schema):
+    id: int
+    name: str
+    description: str
+    source_filename: str
+    created_at: datetime
+    item_count: int
+
+
+class ItemOut(Schema):
+    id: int
+    index: int
+    external_id: str
+    messages: list[dict]
+    prompt: str
+    reference: str
+    metadata: dict
+
+
+class ModelConfigIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=200)
+    backend: str
+    model: str = Field(max_length=500)
+    system_prompt: str = ""
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int = Field(256, ge=1, le=32768)
+    seed: int | None = None
+    stop: list[str] = []
+    batch_size: int = Field(8, ge=1, le=256)
+
+
+class ModelConfigOut(ModelConfigIn):
+    model_config = ConfigDict(extra="ignore")
+    id: int
+
+
+class RunIn(Schema):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    dataset_id: int
+    model_config_id: int
+    samples_per_prompt: int = Field(1, ge=1, le=100)
+
+
+class ProgressOut(Schema):
+    total: int
+    done: int
+    failed: int
+    running: int
+    pending: int
+    cancelled: int
+    output_tokens: int
+    tokens_per_s: float | None
+    eta_s: float | None
+    stalled: bool
+
+
+class RunOut(Schema):
+    model_config = ConfigDict(protected_namespaces=())
+    id: int
+    dataset_id: int
+    model_config_id: int
+    samples_per_prompt: int
+    status: str
+    error: str
+    params: dict
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: ProgressOut
+
+    @staticmethod
+    def resolve_progress(run: Run) -> dict:
+        return vars(run.progress())
+
+
+class GenerationOut(Schema):
+    id: int
+    run_id: int
+    item_id: int
+    sample_index: int
+    status: str
+    output: str
+    finish_reason: str
+    prompt_tokens: int | None
+    output_tokens: int | None
+    ttft_s: float | None
+    latency_s: float | None
+    decode_tps: float | None
+    cost_usd: float | None
+    concurrency: int | None
+    error: str
+    attempts: int
+    backend_version: str
+    machine: str
+    finished_at: datetime | None
+
+
+def _dataset_out(dataset: Dataset) -> dict:
+    return {**vars(dataset), "item_count": dataset.items.count()}
+
+
+@router.get("/datasets", response=list[DatasetOut], tags=["datasets"])
+def list_datasets(request):
+    return [_dataset_out(d) for d in Dataset.objects.all()]
+
+
+@router.post("/datasets", response={201: DatasetOut, 400: ErrorOut}, tags=["datasets"])
+def create_dataset(
+    request, file: File[UploadedFile], name: Form[str] = "", description: Form[str] = ""
+):
+    """Import a JSONL or CSV file as a new dataset; all or nothing."""
+    try:
+        dataset = import_dataset(file.file, file.name, name, request.user, description)
+    except ImportFailed as exc:
+        return 400, {"detail": "Nothing was imported.", "errors": exc.errors}
+    return 201, _dataset_out(dataset)
+
+
+@router.get("/datasets/{dataset_id}", response=DatasetOut, tags=["datasets"])
+def get_dataset(request, dataset_id: int):
+    return _dataset_out(get_dataset_for_user(request, dataset_id))
+
+
+@router.get("/datasets/{dataset_id}/items", response=list[ItemOut], tags=["datasets"])
+@paginate
+def list_items(request, dataset_id: int):
+    return get_dataset_for_user(request, dataset_id).items.order_by("index")
+
+
+@router.get("/models", response=list[ModelConfigOut], tags=["models"])
+def list_model_configs(request):
+    return ModelConfig.objects.all()
+
+
+@router.post("/models", response={201: ModelConfigOut}, tags=["models"])
+def create_model_config(request, payload: ModelConfigIn):
+    if payload.backend not in BACKENDS:
+        raise HttpError(422, f"Unknown backend {payload.backend!r}; known: {', '.join(BACKENDS)}")
+    if ModelConfig.objects.filter(name=payload.name).exists():
+        raise HttpError(409, f"A model configuration named {payload.name!r} exists already.")
+    return 201, ModelConfig.objects.create(owner=request.user, **payload.dict())
+
+
+@router.get("/runs", response=list[RunOut], tags=["runs"])
+@paginate
+def list_runs(request):
+    return Run.objects.all()
+
+
+@router.post("/runs", response={201: RunOut}, tags=["runs"])
+def create_run(request, payload: RunIn):
+    dataset = get_dataset_for_user(request, payload.dataset_id)
+    config = get_config_for_user(request, payload.model_config_id)
+    return 201, run_actions.create_run(dataset, config, request.user, payload.samples_per_prompt)
+
+
+@router.get("/runs/{run_id}", response=RunOut, tags=["runs"])
+def get_run(request, run_id: int):
+    return get_run_for_user(request, run_id)
+
+
+def _act(request, run_id: int, action) -> Run:
+    run = get_run_for_user(request, run_id, write=True)
+    try:
+        action(run)
+    except run_actions.RunStateError as exc:
+        raise HttpError(409, str(exc)) from None
+    run.refresh_from_db()
+    return run
+
+
+@router.post("/runs/{run_id}/cancel", response=RunOut, tags=["runs"])
+def cancel_run(request, run_id: int):
+    return _act(request, run_id, run_actions.cancel_run)
+
+
+@router.post("/runs/{run_id}/resume", response=RunOut, tags=["runs"])
+def resume_run(request, run_id: int):
+    return _act(request, run_id, run_actions.resume_run)
+
+
+@router.post("/runs/{run_id}/retry", response=RunOut, tags=["runs"])
+def retry_failed(request, run_id: int):
+    return _act(request, run_id, run_actions.retry_failed)
+
+
+@router.get("/runs/{run_id}/generations", response=list[GenerationOut], tags=["runs"])
+@paginate
+def list_generations(request, run_id: int, status: GenerationStatus | None = None):
+    gens = get_run_for_user(request, run_id).generations.order_by("item__index", "sample_index")
+    return gens.filter(status=status) if status else gens
+
+
+@router.get("/generations/{generation_id}", response=GenerationOut, tags=["runs"])
+def get_generation(request, generation_id: int):
+    return get_object_or_404(Generation, pk=generation_id)
+
+
+api.add_router("/", router)

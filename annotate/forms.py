@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from annotate.models import Dataset, ModelConfig
+
+
+class DatasetImportForm(forms.Form):
+    file = forms.FileField(
+        help_text="JSONL or CSV: prompt, messages, conversations or "
+        "instruction/input/output; other fields are kept as metadata."
+    )
+    name = forms.CharField(max_length=200, required=False, help_text="Default: the file's name.")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.IMPORT_MAX_BYTES:
+            limit = settings.IMPORT_MAX_BYTES // (1024 * 1024)
+            raise forms.ValidationError(f"The file is larger than the {limit} MB limit.")
+        return upload
+
+
+class ModelConfigForm(forms.ModelForm):
+    stop = forms.CharField(
+        required=False,
+        help_text="Stop sequences, one per line.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    class Meta:
+        model = ModelConfig
+        fields = (
+            "name",
+            "backend",
+            "model",
+            "system_prompt",
+            "temperature",
+            "top_p",
+            "max_tokens",
+            "seed",
+            "stop",
+            "batch_size",
+            "hourly_usd",
+        )
+        widgets = {"system_prompt": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["stop"] = "\n".join(self.instance.stop)
+        elif not self.initial.get("model"):
+            self.initial["model"] = settings.MLX_MODEL
+
+    def clean_stop(self) -> list[str]:
+        return [s for s in self.cleaned_data["stop"].splitlines() if s]
+
+    def clean_temperature(self):
+        value = self.cleaned_data["temperature"]
+        if value is not None and not 0 <= value <= 2:
+            raise forms.ValidationError("Temperature goes from 0 to 2.")
+        return value
+
+    def clean_top_p(self):
+        value = self.cleaned_data["top_p"]
+        if value is not None and not 0 < value <= 1:
+            raise forms.ValidationError("top_p is above 0 and at most 1.")
+        return value
+
+
+class RunForm(forms.Form):
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.all())
+    model_config = forms.ModelChoiceField(queryset=ModelConfig.objects.all(), label="Model")
+    samples_per_prompt = forms.IntegerField(min_value=1, max_value=100, initial=1)

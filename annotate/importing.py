@@ -1,0 +1,252 @@
+"""Importing prompts from JSONL or CSV, streamed: a 100k-line file never sits in memory.
+
+Common shapes are mapped onto an item (messages, prompt, reference, metadata):
+- `prompt` (with an optional `system`);
+- chat `messages` ([{role, content}]; a final assistant turn becomes the reference);
+- ShareGPT `conversations` ([{from: human|gpt|system, value}]);
+- Alpaca `instruction` / `input` / `output`.
+The reference comes from `reference`, `output`, `response`, `completion` or `answer`; `id` is
+kept as the external id; every other field is kept as metadata.
+
+The whole file is imported in one transaction: one bad line names its line number and why,
+and nothing of that file is imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from django.db import transaction
+
+from annotate.models import Dataset, Item
+
+REFERENCE_KEYS = ("reference", "output", "response", "completion", "answer")
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+}
+ROLES = ("system", "user", "assistant")
+KNOWN_KEYS = {
+    "prompt",
+    "system",
+    "messages",
+    "conversations",
+    "instruction",
+    "input",
+    "id",
+    "metadata",
+    *REFERENCE_KEYS,
+}
+MAX_ERRORS_SHOWN = 20
+BULK = 2000
+
+
+class ImportFailed(Exception):
+    def __init__(self, errors: list[str], total_errors: int) -> None:
+        self.errors = errors
+        self.total_errors = total_errors
+        more = total_errors - len(errors)
+        super().__init__("; ".join(errors) + (f"; and {more} more errors" if more else ""))
+
+
+class LineError(ValueError):
+    pass
+
+
+@dataclass
+class ParsedItem:
+    messages: list[dict]
+    reference: str = ""
+    external_id: str = ""
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def prompt(self) -> str:
+        return self.messages[-1]["content"]
+
+
+def _text(record: dict, key: str) -> str:
+    value = record.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise LineError(f"`{key}` must be text, not {type(value).__name__}")
+    return value
+
+
+def _chat(turns, where: str, role_key: str, content_key: str, roles: dict) -> list[dict]:
+    if not isinstance(turns, list) or not turns:
+        raise LineError(f"`{where}` must be a non-empty list of turns")
+    messages = []
+    for i, turn in enumerate(turns):
+        if not isinstance(turn, dict):
+            raise LineError(
+                f"`{where}[{i}]` must be an object with `{role_key}` and `{content_key}`"
+            )
+        role, content = turn.get(role_key), turn.get(content_key)
+        if role not in roles:
+            raise LineError(
+                f"`{where}[{i}].{role_key}` must be one of {', '.join(roles)}, not {role!r}"
+            )
+        if not isinstance(content, str):
+            raise LineError(f"`{where}[{i}].{content_key}` must be text")
+        messages.append({"role": roles[role], "content": content})
+    return messages
+
+
+def _messages(record: dict) -> list[dict]:
+    if "messages" in record:
+        return _chat(record["messages"], "messages", "role", "content", {r: r for r in ROLES})
+    if "conversations" in record:
+        return _chat(record["conversations"], "conversations", "from", "value", SHAREGPT_ROLES)
+    if "instruction" in record:
+        parts = [_text(record, "instruction"), _text(record, "input")]
+        prompt = "\n\n".join(p for p in parts if p.strip())
+    else:
+        prompt = _text(record, "prompt")
+    if not prompt.strip():
+        raise LineError(
+            "no prompt: expected a non-empty `prompt`, `messages`, `conversations` or `instruction`"
+        )
+    system = _text(record, "system")
+    return ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": prompt}
+    ]
+
+
+def parse_record(record) -> ParsedItem:
+    """Map one JSON object (or CSV row) onto an item; LineError says what is wrong."""
+    if not isinstance(record, dict):
+        raise LineError(f"expected a JSON object, not {type(record).__name__}")
+    messages = _messages(record)
+    reference = next((_text(record, k) for k in REFERENCE_KEYS if record.get(k)), "")
+    if messages[-1]["role"] == "assistant":
+        reference = reference or messages[-1]["content"]
+        messages = messages[:-1]
+    if not messages or messages[-1]["role"] != "user":
+        raise LineError(
+            "the conversation must end with a user turn (or a user turn then the "
+            "assistant's reference answer)"
+        )
+    metadata = record.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise LineError("`metadata` must be an object")
+    extra = {k: v for k, v in record.items() if k not in KNOWN_KEYS}
+    external_id = record.get("id")
+    return ParsedItem(
+        messages, reference, "" if external_id is None else str(external_id), {**metadata, **extra}
+    )
+
+
+def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
+    """(line number, record, error) for each non-blank line."""
+    for number, raw in enumerate(stream, start=1):
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
+        except UnicodeDecodeError as exc:
+            yield number, None, f"not UTF-8 ({exc.reason} at byte {exc.start})"
+            continue
+        if not line:
+            continue
+        try:
+            yield number, json.loads(line), ""
+        except json.JSONDecodeError as exc:
+            yield number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+
+
+def read_csv(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
+    """(line number, record, error) per row; empty cells are left out, and a `messages`,
+    `conversations` or `metadata` cell is read as JSON."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    reader = csv.DictReader(text)
+    try:
+        for row in reader:
+            yield reader.line_num, *_csv_record(row)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        yield reader.line_num + 1, None, f"unreadable CSV ({exc})"
+    finally:
+        text.detach()
+
+
+def _csv_record(row: dict) -> tuple[dict | None, str]:
+    if None in row:
+        return None, "more cells than the header has columns"
+    record = {k: v for k, v in row.items() if k and v not in (None, "")}
+    for key in ("messages", "conversations", "metadata"):
+        if key in record:
+            try:
+                record[key] = json.loads(record[key])
+            except json.JSONDecodeError as exc:
+                return None, f"`{key}` cell is not valid JSON ({exc.msg})"
+    return record, ""
+
+
+def detect_format(filename: str) -> str:
+    name = filename.lower()
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if name.endswith(".csv"):
+        return "csv"
+    raise ImportFailed([f"{filename}: unknown file type; use .jsonl or .csv"], 1)
+
+
+@transaction.atomic
+def import_dataset(
+    stream: IO[bytes],
+    filename: str,
+    name: str,
+    owner,
+    description: str = "",
+    fmt: str | None = None,
+) -> Dataset:
+    """Create a dataset from a JSONL or CSV stream, all or nothing. Raises ImportFailed."""
+    reader = read_csv if (fmt or detect_format(filename)) == "csv" else read_jsonl
+    dataset = Dataset.objects.create(
+        name=name or filename, description=description, source_filename=filename, owner=owner
+    )
+    errors: list[str] = []
+    total_errors = 0
+    batch: list[Item] = []
+    index = 0
+    for number, record, error in reader(stream):
+        if not error:
+            try:
+                parsed = parse_record(record)
+            except LineError as exc:
+                error = str(exc)
+        if error:
+            total_errors += 1
+            if len(errors) < MAX_ERRORS_SHOWN:
+                errors.append(f"line {number}: {error}")
+            continue
+        if total_errors:
+            continue  # keep reading to report every bad line, but write nothing more
+        batch.append(
+            Item(
+                dataset=dataset,
+                index=index,
+                messages=parsed.messages,
+                prompt=parsed.prompt,
+                reference=parsed.reference,
+                external_id=parsed.external_id,
+                metadata=parsed.metadata,
+            )
+        )
+        index += 1
+        if len(batch) >= BULK:
+            Item.objects.bulk_create(batch)
+            batch = []
+    if not total_errors and not index:
+        errors, total_errors = [f"{filename}: no items found"], 1
+    if total_errors:
+        raise ImportFailed(errors, total_errors)
+    Item.objects.bulk_create(batch)
+    return dataset

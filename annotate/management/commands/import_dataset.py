@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from annotate.importing import ImportFailed, import_dataset
+
+
+class Command(BaseCommand):
+    help = "Import a JSONL or CSV file of prompts as a new dataset (all or nothing)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", type=Path)
+        parser.add_argument("--name", default="")
+        parser.add_argument("--description", default="")
+        parser.add_argument("--owner", default="", help="Username; default: the first superuser.")
+        parser.add_argument("--format", choices=("jsonl", "csv"), default=None)
+
+    def handle(self, path: Path, name: str, description: str, owner: str, format, **options):
+        users = get_user_model().objects
+        user = (
+            users.filter(username=owner).first()
+            if owner
+            else users.filter(is_superuser=True).order_by("pk").first()
+        )
+        if user is None:
+            raise CommandError("No such user: create one with createsuperuser, or pass --owner.")
+        if not path.exists():
+            raise CommandError(f"{path}: no such file")
+        try:
+            with path.open("rb") as stream:
+                dataset = import_dataset(stream, path.name, name, user, description, fmt=format)
+        except ImportFailed as exc:
+            lines = "\n".join(f"  {e}" for e in exc.errors)
+            raise CommandError(
+                f"Nothing was imported; {exc.total_errors} bad lines:\n{lines}"
+            ) from None
+        count = dataset.items.count()
+        self.stdout.write(f"Imported {count} items into dataset {dataset.pk} ({dataset.name}).")

@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from annotate.api import api
+from annotate.views import configs, datasets, home, runs
+
+urlpatterns = [
+    path("", home.home, name="annotate-home"),
+    path("datasets/", datasets.list_datasets, name="annotate-dataset-list"),
+    path("datasets/import/", datasets.import_dataset_view, name="annotate-dataset-import"),
+    path("datasets/<int:pk>/", datasets.dataset_detail, name="annotate-dataset-detail"),
+    path("models/", configs.list_configs, name="annotate-config-list"),
+    path("models/new/", configs.edit_config, name="annotate-config-new"),
+    path("models/<int:pk>/edit/", configs.edit_config, name="annotate-config-edit"),
+    path("runs/", runs.list_runs, name="annotate-run-list"),
+    path("runs/new/", runs.create_run, name="annotate-run-create"),
+    path("runs/<int:pk>/", runs.run_detail, name="annotate-run-detail"),
+    path("runs/<int:pk>/cancel/", runs.cancel_run, name="annotate-run-cancel"),
+    path("runs/<int:pk>/resume/", runs.resume_run, name="annotate-run-resume"),
+    path("runs/<int:pk>/retry/", runs.retry_failed, name="annotate-run-retry"),
+    path("runs/<int:pk>/generations/", runs.list_generations, name="annotate-generation-list"),
+    path("generations/<int:pk>/", runs.generation_detail, name="annotate-generation-detail"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+]

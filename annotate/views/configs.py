@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from annotate.access import get_config_for_user
+from annotate.forms import ModelConfigForm
+from annotate.models import ModelConfig
+
+
+@login_required
+def list_configs(request: HttpRequest) -> HttpResponse:
+    configs = ModelConfig.objects.select_related("owner")
+    return render(request, "annotate/configs.html", {"configs": configs})
+
+
+@login_required
+def edit_config(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    config = get_config_for_user(request, pk, write=True) if pk else ModelConfig(owner=request.user)
+    form = ModelConfigForm(request.POST or None, instance=config)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Saved model configuration {config.name}.")
+        return redirect("annotate-config-list")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "annotate/config_form.html", {"form": form, "config": config}, status=status
+    )

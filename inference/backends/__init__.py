@@ -1,0 +1,44 @@
+"""Backends by name. Each backend is one module with one class of the same shape (see base.py);
+a new backend is a new module and a line here, not a branch in a switch.
+
+Classes are imported on first use, so the web process never imports MLX.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from inference.backends.base import Backend, BackendError
+
+# name -> (label, "module:Class")
+BACKENDS: dict[str, tuple[str, str]] = {
+    "mlx": ("MLX (local, mlx-lm)", "inference.backends.mlx:MLXBackend"),
+}
+BACKEND_CHOICES = [(name, label) for name, (label, _) in BACKENDS.items()]
+
+
+class UnknownBackend(BackendError):
+    pass
+
+
+def get_backend_class(name: str) -> type[Backend]:
+    try:
+        _, target = BACKENDS[name]
+    except KeyError:
+        known = ", ".join(sorted(BACKENDS))
+        raise UnknownBackend(f"Unknown backend {name!r}; known backends: {known}") from None
+    module, cls = target.split(":")
+    return getattr(import_module(module), cls)
+
+
+_instances: dict[tuple, Backend] = {}
+
+
+def get_backend(params: dict) -> Backend:
+    """The backend for a run's params, kept for the life of the worker process, so that a model
+    is loaded once per process and never per task."""
+    cls = get_backend_class(params["backend"])
+    key = (params["backend"], *cls.cache_key(params))
+    if key not in _instances:
+        _instances[key] = cls(params)
+    return _instances[key]

@@ -1,0 +1,68 @@
+"""What every backend is: it pulls requests, generates, and hands back measured results.
+
+A backend's `generate` asks `claim(n)` for up to n more requests whenever it has room (free
+batch slots for MLX, free connections for APIs), calls `emit(result)` once per request, from
+the calling thread, and stops claiming once `should_stop()` is true.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from inference.measurement import Timing
+
+
+class BackendError(Exception):
+    """A configuration problem that fails the whole run at start (missing model, bad key)."""
+
+
+@dataclass
+class GenerationRequest:
+    key: int  # the Generation's primary key
+    messages: list[dict]
+    sample_index: int = 0
+
+
+@dataclass
+class GenerationResult:
+    key: int
+    output: str = ""
+    finish_reason: str = ""
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    timing: Timing = field(default_factory=Timing)
+    concurrency: int = 1
+    error: str = ""
+    cancelled: bool = False
+
+
+Claim = Callable[[int], list[GenerationRequest]]
+Emit = Callable[[GenerationResult], None]
+ShouldStop = Callable[[], bool]
+
+
+class Backend:
+    name: ClassVar[str]
+    queue: ClassVar[str]  # the Celery queue whose workers run this backend
+    is_local: ClassVar[bool]
+
+    def __init__(self, params: dict) -> None:
+        self.params = params
+
+    @classmethod
+    def cache_key(cls, params: dict) -> tuple:
+        """What identifies one loaded instance in a worker process (e.g. the model path)."""
+        return (params["model"],)
+
+    def check(self) -> None:
+        """Raise BackendError if the run cannot start (model missing, key refused)."""
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def generate(self, params: dict, claim: Claim, emit: Emit, should_stop: ShouldStop) -> None:
+        raise NotImplementedError

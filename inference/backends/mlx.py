@@ -1,0 +1,162 @@
+"""Local generation with mlx-lm, batched with BatchGenerator (continuous batching).
+
+The model is loaded once per worker process (get_backend keeps this instance) and runs in the
+worker's main thread: the `mlx` queue's worker uses `--pool solo`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from inference.backends.base import (
+    Backend,
+    BackendError,
+    Claim,
+    Emit,
+    GenerationRequest,
+    GenerationResult,
+    ShouldStop,
+)
+from inference.measurement import Timing
+from inference.prompts import render_chat, truncate_at_stop
+
+
+@dataclass
+class _Sequence:
+    request: GenerationRequest
+    prompt_tokens: int
+    concurrency: int
+    timing: Timing
+    tokens: list[int] = field(default_factory=list)
+
+
+class MLXBackend(Backend):
+    name = "mlx"
+    queue: ClassVar[str] = "mlx"
+    is_local = True
+
+    def __init__(self, params: dict) -> None:
+        super().__init__(params)
+        self._model = None
+        self._tokenizer = None
+
+    def check(self) -> None:
+        self._load()
+
+    def _load(self):
+        if self._model is None:
+            path = self.params["model"]
+            if path.startswith(("/", ".")) and not (Path(path) / "config.json").exists():
+                raise BackendError(
+                    f"No MLX model at {path}. Build the demo model with "
+                    "`python manage.py build_demo_model`, or set MLX_MODEL to a model path or "
+                    "hub id such as mlx-community/Qwen2.5-Coder-7B-Instruct-4bit."
+                )
+            from mlx_lm import load
+
+            try:
+                self._model, self._tokenizer = load(path)
+            except Exception as exc:  # mlx_lm raises several types for a bad path or repo
+                raise BackendError(f"Could not load MLX model {path}: {exc}") from exc
+        return self._model, self._tokenizer
+
+    def version(self) -> str:
+        import mlx.core as mx
+        import mlx_lm
+
+        return f"mlx-lm {mlx_lm.__version__}, mlx {mx.__version__} ({mx.default_device()})"
+
+    def generate(self, params: dict, claim: Claim, emit: Emit, should_stop: ShouldStop) -> None:
+        """Generate with continuous batching: up to params["batch_size"] sequences at a time;
+        as sequences finish, new requests are claimed into the freed slots.
+
+        1. Claim requests for the free slots, render them through the chat template, insert.
+        2. Step the batch; time each sequence's first and last token.
+        3. Emit each finished sequence; on should_stop(), drop what is in flight as cancelled.
+        """
+        import mlx.core as mx
+        from mlx_lm.generate import BatchGenerator
+
+        model, tokenizer = self._load()
+        batch_size = max(int(params.get("batch_size") or 1), 1)
+        if params.get("seed") is not None:
+            mx.random.seed(int(params["seed"]))
+        gen = BatchGenerator(
+            model,
+            max_tokens=int(params["max_tokens"]),
+            stop_tokens=[[t] for t in tokenizer.eos_token_ids],
+            completion_batch_size=batch_size,
+            prefill_batch_size=batch_size,
+        )
+        active: dict[int, _Sequence] = {}
+        try:
+            while True:
+                if should_stop():
+                    for seq in active.values():
+                        emit(GenerationResult(key=seq.request.key, cancelled=True))
+                    return
+                free = batch_size - len(active)
+                if free > 0:
+                    self._insert(gen, tokenizer, params, claim(free), active)
+                if not active:
+                    return
+                self._step(gen, tokenizer, params, active, emit)
+        finally:
+            gen.close()
+
+    def _insert(self, gen, tokenizer, params, requests, active) -> None:
+        if not requests:
+            return
+        from mlx_lm.sample_utils import make_sampler
+
+        prompts = [render_chat(tokenizer, r.messages) for r in requests]
+        sampler = make_sampler(
+            temp=params.get("temperature") or 0.0, top_p=params.get("top_p") or 0.0
+        )
+        uids = gen.insert(
+            prompts,
+            max_tokens=[int(params["max_tokens"])] * len(prompts),
+            samplers=[sampler] * len(prompts),
+        )
+        in_flight = len(active) + len(requests)
+        for uid, request, prompt in zip(uids, requests, prompts, strict=True):
+            timing = Timing()
+            timing.start()
+            active[uid] = _Sequence(request, len(prompt), in_flight, timing)
+
+    def _step(self, gen, tokenizer, params, active, emit: Emit) -> None:
+        for response in gen.next_generated():
+            seq = active[response.uid]
+            seq.timing.token()
+            if response.finish_reason != "stop":
+                seq.tokens.append(response.token)
+            finish = response.finish_reason
+            if finish is None and self._hit_stop(tokenizer, params, seq):
+                gen.remove([response.uid])
+                finish = "stop"
+            if finish is not None:
+                del active[response.uid]
+                emit(self._result(tokenizer, params, seq, finish))
+
+    @staticmethod
+    def _hit_stop(tokenizer, params, seq: _Sequence) -> bool:
+        """A stop string in the newest tokens (stop strings need not align with tokens)."""
+        stops = params.get("stop")
+        if not stops:
+            return False
+        tail = tokenizer.decode(seq.tokens[-16:])
+        return any(s in tail for s in stops)
+
+    def _result(self, tokenizer, params, seq: _Sequence, finish_reason: str) -> GenerationResult:
+        text, stopped = truncate_at_stop(tokenizer.decode(seq.tokens), params.get("stop") or [])
+        return GenerationResult(
+            key=seq.request.key,
+            output=text,
+            finish_reason="stop" if stopped else finish_reason,
+            prompt_tokens=seq.prompt_tokens,
+            output_tokens=len(seq.tokens),
+            timing=seq.timing,
+            concurrency=seq.concurrency,
+        )

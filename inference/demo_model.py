@@ -1,0 +1,410 @@
+"""Build a tiny demo MLX language model that writes Python-looking code, offline, in seconds.
+
+No gradient descent: the model is a token-bigram table, factored and dressed up as a one-layer
+qwen2 so that `mlx_lm.load` loads it and `stream_generate` / `batch_generate` run it unchanged.
+
+Algorithm (build_demo_model):
+
+1. Corpus: list the standard library's own ``.py`` sources (no tests, encodings tables or
+   pydoc topics), shuffle the sorted list with ``seed`` and take files until ``corpus_bytes``;
+   split each file into top-level ``def`` / ``class`` chunks ("documents").
+2. Tokenizer: train a byte-level BPE of ``vocab_size`` tokens (including the special tokens
+   ``<|endoftext|>``, ``<|im_start|>``, ``<|im_end|>``) on the chunks.
+3. Counts: tokenize every chunk, end it with ``<|im_end|>`` (so sampling sometimes stops after
+   a function), and count token bigrams C[prev, next].
+4. Log-probabilities: smooth with Witten-Bell backoff to the unigram distribution,
+   L = log P(next | prev); subtract each row's mean (softmax ignores it) and then each
+   column's mean, which is kept as an exact per-token bias.
+5. Factor: a seeded randomized SVD of the residual, weighted by sqrt(row count) and
+   sqrt(unigram prob) so the frequent bigrams are fitted best, truncated to ``rank``:
+   residual ~= A @ B.T.
+6. Pack into a one-layer qwen2 with hidden size rank + 2 (rounded up to a multiple of 16):
+   embedding row i = [A_i, 1, pad_i, 0...], lm_head row j = [B_j, bias_j, 0, 0...].
+   ``pad_i`` gives every embedding row the same norm R, so each RMSNorm divides every token by
+   the same R / sqrt(hidden); the final norm's weight is R / sqrt(hidden) to undo that.
+   Attention ``o_proj`` and MLP ``down_proj`` are zero, so the block leaves the residual
+   stream alone and logits = the bigram log-probs (plus a constant per row).
+7. Write ``model.safetensors``, ``tokenizer.json``, ``tokenizer_config.json`` (ChatML
+   template), ``generation_config.json``, ``README.md`` and, last, ``config.json``.
+
+The same seed, arguments and Python standard library give byte-identical files. mlx is imported
+only inside the functions that need it (Celery workers must not import mlx before forking).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sysconfig
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+ENDOFTEXT = "<|endoftext|>"
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+SPECIAL_TOKENS = (ENDOFTEXT, IM_START, IM_END)
+
+DEFAULT_VOCAB_SIZE = 4096
+DEFAULT_RANK = 62
+DEFAULT_CORPUS_BYTES = 5_000_000
+
+NUM_HEADS = 2
+NUM_KV_HEADS = 1
+RMS_NORM_EPS = 1e-6
+MAX_FILE_BYTES = 150_000
+EXCLUDED_DIRS = frozenset(
+    {
+        "site-packages",
+        "dist-packages",
+        "test",
+        "tests",
+        "idle_test",
+        "encodings",
+        "pydoc_data",
+        "lib2to3",
+        "ensurepip",
+        "turtledemo",
+        "__pycache__",
+    }
+)
+# transformers 5 loads any model_type "qwen2" tokenizer as Qwen2Tokenizer, which rebuilds the
+# normalizer and pre-tokenizer as below; training with the same ones keeps tokenization identical
+# whichever class loads tokenizer.json.
+QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+CHUNK_BOUNDARY = re.compile(r"\n(?=(?:def |class |async def |@))")
+
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}"
+    "{{- '<|im_start|>assistant\\n' -}}"
+    "{%- endif -%}"
+)
+
+
+# -- 1. corpus ------------------------------------------------------------------------------
+
+
+def stdlib_sources(root: Path | None = None) -> list[Path]:
+    """The standard library's .py files outside EXCLUDED_DIRS, sorted by relative path."""
+    root = Path(root or sysconfig.get_paths()["stdlib"])
+    files = [
+        path
+        for path in root.rglob("*.py")
+        if not EXCLUDED_DIRS.intersection(path.relative_to(root).parts[:-1])
+    ]
+    return sorted(files, key=lambda path: path.relative_to(root).as_posix())
+
+
+def read_source(path: Path) -> str | None:
+    """The file's text, or None if it is too large, not UTF-8 or unreadable."""
+    try:
+        data = path.read_bytes()
+        if len(data) > MAX_FILE_BYTES:
+            return None
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def select_corpus(files: list[Path], seed: int, corpus_bytes: int) -> list[str]:
+    """Texts of a seeded random subset of `files`, about `corpus_bytes` in all, in path order."""
+    order = np.random.default_rng(seed).permutation(len(files))
+    chosen: dict[int, str] = {}
+    total = 0
+    for index in order:
+        text = read_source(files[index])
+        if text is None or not text.strip():
+            continue
+        chosen[int(index)] = text
+        total += len(text.encode("utf-8"))
+        if total >= corpus_bytes:
+            break
+    return [chosen[index] for index in sorted(chosen)]
+
+
+def split_chunks(text: str) -> list[str]:
+    """Split a module at top-level def/class/decorator lines; drop blank pieces."""
+    return [chunk for chunk in CHUNK_BOUNDARY.split(text) if chunk.strip()]
+
+
+def corpus_documents(seed: int, corpus_bytes: int) -> list[str]:
+    """Step 1: the chunks of the selected standard-library sources."""
+    texts = select_corpus(stdlib_sources(), seed, corpus_bytes)
+    return [chunk for text in texts for chunk in split_chunks(text)]
+
+
+# -- 2. tokenizer ---------------------------------------------------------------------------
+
+
+def train_tokenizer(documents: Iterable[str], vocab_size: int) -> Tokenizer:
+    """Step 2: a byte-level BPE tokenizer with the ChatML special tokens (ids 0, 1, 2)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.normalizer = normalizers.NFC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(documents, trainer)
+    return tokenizer
+
+
+def encode_documents(tokenizer: Tokenizer, documents: list[str]) -> np.ndarray:
+    """Step 3a: all documents' token ids in order, each document followed by <|im_end|>."""
+    end = tokenizer.token_to_id(IM_END)
+    pieces = [
+        np.append(np.asarray(e.ids, dtype=np.int64), end) for e in tokenizer.encode_batch(documents)
+    ]
+    return np.concatenate(pieces)
+
+
+# -- 3-5. statistics ------------------------------------------------------------------------
+
+
+def bigram_counts(ids: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Step 3b: C[prev, next], the number of times token `next` follows token `prev`."""
+    flat = np.bincount(ids[:-1] * vocab_size + ids[1:], minlength=vocab_size * vocab_size)
+    return flat.reshape(vocab_size, vocab_size).astype(np.float32)
+
+
+def smoothed_log_probs(counts: np.ndarray) -> np.ndarray:
+    """Step 4a: log P(next | prev), Witten-Bell interpolated with an add-1/2 unigram."""
+    unigram = counts.sum(axis=0) + 0.5
+    unigram /= unigram.sum()
+    distinct = np.maximum((counts > 0).sum(axis=1), 1).astype(np.float32)
+    probs = counts + distinct[:, None] * unigram[None, :]
+    probs /= (counts.sum(axis=1) + distinct)[:, None]
+    return np.log(probs, out=probs)
+
+
+def centre(log_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Step 4b: (residual, column bias) with log_probs = residual + bias + a constant per row."""
+    residual = log_probs - log_probs.mean(axis=1, keepdims=True)
+    bias = residual.mean(axis=0)
+    residual -= bias[None, :]
+    return residual, bias
+
+
+def randomized_svd(
+    matrix: np.ndarray, rank: int, seed: int, oversample: int = 16, power_iterations: int = 3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Truncated SVD (Halko et al.) with a seeded test matrix; signs fixed for determinism."""
+    rng = np.random.default_rng(seed)
+    probe = rng.standard_normal((matrix.shape[1], rank + oversample)).astype(matrix.dtype)
+    basis, _ = np.linalg.qr(matrix @ probe)
+    for _ in range(power_iterations):
+        basis, _ = np.linalg.qr(matrix.T @ basis)
+        basis, _ = np.linalg.qr(matrix @ basis)
+    u_small, singular, vt = np.linalg.svd(basis.T @ matrix, full_matrices=False)
+    u = (basis @ u_small)[:, :rank]
+    vt = vt[:rank]
+    signs = np.sign(u[np.abs(u).argmax(axis=0), np.arange(rank)])
+    signs[signs == 0] = 1
+    return u * signs, singular[:rank], vt * signs[:, None]
+
+
+def factorize(
+    residual: np.ndarray, counts: np.ndarray, rank: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 5: A, B with residual ~= A @ B.T, fitted best where the corpus has most bigrams."""
+    row_weight = np.sqrt(counts.sum(axis=1) + 1.0)
+    col_weight = np.sqrt(counts.sum(axis=0) + 0.5)
+    col_weight /= col_weight.mean()
+    weighted = residual * row_weight[:, None]
+    weighted *= col_weight[None, :]
+    u, singular, vt = randomized_svd(weighted, rank, seed)
+    root = np.sqrt(singular)
+    return u * root / row_weight[:, None], vt.T * root / col_weight[:, None]
+
+
+# -- 6. weights -----------------------------------------------------------------------------
+
+
+def hidden_size_for(rank: int) -> int:
+    """rank factor dims + a bias unit + a norm pad, rounded up to a multiple of 16."""
+    return -(-(rank + 2) // 16) * 16
+
+
+def pack_head(a: np.ndarray, b: np.ndarray, bias: np.ndarray) -> dict[str, np.ndarray]:
+    """Step 6a: embedding, lm_head and final norm so that lm_head(norm(embed[i])) = A_i.B + bias."""
+    vocab, rank = a.shape
+    hidden = hidden_size_for(rank)
+    embed = np.zeros((vocab, hidden), dtype=np.float64)
+    head = np.zeros((vocab, hidden), dtype=np.float64)
+    embed[:, :rank], embed[:, rank] = a, 1.0
+    head[:, :rank], head[:, rank] = b, bias
+    squared = (embed**2).sum(axis=1)
+    embed[:, rank + 1] = np.sqrt(squared.max() - squared)
+    scale = np.sqrt(squared.max() / hidden)  # every row's RMS
+    return {
+        "model.embed_tokens.weight": embed,
+        "lm_head.weight": head,
+        "model.norm.weight": np.full(hidden, scale),
+    }
+
+
+def block_weights(hidden: int, intermediate: int) -> dict[str, np.ndarray]:
+    """Step 6b: one qwen2 decoder layer whose attention and MLP both add zero."""
+    head_dim = hidden // NUM_HEADS
+    kv = NUM_KV_HEADS * head_dim
+    shapes = {
+        "self_attn.q_proj.weight": (hidden, hidden),
+        "self_attn.q_proj.bias": (hidden,),
+        "self_attn.k_proj.weight": (kv, hidden),
+        "self_attn.k_proj.bias": (kv,),
+        "self_attn.v_proj.weight": (kv, hidden),
+        "self_attn.v_proj.bias": (kv,),
+        "self_attn.o_proj.weight": (hidden, hidden),
+        "mlp.gate_proj.weight": (intermediate, hidden),
+        "mlp.up_proj.weight": (intermediate, hidden),
+        "mlp.down_proj.weight": (hidden, intermediate),
+    }
+    weights = {f"model.layers.0.{name}": np.zeros(shape) for name, shape in shapes.items()}
+    for norm in ("input_layernorm", "post_attention_layernorm"):
+        weights[f"model.layers.0.{norm}.weight"] = np.ones(hidden)
+    return weights
+
+
+def save_weights(path: Path, weights: dict[str, np.ndarray]) -> None:
+    """Write float32 safetensors with mlx (imported here, not at module import)."""
+    import os
+
+    import mlx.core as mx
+
+    dt = getattr(mx, os.environ.get("DM_DTYPE", "float32"))
+    arrays = {
+        name: mx.array(weights[name].astype(np.float32)).astype(dt) for name in sorted(weights)
+    }
+    mx.save_safetensors(str(path), arrays, metadata={"format": "mlx"})
+
+
+# -- 7. files -------------------------------------------------------------------------------
+
+
+def model_config(vocab_size: int, hidden: int, eos_ids: list[int]) -> dict[str, Any]:
+    """config.json for mlx_lm's qwen2 (and transformers' Qwen2Config)."""
+    return {
+        "architectures": ["Qwen2ForCausalLM"],
+        "model_type": "qwen2",
+        "hidden_size": hidden,
+        "num_hidden_layers": 1,
+        "intermediate_size": hidden,
+        "num_attention_heads": NUM_HEADS,
+        "num_key_value_heads": NUM_KV_HEADS,
+        "rms_norm_eps": RMS_NORM_EPS,
+        "vocab_size": vocab_size,
+        "rope_theta": 10000.0,
+        "max_position_embeddings": 32768,
+        "tie_word_embeddings": False,
+        "bos_token_id": None,
+        "eos_token_id": eos_ids,
+        "torch_dtype": "float32",
+    }
+
+
+def tokenizer_config() -> dict[str, Any]:
+    """tokenizer_config.json: PreTrainedTokenizerFast with a ChatML chat template."""
+    return {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": None,
+        "eos_token": IM_END,
+        "pad_token": ENDOFTEXT,
+        "unk_token": None,
+        "add_bos_token": False,
+        "add_prefix_space": False,
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": 32768,
+        "chat_template": CHAT_TEMPLATE,
+    }
+
+
+def generation_config(eos_ids: list[int]) -> dict[str, Any]:
+    """generation_config.json; mlx_lm reads eos_token_id from it (overriding config.json)."""
+    return {
+        "bos_token_id": None,
+        "eos_token_id": eos_ids,
+        "pad_token_id": eos_ids[-1],
+        "do_sample": True,
+        "temperature": 0.8,
+        "top_p": 0.95,
+    }
+
+
+def readme(config: dict[str, Any], params: int, seed: int, corpus_bytes: int) -> str:
+    """README.md for the model directory."""
+    return (
+        "# Demo model (bigram qwen2)\n\n"
+        "Built offline by `python manage.py build_demo_model` (`inference/demo_model.py`).\n"
+        "It is a token-bigram table of the Python standard library's own sources, factored\n"
+        f"to rank {config['hidden_size'] - 2} or less and stored as a one-layer qwen2 whose\n"
+        "attention and MLP add nothing. It writes Python-looking text, not working code.\n\n"
+        f"- parameters: {params:,} (float32), vocab {config['vocab_size']},"
+        f" hidden {config['hidden_size']}\n"
+        f"- seed {seed}, corpus {corpus_bytes:,} bytes\n"
+        f"- chat template: ChatML; stops at `{IM_END}` or `{ENDOFTEXT}`"
+        f" (ids {config['eos_token_id']})\n"
+        "- sample at temperature 0.7-1.0; greedy decoding loops.\n"
+    )
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def build_demo_model(
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
+    rank: int = DEFAULT_RANK,
+    corpus_bytes: int = DEFAULT_CORPUS_BYTES,
+) -> Path:
+    """Build the demo model into `out_dir` (created; files overwritten) and return it.
+
+    Defaults: vocab 4096, rank 62 (hidden size 64), ~5 MB of corpus; ~10 s on 2 CPU cores.
+    """
+    if vocab_size < 256 + len(SPECIAL_TOKENS) + 1 or not 1 <= rank < vocab_size:
+        raise ValueError(f"bad vocab_size={vocab_size} / rank={rank}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    documents = corpus_documents(seed, corpus_bytes)
+    tokenizer = train_tokenizer(documents, vocab_size)
+    vocab = tokenizer.get_vocab_size()
+    counts = bigram_counts(encode_documents(tokenizer, documents), vocab)
+    residual, bias = centre(smoothed_log_probs(counts))
+    a, b = factorize(residual, counts, rank, seed)
+    del residual, counts
+    weights = pack_head(a, b, bias)
+    hidden = hidden_size_for(rank)
+    weights.update(block_weights(hidden, hidden))
+    save_weights(out_dir / "model.safetensors", weights)
+    eos_ids = [tokenizer.token_to_id(IM_END), tokenizer.token_to_id(ENDOFTEXT)]
+    config = model_config(vocab, hidden, eos_ids)
+    tokenizer.save(str(out_dir / "tokenizer.json"))
+    write_json(out_dir / "tokenizer_config.json", tokenizer_config())
+    write_json(out_dir / "generation_config.json", generation_config(eos_ids))
+    params = sum(w.size for w in weights.values())
+    (out_dir / "README.md").write_text(readme(config, params, seed, corpus_bytes), encoding="utf-8")
+    write_json(out_dir / "config.json", config)  # last: its presence marks a complete build
+    return out_dir

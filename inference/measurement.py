@@ -1,0 +1,76 @@
+"""What each measurement means. Every backend fills a Timing the same way.
+
+- submitted: the request enters the backend (MLX: inserted into the batch; APIs: sent).
+- time to first token (ttft_s): from submitted to the first output token reaching us.
+- latency (latency_s): from submitted to the last output token, i.e. the whole request as a
+  caller waits for it, prompt processing and queueing inside the batch included.
+- decode tokens/s (decode_tps): output tokens after the first, divided by the time from the
+  first token to the last: the streaming speed a reader sees. Undefined below 2 tokens.
+- output tokens: tokens the model produced, not counting the end-of-sequence token.
+- concurrency: sequences (MLX batch) or requests (APIs) in flight beside this one. Per-sequence
+  decode tokens/s inside a batch falls roughly as 1/batch, so compare like with like.
+- run throughput (RunProgress.tokens_per_s): all output tokens of a run divided by the span
+  from its first generation's start to its last one's finish: what batching buys.
+
+All times come from time.perf_counter() in the worker, never from the backend's own counters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from functools import cache
+
+
+@dataclass
+class Timing:
+    submitted: float | None = None
+    first_token: float | None = None
+    finished: float | None = None
+
+    def start(self) -> None:
+        self.submitted = time.perf_counter()
+
+    def token(self) -> None:
+        now = time.perf_counter()
+        if self.first_token is None:
+            self.first_token = now
+        self.finished = now
+
+    @property
+    def ttft_s(self) -> float | None:
+        if self.submitted is None or self.first_token is None:
+            return None
+        return self.first_token - self.submitted
+
+    @property
+    def latency_s(self) -> float | None:
+        if self.submitted is None or self.finished is None:
+            return None
+        return self.finished - self.submitted
+
+
+def decode_tps(output_tokens: int | None, timing: Timing) -> float | None:
+    if not output_tokens or output_tokens < 2 or timing.first_token is None:
+        return None
+    decode_s = timing.finished - timing.first_token
+    return (output_tokens - 1) / decode_s if decode_s > 0 else None
+
+
+@cache
+def machine() -> str:
+    """The host and its chip, e.g. 'studio-3 (Apple M2 Max)' or 'ci-1 (x86_64 Linux)'."""
+    chip = f"{platform.machine()} {platform.system()}"
+    if platform.system() == "Darwin":
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            brand = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"],
+                capture_output=True,
+                text=True,
+                timeout=2,
+            ).stdout.strip()
+            chip = brand or chip
+    return f"{platform.node()} ({chip})"

@@ -1,0 +1,219 @@
+"""The work of a generation task, as plain functions tests call directly.
+
+A task claims pending generations of a run (a lease: token and expiry), feeds them to the
+backend, writes each result only while it still holds the lease, and gives back what it did
+not finish. A worker that dies leaves leases that expire; `release_expired_leases` hands their
+generations to the next worker. So no item is lost, and none is written twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotate.models import ACTIVE_RUN_STATUSES, Generation, GenerationStatus, Run, RunStatus
+from inference.backends import BackendError, get_backend
+from inference.backends.base import GenerationRequest, GenerationResult
+from inference.measurement import decode_tps, machine
+from inference.pricing import local_cost
+from inference.prompts import build_messages
+
+log = logging.getLogger(__name__)
+RUNNING = GenerationStatus.RUNNING
+PENDING = GenerationStatus.PENDING
+
+
+class Lease:
+    """The generations one task holds, renewed while it works, checked at every write."""
+
+    def __init__(self, run: Run, worker: str) -> None:
+        self.run = run
+        self.worker = worker
+        self.token = uuid.uuid4()
+        self.renewed = time.monotonic()
+
+    def expiry(self):
+        return timezone.now() + timedelta(seconds=settings.GENERATION_LEASE_S)
+
+    def held(self):
+        return Generation.objects.filter(lease_token=self.token, status=RUNNING)
+
+    def claim(self, n: int) -> list[GenerationRequest]:
+        """Atomically take up to n pending generations of the run."""
+        with transaction.atomic():
+            pending = Generation.objects.filter(run=self.run, status=PENDING).order_by("pk")
+            if connection.features.has_select_for_update_skip_locked:
+                pending = pending.select_for_update(skip_locked=True)
+            ids = list(pending.values_list("pk", flat=True)[:n])
+            Generation.objects.filter(pk__in=ids, status=PENDING).update(
+                status=RUNNING,
+                lease_token=self.token,
+                lease_expires_at=self.expiry(),
+                attempts=F("attempts") + 1,
+                worker=self.worker,
+                started_at=timezone.now(),
+                error="",
+            )
+        rows = self.held().filter(pk__in=ids).select_related("item")
+        system = self.run.params.get("system_prompt", "")
+        return [
+            GenerationRequest(g.pk, build_messages(g.item.messages, system), g.sample_index)
+            for g in rows
+        ]
+
+    def renew(self) -> None:
+        """Extend the lease and show the run as alive, at most every quarter lease."""
+        if time.monotonic() - self.renewed < settings.GENERATION_LEASE_S / 4:
+            return
+        self.renewed = time.monotonic()
+        self.held().update(lease_expires_at=self.expiry())
+        Run.objects.filter(pk=self.run.pk).update(last_activity_at=timezone.now())
+
+    def give_back(self, status: str) -> int:
+        """Release what this task holds: back to pending, or cancelled."""
+        return self.held().update(status=status, lease_token=None, lease_expires_at=None)
+
+
+def write_result(lease: Lease, result: GenerationResult, backend_version: str) -> bool:
+    """Write one result if the lease still holds it; False if another worker took it over."""
+    if result.cancelled:
+        return bool(
+            lease.held()
+            .filter(pk=result.key)
+            .update(status=GenerationStatus.CANCELLED, lease_token=None, lease_expires_at=None)
+        )
+    params = lease.run.params
+    fields = dict(
+        status=GenerationStatus.FAILED if result.error else GenerationStatus.DONE,
+        output=result.output,
+        finish_reason=result.finish_reason,
+        prompt_tokens=result.prompt_tokens,
+        output_tokens=result.output_tokens,
+        cache_read_tokens=result.cache_read_tokens,
+        cache_write_tokens=result.cache_write_tokens,
+        ttft_s=result.timing.ttft_s,
+        latency_s=result.timing.latency_s,
+        decode_tps=decode_tps(result.output_tokens, result.timing),
+        concurrency=result.concurrency,
+        cost_usd=local_cost(
+            params.get("hourly_usd", "0"), result.timing.latency_s, result.concurrency
+        ),
+        error=result.error,
+        backend_version=backend_version,
+        machine=machine(),
+        lease_token=None,
+        lease_expires_at=None,
+        finished_at=timezone.now(),
+    )
+    written = lease.held().filter(pk=result.key).update(**fields)
+    if not written:
+        log.warning("generation %s: lease lost, another worker got there first", result.key)
+    return bool(written)
+
+
+def release_expired_leases(now=None) -> int:
+    """Give back generations whose worker stopped renewing its lease (killed, lost its network).
+    A generation that has used up its attempts fails instead of looping for ever."""
+    now = now or timezone.now()
+    expired = Generation.objects.filter(status=RUNNING, lease_expires_at__lt=now)
+    common = dict(lease_token=None, lease_expires_at=None)
+    failed = expired.filter(attempts__gte=settings.MAX_ATTEMPTS).update(
+        status=GenerationStatus.FAILED,
+        error="The worker stopped while generating this, on every attempt.",
+        finished_at=now,
+        **common,
+    )
+    return failed + expired.update(status=PENDING, **common)
+
+
+def start_run(run: Run) -> bool:
+    """Mark the run running, if it is still active; False if there is nothing to do."""
+    now = timezone.now()
+    return bool(
+        Run.objects.filter(pk=run.pk, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)).update(
+            status=RunStatus.RUNNING,
+            started_at=Coalesce("started_at", now),
+            last_activity_at=now,
+        )
+    )
+
+
+def finish_run_if_done(run: Run) -> bool:
+    """When no generation is left to do, the run ends: completed, or completed with errors.
+    Returns True if work is left."""
+    gens = Generation.objects.filter(run=run)
+    if gens.filter(status__in=(PENDING, RUNNING)).exists():
+        return True
+    failed = gens.filter(status=GenerationStatus.FAILED).exists()
+    status = RunStatus.COMPLETED_WITH_ERRORS if failed else RunStatus.COMPLETED
+    Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        status=status, finished_at=timezone.now()
+    )
+    return False
+
+
+def process_run(run_id: int, worker: str, budget_s: float | None = None) -> bool:
+    """Work on a run for up to budget_s seconds. Returns True if work is left for another task.
+
+    1. Give back expired leases; mark the run running (stop if it was cancelled or ended).
+    2. Load the backend (once per process); a configuration error fails the run, no item used.
+    3. Let the backend claim and generate until the budget is spent or the run is cancelled.
+    4. Give back what is unfinished; end the run if nothing is left.
+    """
+    budget_s = settings.TASK_TIME_BUDGET_S if budget_s is None else budget_s
+    release_expired_leases()
+    run = Run.objects.filter(pk=run_id).first()
+    if run is None or not start_run(run):
+        return False
+    try:
+        backend = get_backend(run.params)
+        backend.check()
+        version = backend.version()
+    except BackendError as exc:
+        run.mark_failed(str(exc))
+        return False
+    lease = Lease(run, worker)
+    deadline = time.monotonic() + budget_s
+    stop = _stop_check(run, lease, deadline)
+    try:
+        backend.generate(
+            run.params,
+            claim=lambda n: [] if stop.stopping else lease.claim(n),
+            emit=lambda result: write_result(lease, result, version),
+            should_stop=stop,
+        )
+    finally:
+        cancelled = Run.objects.filter(pk=run.pk, status=RunStatus.CANCELLED).exists()
+        lease.give_back(GenerationStatus.CANCELLED if cancelled else PENDING)
+    return finish_run_if_done(run)
+
+
+class _stop_check:
+    """should_stop for the backend: the run was cancelled (checked once a second), or the
+    task's time budget is spent (then claim no more, finish what is in flight)."""
+
+    def __init__(self, run: Run, lease: Lease, deadline: float) -> None:
+        self.run, self.lease, self.deadline = run, lease, deadline
+        self.checked = 0.0
+        self.cancelled = False
+        self.stopping = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self.checked >= 1.0:
+            self.checked = now
+            self.lease.renew()
+            # Only an ended run stops the work: a resumed (queued) run goes on.
+            self.cancelled = not Run.objects.filter(
+                pk=self.run.pk, status__in=ACTIVE_RUN_STATUSES
+            ).exists()
+        self.stopping = self.cancelled or now > self.deadline
+        return self.cancelled

@@ -1,0 +1,58 @@
+"""A thread in every worker that keeps runs moving when a worker dies: it gives back expired
+leases and rings the doorbell of runs nobody is working on. It never touches MLX."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
+_started = threading.Event()
+
+
+def sweep(rung: dict[int, float]) -> list[int]:
+    """One pass: release expired leases, then ring stalled runs not rung in the last stall
+    period. Returns the ids of the runs rung."""
+    from annotate.models import ACTIVE_RUN_STATUSES, Generation, GenerationStatus, Run
+    from annotate.runs import enqueue_run
+    from inference.runner import release_expired_leases
+
+    release_expired_leases()
+    now = time.monotonic()
+    active = Run.objects.filter(status__in=ACTIVE_RUN_STATUSES)
+    ids = []
+    for run in active:
+        if (
+            not run.is_stalled(timezone.now())
+            or now - rung.get(run.pk, -1e9) < settings.RUN_STALL_S
+        ):
+            continue
+        if Generation.objects.filter(run=run, status=GenerationStatus.PENDING).exists():
+            rung[run.pk] = now
+            enqueue_run(run.pk)
+            ids.append(run.pk)
+    return ids
+
+
+def _loop() -> None:
+    rung: dict[int, float] = {}
+    period = max(settings.GENERATION_LEASE_S / 2, 1)
+    while True:
+        try:
+            close_old_connections()
+            if rung_now := sweep(rung):
+                log.info("watchdog: rang stalled runs %s", rung_now)
+        except Exception:  # a database or broker blip must not kill the thread
+            log.exception("watchdog sweep failed")
+        time.sleep(period)
+
+
+def start() -> None:
+    if not _started.is_set():
+        _started.set()
+        threading.Thread(target=_loop, name="annotate-watchdog", daemon=True).start()

@@ -1,0 +1,189 @@
+"""Shared personas, the demo model, and a real Celery worker process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def demo_model_path() -> Path:
+    """The demo MLX model, built once into the tests' var folder."""
+    from inference.demo_model import build_demo_model
+
+    path = Path(settings.MLX_MODEL)
+    if not (path / "config.json").exists():
+        build_demo_model(path)
+    return path
+
+
+@pytest.fixture
+def owner(django_user_model):
+    return django_user_model.objects.create_user("owner", password="pw-owner-123")
+
+
+@pytest.fixture
+def outsider(django_user_model):
+    return django_user_model.objects.create_user("outsider", password="pw-outsider-123")
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def mlx_config(owner, demo_model_path):
+    from annotate.models import ModelConfig
+
+    return ModelConfig.objects.create(
+        name="demo",
+        backend="mlx",
+        model=str(demo_model_path),
+        temperature=0.8,
+        top_p=0.95,
+        max_tokens=24,
+        seed=0,
+        batch_size=8,
+        owner=owner,
+    )
+
+
+def make_dataset(owner, n: int = 20, prompt: str = "Write a function number {i}."):
+    import io
+    import json
+
+    from annotate.importing import import_dataset
+
+    lines = "".join(json.dumps({"prompt": prompt.format(i=i), "n": i}) + "\n" for i in range(n))
+    return import_dataset(io.BytesIO(lines.encode()), "prompts.jsonl", f"{n} prompts", owner)
+
+
+def worker_env() -> dict[str, str]:
+    """The environment of a worker process: the test database, the tests' broker."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        url = f"sqlite:///{db['NAME']}"
+    else:
+        host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+        url = f"postgres://{db['USER'] or ''}:{db['PASSWORD'] or ''}@{host}/{db['NAME']}"
+    from annotate.settings_test import TEST_ENV
+
+    return {**os.environ, **TEST_ENV, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+
+
+class WorkerProcess:
+    """`celery worker` in a process of its own, as in production."""
+
+    def __init__(self, name: str, log: Path, queues: str = "mlx,api") -> None:
+        self.log = log
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "annotate",
+                "worker",
+                "-Q",
+                queues,
+                "--pool",
+                "solo",
+                "-n",
+                f"{name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=worker_env(),
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b" ready." in self.log.read_bytes():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"worker did not start:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no warm shutdown, nothing given back."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def purge_broker() -> None:
+    from annotate.celery import app
+
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        shutil.rmtree(settings.BROKER_DIR, ignore_errors=True)
+        from annotate.celery import _make_broker_folders
+
+        _make_broker_folders()
+        return
+    with app.connection_for_write() as conn:
+        for queue in ("mlx", "api"):
+            conn.default_channel.queue_purge(queue)
+
+
+@pytest.fixture(scope="session")
+def start_worker(django_db_setup, django_db_blocker, demo_model_path, tmp_path_factory):
+    """A factory of worker processes; all are stopped before the test database goes."""
+    started: list[WorkerProcess] = []
+    with django_db_blocker.unblock():
+        purge_broker()
+
+    def start(name: str = "w1", queues: str = "mlx,api") -> WorkerProcess:
+        with django_db_blocker.unblock():
+            log = tmp_path_factory.mktemp("worker") / f"{name}.log"
+            worker = WorkerProcess(name, log, queues)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(start_worker):
+    """One worker shared by the tests that only need one running."""
+    return start_worker("shared")
+
+
+def wait_for(predicate, timeout: float = 90, interval: float = 0.3, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
