@@ -1,13 +1,11 @@
 """The REST API (django-ninja): datasets, model configurations, runs and generations.
 OpenAPI docs at /api/docs. Errors have one shape: {"detail": "...", "errors": [...]?}."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from django.contrib.auth import authenticate
 from django.shortcuts import get_object_or_404
-from ninja import File, Form, NinjaAPI, Router, Schema
+from ninja import File, Form, NinjaAPI, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
@@ -156,8 +154,8 @@ def create_dataset(
     try:
         dataset = import_dataset(file.file, file.name, name, request.user, description)
     except ImportFailed as exc:
-        return 400, {"detail": "Nothing was imported.", "errors": exc.errors}
-    return 201, _dataset_out(dataset)
+        return Status(400, {"detail": "Nothing was imported.", "errors": exc.errors})
+    return Status(201, _dataset_out(dataset))
 
 
 @router.get("/datasets/{dataset_id}", response=DatasetOut, tags=["datasets"])
@@ -182,7 +180,7 @@ def create_model_config(request, payload: ModelConfigIn):
         raise HttpError(422, f"Unknown backend {payload.backend!r}; known: {', '.join(BACKENDS)}")
     if ModelConfig.objects.filter(name=payload.name).exists():
         raise HttpError(409, f"A model configuration named {payload.name!r} exists already.")
-    return 201, ModelConfig.objects.create(owner=request.user, **payload.dict())
+    return Status(201, ModelConfig.objects.create(owner=request.user, **payload.dict()))
 
 
 @router.get("/runs", response=list[RunOut], tags=["runs"])
@@ -195,7 +193,9 @@ def list_runs(request):
 def create_run(request, payload: RunIn):
     dataset = get_dataset_for_user(request, payload.dataset_id)
     config = get_config_for_user(request, payload.model_config_id)
-    return 201, run_actions.create_run(dataset, config, request.user, payload.samples_per_prompt)
+    return Status(
+        201, run_actions.create_run(dataset, config, request.user, payload.samples_per_prompt)
+    )
 
 
 @router.get("/runs/{run_id}", response=RunOut, tags=["runs"])

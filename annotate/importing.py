@@ -166,7 +166,7 @@ def read_csv(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
     """(line number, record, error) per row; empty cells are left out, and a `messages`,
     `conversations` or `metadata` cell is read as JSON."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.DictReader(text)
+    reader = csv.DictReader(text, strict=True)
     try:
         for row in reader:
             yield reader.line_num, *_csv_record(row)

@@ -156,28 +156,24 @@ def purge_broker() -> None:
 
 
 @pytest.fixture(scope="session")
-def start_worker(django_db_setup, django_db_blocker, demo_model_path, tmp_path_factory):
-    """A factory of worker processes; all are stopped before the test database goes."""
-    started: list[WorkerProcess] = []
+def _worker_setup(django_db_setup, django_db_blocker, demo_model_path):
     with django_db_blocker.unblock():
         purge_broker()
 
+
+@pytest.fixture
+def start_worker(_worker_setup, tmp_path):
+    """A factory of worker processes; those a test started stop when it ends."""
+    started: list[WorkerProcess] = []
+
     def start(name: str = "w1", queues: str = "mlx,api") -> WorkerProcess:
-        with django_db_blocker.unblock():
-            log = tmp_path_factory.mktemp("worker") / f"{name}.log"
-            worker = WorkerProcess(name, log, queues)
+        worker = WorkerProcess(name, tmp_path / f"{name}.log", queues)
         started.append(worker)
         return worker
 
     yield start
     for worker in started:
         worker.stop()
-
-
-@pytest.fixture(scope="session")
-def worker(start_worker):
-    """One worker shared by the tests that only need one running."""
-    return start_worker("shared")
 
 
 def wait_for(predicate, timeout: float = 90, interval: float = 0.3, what: str = "condition"):

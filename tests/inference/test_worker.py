@@ -1,0 +1,85 @@
+"""Runs through real `celery worker` processes, on the broker the settings name (the
+filesystem transport by default, Redis in CI's second pass)."""
+
+from __future__ import annotations
+
+import pytest
+
+from annotate.models import Generation, GenerationStatus, Run, RunStatus
+from annotate.runs import create_run
+from tests.conftest import make_dataset, wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+
+def _status(run: Run) -> str:
+    run.refresh_from_db()
+    return run.status
+
+
+def _counts(run: Run) -> dict[str, int]:
+    return {s: run.generations.filter(status=s).count() for s in GenerationStatus.values}
+
+
+def test_a_run_of_20_items_completes_through_a_worker(owner, mlx_config, start_worker):
+    start_worker()
+    run = create_run(make_dataset(owner, 20), mlx_config, owner)
+    wait_for(lambda: _status(run) == RunStatus.COMPLETED, what="the run to complete")
+    gens = list(run.generations.all())
+    assert len(gens) == 20
+    for g in gens:
+        assert g.status == GenerationStatus.DONE
+        assert g.output_tokens is not None and g.prompt_tokens is not None
+        assert g.ttft_s is not None and g.latency_s is not None
+        assert g.finish_reason and g.backend_version and g.machine
+        assert g.worker.startswith("w1@")
+        assert g.attempts == 1
+    assert run.started_at and run.finished_at
+
+
+def test_a_killed_workers_items_finish_on_the_next_worker_none_lost_none_doubled(
+    owner, mlx_config, start_worker
+):
+    mlx_config.max_tokens = 200
+    mlx_config.batch_size = 4
+    mlx_config.save()
+    first = start_worker("doomed")
+    run = create_run(make_dataset(owner, 20), mlx_config, owner)
+    wait_for(lambda: run.generations.filter(status=GenerationStatus.DONE).count() >= 2,
+             interval=0.05, what="the first items")
+    first.kill()
+    in_flight = set(
+        run.generations.filter(status=GenerationStatus.RUNNING).values_list("pk", flat=True)
+    )
+    done_before = run.generations.filter(status=GenerationStatus.DONE).count()
+    assert in_flight and done_before < 20
+
+    start_worker("rescuer")
+    wait_for(lambda: _status(run) == RunStatus.COMPLETED, what="the run to complete")
+    assert _counts(run)[GenerationStatus.DONE] == 20
+    assert Generation.objects.filter(run=run).count() == 20  # one row per item: none doubled
+    rescued = run.generations.filter(pk__in=in_flight)
+    assert {g.attempts for g in rescued} == {2}
+    assert all(g.worker.startswith("rescuer@") for g in rescued)
+
+
+def test_cancel_and_resume_from_the_run_page(owner, owner_client, mlx_config, start_worker):
+    mlx_config.max_tokens = 200
+    mlx_config.batch_size = 2
+    mlx_config.save()
+    start_worker()
+    run = create_run(make_dataset(owner, 20), mlx_config, owner)
+    wait_for(lambda: run.generations.filter(status=GenerationStatus.DONE).exists(),
+             interval=0.05, what="a first output")
+    response = owner_client.post(f"/runs/{run.pk}/cancel/")
+    assert response.status_code == 302
+    wait_for(lambda: not run.generations.filter(status=GenerationStatus.RUNNING).exists(),
+             what="the worker to let go")
+    counts = _counts(run)
+    assert _status(run) == RunStatus.CANCELLED
+    assert counts[GenerationStatus.CANCELLED] > 0
+    assert counts[GenerationStatus.DONE] + counts[GenerationStatus.CANCELLED] == 20
+
+    owner_client.post(f"/runs/{run.pk}/resume/")
+    wait_for(lambda: _status(run) == RunStatus.COMPLETED, what="the resumed run to complete")
+    assert _counts(run)[GenerationStatus.DONE] == 20
