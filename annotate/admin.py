@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from annotate.models import Dataset, Generation, Item, ModelConfig, Run
+from annotate.models import Dataset, Generation, Item, ModelConfig, Price, ProviderBatch, Run
 
 
 @admin.register(Dataset)
@@ -35,3 +35,25 @@ class GenerationAdmin(admin.ModelAdmin):
     list_display = ("pk", "run", "item", "sample_index", "status", "output_tokens", "latency_s")
     list_filter = ("status",)
     raw_id_fields = ("run", "item")
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    list_display = (
+        "backend",
+        "model",
+        "input_per_mtok",
+        "output_per_mtok",
+        "cache_read_per_mtok",
+        "cache_write_per_mtok",
+        "batch_discount",
+        "effective_from",
+    )
+    list_filter = ("backend",)
+    search_fields = ("model",)
+
+
+@admin.register(ProviderBatch)
+class ProviderBatchAdmin(admin.ModelAdmin):
+    list_display = ("batch_id", "run", "status", "size", "submitted_at", "collected_at")
+    raw_id_fields = ("run",)

@@ -1,7 +1,8 @@
 """The REST API (django-ninja): datasets, model configurations, runs and generations.
 OpenAPI docs at /api/docs. Errors have one shape: {"detail": "...", "errors": [...]?}."""
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
 from django.contrib.auth import authenticate
 from django.shortcuts import get_object_or_404
@@ -15,7 +16,15 @@ from pydantic import ConfigDict, Field
 from annotate import runs as run_actions
 from annotate.access import get_config_for_user, get_dataset_for_user, get_run_for_user
 from annotate.importing import ImportFailed, import_dataset
-from annotate.models import Dataset, Generation, GenerationStatus, ModelConfig, Run
+from annotate.models import (
+    Dataset,
+    Generation,
+    GenerationMode,
+    GenerationStatus,
+    ModelConfig,
+    Price,
+    Run,
+)
 from inference.backends import BACKENDS
 
 
@@ -69,6 +78,28 @@ class ModelConfigIn(Schema):
     seed: int | None = None
     stop: list[str] = []
     batch_size: int = Field(8, ge=1, le=256)
+    mode: GenerationMode = GenerationMode.STREAM
+    base_url: str = Field("", max_length=200)
+    api_key_env: str = Field("", max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$|^$")
+    hourly_usd: Decimal = Field(Decimal(0), ge=0, max_digits=10, decimal_places=4)
+
+
+class PriceIn(Schema):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    backend: str
+    model: str = Field(max_length=200)
+    input_per_mtok: Decimal = Field(ge=0, max_digits=12, decimal_places=4)
+    output_per_mtok: Decimal = Field(ge=0, max_digits=12, decimal_places=4)
+    cache_read_per_mtok: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=4)
+    cache_write_per_mtok: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=4)
+    batch_discount: Decimal = Field(Decimal("0.5"), ge=0, le=1, max_digits=4, decimal_places=3)
+    effective_from: date
+    source: str = Field("", max_length=300)
+
+
+class PriceOut(PriceIn):
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+    id: int
 
 
 class ModelConfigOut(ModelConfigIn):
@@ -176,11 +207,33 @@ def list_model_configs(request):
 
 @router.post("/models", response={201: ModelConfigOut}, tags=["models"])
 def create_model_config(request, payload: ModelConfigIn):
-    if payload.backend not in BACKENDS:
-        raise HttpError(422, f"Unknown backend {payload.backend!r}; known: {', '.join(BACKENDS)}")
+    _check_backend(payload.backend)
     if ModelConfig.objects.filter(name=payload.name).exists():
         raise HttpError(409, f"A model configuration named {payload.name!r} exists already.")
     return Status(201, ModelConfig.objects.create(owner=request.user, **payload.dict()))
+
+
+def _check_backend(name: str) -> None:
+    if name not in BACKENDS:
+        raise HttpError(422, f"Unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+
+
+@router.get("/prices", response=list[PriceOut], tags=["prices"])
+def list_prices(request, backend: str | None = None):
+    prices = Price.objects.all()
+    return prices.filter(backend=backend) if backend else prices
+
+
+@router.post("/prices", response={201: PriceOut}, tags=["prices"])
+def create_price(request, payload: PriceIn):
+    """A new price from a date on. Costs already recorded keep the price they were made at."""
+    if not request.user.is_staff:
+        raise HttpError(403, "Only staff members can change prices.")
+    _check_backend(payload.backend)
+    key = dict(backend=payload.backend, model=payload.model, effective_from=payload.effective_from)
+    if Price.objects.filter(**key).exists():
+        raise HttpError(409, "A price for this model from this date exists already.")
+    return Status(201, Price.objects.create(**payload.dict()))
 
 
 @router.get("/runs", response=list[RunOut], tags=["runs"])

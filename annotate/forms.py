@@ -53,6 +53,15 @@ class ModelConfigForm(forms.ModelForm):
         elif not self.initial.get("model"):
             self.initial["model"] = settings.MLX_MODEL
 
+    def clean(self):
+        data = super().clean()
+        if data.get("mode") == "batch" and data.get("backend") != "anthropic":
+            self.add_error("mode", "Batch mode is for the Anthropic backend.")
+        key_env = data.get("api_key_env") or ""
+        if key_env and not key_env.replace("_", "").isalnum():
+            self.add_error("api_key_env", "The name of an environment variable, not a key.")
+        return data
+
     def clean_stop(self) -> list[str]:
         return [s for s in self.cleaned_data["stop"].splitlines() if s]
 

@@ -54,6 +54,48 @@ class Item(models.Model):
         return f"{self.dataset_id}#{self.index}"
 
 
+class GenerationMode(models.TextChoices):
+    STREAM = "stream", "Streaming requests"
+    BATCH = "batch", "Message Batches (half price, results within 24 h)"
+
+
+class Price(models.Model):
+    """A hosted model's list price from a date on, per million tokens. A change is a new row:
+    generations keep the cost recorded when they were made."""
+
+    backend = models.CharField(max_length=40, choices=BACKEND_CHOICES)
+    model = models.CharField(
+        max_length=200, help_text="The model's name, or a prefix of it (e.g. claude-sonnet-4-5)."
+    )
+    input_per_mtok = models.DecimalField(max_digits=12, decimal_places=4)
+    output_per_mtok = models.DecimalField(max_digits=12, decimal_places=4)
+    cache_read_per_mtok = models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True, help_text="Empty: the input price."
+    )
+    cache_write_per_mtok = models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True, help_text="Empty: the input price."
+    )
+    batch_discount = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.5"),
+        help_text="Fraction taken off in batch mode: 0.5 is half price.",
+    )
+    effective_from = models.DateField(help_text="The date the price was taken or took effect.")
+    source = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ("backend", "model", "-effective_from")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("backend", "model", "effective_from"), name="price_unique_per_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.backend}/{self.model} from {self.effective_from}"
+
+
 class ModelConfig(models.Model):
     """A model and how to call it: backend, sampling, limits."""
 
@@ -74,6 +116,12 @@ class ModelConfig(models.Model):
     base_url = models.URLField(blank=True, help_text="OpenAI-compatible servers only.")
     api_key_env = models.CharField(
         max_length=100, blank=True, help_text="Name of the environment variable with the key."
+    )
+    mode = models.CharField(
+        max_length=10,
+        choices=GenerationMode,
+        default=GenerationMode.STREAM,
+        help_text="Anthropic only: batch mode for big runs.",
     )
     hourly_usd = models.DecimalField(
         max_digits=10,
@@ -109,6 +157,7 @@ class ModelConfig(models.Model):
             "base_url": self.base_url,
             "api_key_env": self.api_key_env,
             "hourly_usd": str(self.hourly_usd),
+            "mode": self.mode,
         }
 
 
@@ -257,7 +306,16 @@ class Generation(models.Model):
     # How many sequences (MLX) or requests (APIs) were in flight beside this one.
     concurrency = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0, help_text="Workers that took it on.")
+    retries = models.PositiveIntegerField(default=0, help_text="API requests retried.")
+    # Message Batches mode: the provider's batch holding this generation.
+    provider_batch = models.ForeignKey(
+        "ProviderBatch",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="generations",
+    )
     backend_version = models.CharField(max_length=100, blank=True)
     machine = models.CharField(max_length=200, blank=True)
     worker = models.CharField(max_length=200, blank=True)
@@ -288,3 +346,21 @@ class Generation(models.Model):
         from inference.prompts import build_messages
 
         return build_messages(self.item.messages, self.run.params.get("system_prompt", ""))
+
+
+class ProviderBatch(models.Model):
+    """A batch submitted to a provider's batch API. Its id is stored before anything else
+    happens, so a restarted worker polls it again instead of paying twice."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="provider_batches")
+    batch_id = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=40, default="in_progress")
+    submitted_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    collected_at = models.DateTimeField(null=True, blank=True)
+    size = models.PositiveIntegerField(default=0)
+    # The lease its generations are held under while the provider works on them.
+    lease_token = models.UUIDField()
+
+    def __str__(self) -> str:
+        return self.batch_id

@@ -22,12 +22,16 @@ class RunStateError(Exception):
     """The action does not fit the run's state (e.g. resuming a finished run)."""
 
 
-def enqueue_run(run_id: int) -> None:
+def enqueue_run(run_id: int, countdown: float = 0) -> None:
     """Ring the doorbell after commit, on the queue of the run's backend."""
     from inference.tasks import generate_run_task
 
     run = Run.objects.only("params").get(pk=run_id)
-    transaction.on_commit(lambda: generate_run_task.apply_async((run_id,), queue=run.queue))
+    transaction.on_commit(
+        lambda: generate_run_task.apply_async(
+            (run_id,), queue=run.queue, countdown=countdown or None
+        )
+    )
 
 
 @transaction.atomic

@@ -11,32 +11,11 @@ from pathlib import Path
 
 import dj_database_url
 
+from annotate.env import envbool, envint, envsecret
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("ANNOTATE_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-
-
-def envbool(name: str, default: str) -> bool:
-    value = os.environ.get(name, default).strip().lower()
-    if value not in ("true", "false", "1", "0", "yes", "no"):
-        raise ValueError(f"{name} must be true or false, not {value!r}")
-    return value in ("true", "1", "yes")
-
-
-def envint(name: str, default: str) -> int:
-    value = os.environ.get(name, default)
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
-
-
-def envsecret(name: str, default: str = "") -> str:
-    """A secret from NAME, or from the file named by NAME_FILE (Docker/Kubernetes secrets)."""
-    path = os.environ.get(f"{name}_FILE")
-    if path:
-        return Path(path).read_text().strip()
-    return os.environ.get(name, default)
 
 
 DEBUG = envbool("DEBUG", "true")
@@ -146,6 +125,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(BROKER_DIR / "queue"),
         "control_folder": str(BROKER_DIR / "control"),
     }
+    for _folder in ("queue", "control"):
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # Redis redelivers a task not acknowledged within this time; our tasks are short (a time
     # budget per task), so the default hour is far above the longest one.
@@ -172,6 +153,11 @@ GENERATION_LEASE_S = envint("GENERATION_LEASE_S", "120")
 RUN_STALL_S = envint("RUN_STALL_S", "60")
 MAX_ATTEMPTS = envint("MAX_ATTEMPTS", "3")
 MACHINE_NAME = os.environ.get("MACHINE_NAME", "")
+# Hosted APIs: tries per request (first try included), and the read timeout of one request.
+API_MAX_ATTEMPTS = envint("API_MAX_ATTEMPTS", "5")
+API_TIMEOUT_S = envint("API_TIMEOUT_S", "600")
+# Message Batches: seconds between two polls of a submitted batch.
+BATCH_POLL_S = envint("BATCH_POLL_S", "30")
 
 LOGGING = {
     "version": 1,

@@ -23,7 +23,7 @@ from annotate.models import ACTIVE_RUN_STATUSES, Generation, GenerationStatus, R
 from inference.backends import BackendError, get_backend
 from inference.backends.base import GenerationRequest, GenerationResult
 from inference.measurement import decode_tps, machine
-from inference.pricing import local_cost
+from inference.pricing import find_price, generation_cost
 from inference.prompts import build_messages
 
 log = logging.getLogger(__name__)
@@ -34,14 +34,17 @@ PENDING = GenerationStatus.PENDING
 class Lease:
     """The generations one task holds, renewed while it works, checked at every write."""
 
-    def __init__(self, run: Run, worker: str) -> None:
+    def __init__(
+        self, run: Run, worker: str, token: uuid.UUID | None = None, lease_s: float | None = None
+    ) -> None:
         self.run = run
         self.worker = worker
-        self.token = uuid.uuid4()
+        self.token = token or uuid.uuid4()
+        self.lease_s = lease_s or settings.GENERATION_LEASE_S
         self.renewed = time.monotonic()
 
     def expiry(self):
-        return timezone.now() + timedelta(seconds=settings.GENERATION_LEASE_S)
+        return timezone.now() + timedelta(seconds=self.lease_s)
 
     def held(self):
         return Generation.objects.filter(lease_token=self.token, status=RUNNING)
@@ -82,8 +85,9 @@ class Lease:
         return self.held().update(status=status, lease_token=None, lease_expires_at=None)
 
 
-def write_result(lease: Lease, result: GenerationResult, backend_version: str) -> bool:
-    """Write one result if the lease still holds it; False if another worker took it over."""
+def write_result(lease: Lease, result: GenerationResult, backend_version: str, price=None) -> bool:
+    """Write one result if the lease still holds it; False if another worker took it over.
+    `price` is the price row found when the task started (None: priced by the hour)."""
     if result.cancelled:
         return bool(
             lease.held()
@@ -103,9 +107,8 @@ def write_result(lease: Lease, result: GenerationResult, backend_version: str) -
         latency_s=result.timing.latency_s,
         decode_tps=decode_tps(result.output_tokens, result.timing),
         concurrency=result.concurrency,
-        cost_usd=local_cost(
-            params.get("hourly_usd", "0"), result.timing.latency_s, result.concurrency
-        ),
+        cost_usd=None if result.error else generation_cost(price, params, result, result.batched),
+        retries=result.retries,
         error=result.error,
         backend_version=backend_version,
         machine=machine(),
@@ -160,26 +163,35 @@ def finish_run_if_done(run: Run) -> bool:
     return False
 
 
-def process_run(run_id: int, worker: str, budget_s: float | None = None) -> bool:
-    """Work on a run for up to budget_s seconds. Returns True if work is left for another task.
+def process_run(run_id: int, worker: str, budget_s: float | None = None) -> float | None:
+    """Work on a run for up to budget_s seconds. Returns in how many seconds the run needs
+    another task (0: at once; batch mode: the next poll), or None if it needs none.
 
     1. Give back expired leases; mark the run running (stop if it was cancelled or ended).
     2. Load the backend (once per process); a configuration error fails the run, no item used.
-    3. Let the backend claim and generate until the budget is spent or the run is cancelled.
+    3. Let the backend claim and generate until the budget is spent or the run is cancelled
+       (batch mode: submit and poll provider batches, inference/batches.py).
     4. Give back what is unfinished; end the run if nothing is left.
     """
     budget_s = settings.TASK_TIME_BUDGET_S if budget_s is None else budget_s
     release_expired_leases()
     run = Run.objects.filter(pk=run_id).first()
     if run is None or not start_run(run):
-        return False
+        return None
     try:
         backend = get_backend(run.params)
         backend.check()
         version = backend.version()
     except BackendError as exc:
         run.mark_failed(str(exc))
-        return False
+        return None
+    price = None if backend.is_local else find_price(run.params["backend"], run.params["model"])
+    if run.params.get("mode") == "batch":
+        from inference.batches import process_batches
+
+        return process_batches(
+            run, backend, worker, lambda lease, result: write_result(lease, result, version, price)
+        )
     lease = Lease(run, worker)
     deadline = time.monotonic() + budget_s
     stop = _stop_check(run, lease, deadline)
@@ -187,13 +199,13 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> bool
         backend.generate(
             run.params,
             claim=lambda n: [] if stop.stopping else lease.claim(n),
-            emit=lambda result: write_result(lease, result, version),
+            emit=lambda result: write_result(lease, result, version, price),
             should_stop=stop,
         )
     finally:
         cancelled = Run.objects.filter(pk=run.pk, status=RunStatus.CANCELLED).exists()
         lease.give_back(GenerationStatus.CANCELLED if cancelled else PENDING)
-    return finish_run_if_done(run)
+    return 0.0 if finish_run_if_done(run) else None
 
 
 class _stop_check:

@@ -14,10 +14,11 @@ def generate_run_task(run_id: int) -> None:
 
     close_old_connections()
     worker = generate_run_task.request.hostname or "worker"
-    if runner.process_run(run_id, worker=worker):
+    delay = runner.process_run(run_id, worker=worker)
+    if delay is not None:
         from annotate.runs import enqueue_run
 
-        enqueue_run(run_id)
+        enqueue_run(run_id, countdown=delay)
 
 
 @worker_ready.connect

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -145,10 +144,8 @@ def purge_broker() -> None:
     from annotate.celery import app
 
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        shutil.rmtree(settings.BROKER_DIR, ignore_errors=True)
-        from annotate.celery import _make_broker_folders
-
-        _make_broker_folders()
+        for message in (settings.BROKER_DIR / "queue").iterdir():
+            message.unlink()
         return
     with app.connection_for_write() as conn:
         for queue in ("mlx", "api"):

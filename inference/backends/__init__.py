@@ -13,6 +13,8 @@ from inference.backends.base import Backend, BackendError
 # name -> (label, "module:Class")
 BACKENDS: dict[str, tuple[str, str]] = {
     "mlx": ("MLX (local, mlx-lm)", "inference.backends.mlx:MLXBackend"),
+    "anthropic": ("Anthropic API", "inference.backends.anthropic:AnthropicBackend"),
+    "openai": ("OpenAI-compatible API", "inference.backends.openai_compat:OpenAICompatBackend"),
 }
 BACKEND_CHOICES = [(name, label) for name, (label, _) in BACKENDS.items()]
 

@@ -36,8 +36,11 @@ class GenerationResult:
     cache_write_tokens: int | None = None
     timing: Timing = field(default_factory=Timing)
     concurrency: int = 1
+    retries: int = 0
     error: str = ""
     cancelled: bool = False
+    # Batch mode: the provider's batch this came from (its discount applies).
+    batched: bool = False
 
 
 Claim = Callable[[int], list[GenerationRequest]]

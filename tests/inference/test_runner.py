@@ -22,7 +22,7 @@ def run(owner, mlx_config, django_capture_on_commit_callbacks):
 
 def test_a_run_fills_every_measurement(run):
     assert run.total == 20
-    assert process_run(run.pk, worker="test") is False
+    assert process_run(run.pk, worker="test") is None
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED
     gens = list(run.generations.all())
@@ -85,7 +85,7 @@ def test_a_generation_that_kills_every_worker_fails_instead_of_looping(run, sett
 
 def test_cancel_stops_the_work_and_failed_items_can_be_retried(run):
     cancel_run(run)
-    assert process_run(run.pk, worker="test") is False
+    assert process_run(run.pk, worker="test") is None
     assert run.generations.filter(status=GenerationStatus.CANCELLED).count() == 20
     Generation.objects.filter(pk=run.generations.first().pk).update(status=GenerationStatus.FAILED)
     run.refresh_from_db()

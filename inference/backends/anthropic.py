@@ -1,0 +1,140 @@
+"""Anthropic's Messages API through the official SDK: streamed requests on the `api` queue, or
+Message Batches (half price) for big runs."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from django.conf import settings
+
+from inference.backends.base import BackendError, GenerationRequest, GenerationResult
+from inference.backends.hosted import HostedBackend, sampling, split_system
+from inference.backends.retry import Failure, parse_retry_after, status_retryable
+from inference.measurement import Timing
+
+RETRYABLE_TYPES = {"overloaded_error", "rate_limit_error", "api_error", "timeout_error"}
+FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+
+
+class AnthropicBatches:
+    """Message Batches for AnthropicBackend: submit, poll, read results, cancel."""
+
+    def submit_batch(self, params: dict, requests: list[GenerationRequest]) -> str:
+        batch = self.client.messages.batches.create(
+            requests=[
+                {"custom_id": str(r.key), "params": self.request_params(params, r.messages)}
+                for r in requests
+            ]
+        )
+        return batch.id
+
+    def batch_status(self, batch_id: str) -> str:
+        return self.client.messages.batches.retrieve(batch_id).processing_status
+
+    def cancel_batch(self, batch_id: str) -> None:
+        self.client.messages.batches.cancel(batch_id)
+
+    def batch_results(self, batch_id: str, waited_s: float):
+        """Results in any order, matched by custom_id. Latency is the batch's wall time: there
+        is no first token to time."""
+        for entry in self.client.messages.batches.results(batch_id):
+            key = int(entry.custom_id)
+            result = entry.result
+            if result.type == "succeeded":
+                out = message_result(key, result.message, Timing(0.0, None, waited_s))
+            elif result.type == "errored":
+                error = result.error.error
+                out = GenerationResult(key=key, error=f"{error.type}: {error.message}")
+            else:  # expired or canceled
+                out = GenerationResult(key=key, error=f"The batch request was {result.type}.")
+            out.batched = True
+            yield out
+
+
+class AnthropicBackend(AnthropicBatches, HostedBackend):
+    name = "anthropic"
+    default_key_env = "ANTHROPIC_API_KEY"
+
+    @cached_property
+    def client(self):
+        import anthropic
+
+        return anthropic.Anthropic(
+            api_key=self.api_key(),
+            base_url=self.params.get("base_url") or None,
+            max_retries=0,  # retries are ours (inference.backends.retry), mid-stream included
+            timeout=float(settings.API_TIMEOUT_S),
+        )
+
+    def version(self) -> str:
+        import anthropic
+
+        return f"anthropic {anthropic.__version__}"
+
+    def check(self) -> None:
+        """Fail the run before any item is used if the key is missing or refused."""
+        import anthropic
+
+        client = self.client
+        try:
+            client.models.list(limit=1)
+        except anthropic.AuthenticationError as exc:
+            raise BackendError(
+                f"Anthropic refused the key in {self.key_env}: {exc.api_message or exc.message}"
+            ) from None
+        except anthropic.PermissionDeniedError as exc:
+            raise BackendError(
+                f"The key in {self.key_env} may not use the API: {exc.api_message or exc.message}"
+            ) from None
+        except (anthropic.APIConnectionError, anthropic.APIStatusError):
+            pass  # a blip or an endpoint this server lacks: the requests will tell
+
+    def classify(self, exc: BaseException) -> Failure | None:
+        import anthropic
+        import httpx2
+
+        if isinstance(exc, anthropic.APIStatusError):
+            kind = exc.type or "error"
+            retryable = status_retryable(exc.status_code) or kind in RETRYABLE_TYPES
+            message = f"{exc.status_code} {kind}: {exc.api_message or exc.message}"
+            return Failure(message, retryable, parse_retry_after(exc.response.headers))
+        if isinstance(exc, anthropic.APIConnectionError | httpx2.HTTPError):
+            return Failure(f"connection failed: {exc}", retryable=True)
+        return None
+
+    def request_params(self, params: dict, messages: list[dict]) -> dict:
+        system, turns = split_system(messages)
+        return {
+            "model": params["model"],
+            "max_tokens": int(params["max_tokens"]),
+            "messages": turns,
+            **({"system": system} if system else {}),
+            **sampling(params, temperature="temperature", top_p="top_p", stop="stop_sequences"),
+        }
+
+    def complete(self, params: dict, request: GenerationRequest) -> GenerationResult:
+        timing = Timing()
+        timing.start()
+        with self.client.messages.stream(**self.request_params(params, request.messages)) as stream:
+            for text in stream.text_stream:
+                if text:
+                    timing.token()
+            message = stream.get_final_message()
+        return message_result(request.key, message, timing)
+
+
+def message_result(key: int, message, timing: Timing) -> GenerationResult:
+    """A result from a final Message: its text and its usage, as the API reported them."""
+    usage = message.usage
+    cache_read = usage.cache_read_input_tokens or 0
+    cache_write = usage.cache_creation_input_tokens or 0
+    return GenerationResult(
+        key=key,
+        output="".join(block.text for block in message.content if block.type == "text"),
+        finish_reason=FINISH.get(message.stop_reason or "", message.stop_reason or ""),
+        prompt_tokens=usage.input_tokens + cache_read + cache_write,
+        output_tokens=usage.output_tokens,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        timing=timing,
+    )

@@ -1,0 +1,105 @@
+"""What the hosted backends share: API keys from the environment, a pool of concurrent
+requests (the configuration's batch size), retries, and measuring each request."""
+
+from __future__ import annotations
+
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import ClassVar
+
+from django.conf import settings
+
+from annotate.env import envsecret
+from inference.backends.base import (
+    Backend,
+    BackendError,
+    Claim,
+    Emit,
+    GenerationRequest,
+    GenerationResult,
+    ShouldStop,
+)
+from inference.backends.retry import Failure, GaveUp, Retrying
+
+
+class HostedBackend(Backend):
+    queue: ClassVar[str] = "api"
+    is_local = False
+    default_key_env: ClassVar[str]
+
+    @classmethod
+    def cache_key(cls, params: dict) -> tuple:
+        return (params["model"], params.get("base_url", ""), params.get("api_key_env", ""))
+
+    @property
+    def key_env(self) -> str:
+        return self.params.get("api_key_env") or self.default_key_env
+
+    def api_key(self) -> str:
+        """The key, read from the environment variable the configuration names (or its _FILE
+        twin). It is never stored in the database and never logged."""
+        key = envsecret(self.key_env)
+        if not key:
+            raise BackendError(
+                f"No API key: set the environment variable {self.key_env} for the workers "
+                "(or name another variable in the model configuration)."
+            )
+        return key
+
+    def classify(self, exc: BaseException) -> Failure | None:
+        """An SDK exception as a Failure; None for exceptions that are bugs."""
+        raise NotImplementedError
+
+    def complete(self, params: dict, request: GenerationRequest) -> GenerationResult:
+        """One request, streamed and measured; raises the SDK's exceptions."""
+        raise NotImplementedError
+
+    def complete_with_retries(
+        self, params: dict, request: GenerationRequest, concurrency: int
+    ) -> GenerationResult:
+        """Timing is that of the attempt that succeeded; `retries` says how many came before."""
+        retrying = Retrying(self.classify, settings.API_MAX_ATTEMPTS)
+        try:
+            result = retrying(lambda: self.complete(params, request))
+        except GaveUp as exc:
+            result = GenerationResult(key=request.key, error=str(exc))
+        result.retries = retrying.retries
+        result.concurrency = concurrency
+        return result
+
+    def generate(self, params: dict, claim: Claim, emit: Emit, should_stop: ShouldStop) -> None:
+        """Keep up to params["batch_size"] requests in flight; emit results as they land.
+
+        On cancel, requests in flight are reported cancelled at once and their answers, when
+        they come, are dropped."""
+        limit = max(int(params.get("batch_size") or 1), 1)
+        pool = ThreadPoolExecutor(limit, thread_name_prefix=f"{self.name}-request")
+        inflight: dict[Future, GenerationRequest] = {}
+        try:
+            while True:
+                if should_stop():
+                    for request in inflight.values():
+                        emit(GenerationResult(key=request.key, cancelled=True))
+                    return
+                for request in claim(limit - len(inflight)) if len(inflight) < limit else []:
+                    future = pool.submit(self.complete_with_retries, params, request, limit)
+                    inflight[future] = request
+                if not inflight:
+                    return
+                done, _ = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    del inflight[future]
+                    emit(future.result())
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def split_system(messages: list[dict]) -> tuple[str, list[dict]]:
+    """Anthropic takes the system prompt apart from the turns."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    return system, [m for m in messages if m["role"] != "system"]
+
+
+def sampling(params: dict, **names: str) -> dict:
+    """The sampling parameters the configuration sets, under the API's names; unset ones are
+    left out, since some models refuse any non-default value."""
+    return {api: params[ours] for ours, api in names.items() if params.get(ours) not in (None, [])}
