@@ -27,24 +27,43 @@ def test_scripts_authenticate_with_basic_auth(client, owner):
     assert client.get("/api/datasets", HTTP_AUTHORIZATION=f"Basic {token}").status_code == 200
 
 
-def test_import_create_a_run_and_read_it_back(owner_client, demo_model_path,
-                                              django_capture_on_commit_callbacks):
-    response = owner_client.post("/api/datasets", {"file": upload(
-        b'{"prompt": "a"}\n{"instruction": "b", "input": "c", "output": "d"}\n'), "name": "two"})
+def test_import_create_a_run_and_read_it_back(
+    owner_client, demo_model_path, django_capture_on_commit_callbacks
+):
+    response = owner_client.post(
+        "/api/datasets",
+        {
+            "file": upload(b'{"prompt": "a"}\n{"instruction": "b", "input": "c", "output": "d"}\n'),
+            "name": "two",
+        },
+    )
     assert response.status_code == 201, response.content
     dataset = response.json()
     assert dataset["item_count"] == 2
     items = owner_client.get(f"/api/datasets/{dataset['id']}/items").json()
     assert items["count"] == 2 and items["items"][1]["reference"] == "d"
 
-    config = owner_client.post("/api/models", {
-        "name": "demo", "backend": "mlx", "model": str(demo_model_path), "max_tokens": 16,
-    }, content_type="application/json")
+    config = owner_client.post(
+        "/api/models",
+        {
+            "name": "demo",
+            "backend": "mlx",
+            "model": str(demo_model_path),
+            "max_tokens": 16,
+        },
+        content_type="application/json",
+    )
     assert config.status_code == 201, config.content
     with django_capture_on_commit_callbacks(execute=False):
-        run = owner_client.post("/api/runs", {
-            "dataset_id": dataset["id"], "model_config_id": config.json()["id"],
-            "samples_per_prompt": 3}, content_type="application/json")
+        run = owner_client.post(
+            "/api/runs",
+            {
+                "dataset_id": dataset["id"],
+                "model_config_id": config.json()["id"],
+                "samples_per_prompt": 3,
+            },
+            content_type="application/json",
+        )
     assert run.status_code == 201, run.content
     body = run.json()
     assert body["status"] == "queued" and body["progress"]["total"] == 6
@@ -70,11 +89,17 @@ def test_a_bad_file_is_refused_with_its_line_numbers(owner_client):
 
 
 def test_payloads_refuse_unknown_fields_and_unknown_backends(owner_client):
-    extra = owner_client.post("/api/models", {"name": "x", "backend": "mlx", "model": "m",
-                                              "colour": "red"}, content_type="application/json")
+    extra = owner_client.post(
+        "/api/models",
+        {"name": "x", "backend": "mlx", "model": "m", "colour": "red"},
+        content_type="application/json",
+    )
     assert extra.status_code == 422
-    unknown = owner_client.post("/api/models", {"name": "x", "backend": "gpt9", "model": "m"},
-                                content_type="application/json")
+    unknown = owner_client.post(
+        "/api/models",
+        {"name": "x", "backend": "gpt9", "model": "m"},
+        content_type="application/json",
+    )
     assert unknown.status_code == 422 and "Unknown backend 'gpt9'" in unknown.json()["detail"]
 
 
@@ -85,7 +110,7 @@ def test_the_import_command_imports_or_names_the_bad_line(owner, tmp_path, capsy
     assert "Imported 2 items" in capsys.readouterr().out
     assert Dataset.objects.get(name="cli").items.count() == 2
     bad = tmp_path / "bad.csv"
-    bad.write_text("prompt\nok\n\"unterminated\n")
+    bad.write_text('prompt\nok\n"unterminated\n')
     with pytest.raises(CommandError, match="line"):
         call_command("import_dataset", str(bad), "--owner", "owner")
     assert Dataset.objects.count() == 1

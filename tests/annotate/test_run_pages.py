@@ -9,8 +9,9 @@ from annotate.runs import create_run
 from tests.conftest import make_dataset
 
 pytestmark = pytest.mark.django_db
-HOSTILE = ('<script>alert(1)</script><img src=x onerror="alert(2)">'
-           '<a href="javascript:alert(3)">x</a>')
+HOSTILE = (
+    '<script>alert(1)</script><img src=x onerror="alert(2)"><a href="javascript:alert(3)">x</a>'
+)
 
 
 @pytest.fixture
@@ -20,8 +21,14 @@ def run(owner, mlx_config, django_capture_on_commit_callbacks):
 
 
 def test_every_page_requires_login(client, run):
-    for url in ("/", "/datasets/", f"/runs/{run.pk}/", f"/runs/{run.pk}/generations/",
-                "/models/", "/runs/"):
+    for url in (
+        "/",
+        "/datasets/",
+        f"/runs/{run.pk}/",
+        f"/runs/{run.pk}/generations/",
+        "/models/",
+        "/runs/",
+    ):
         response = client.get(url)
         assert response.status_code == 302 and "/accounts/login/" in response["Location"], url
 
@@ -75,8 +82,9 @@ def test_the_import_form_reports_the_bad_line_and_imports_nothing(owner_client):
     assert not Dataset.objects.exists()
 
 
-def test_a_user_imports_a_file_and_starts_a_run(owner_client, mlx_config,
-                                                django_capture_on_commit_callbacks):
+def test_a_user_imports_a_file_and_starts_a_run(
+    owner_client, mlx_config, django_capture_on_commit_callbacks
+):
     upload = io.BytesIO(b"prompt,topic\nHello,greeting\nBye,farewell\n")
     upload.name = "two.csv"
     response = owner_client.post("/datasets/import/", {"file": upload})
@@ -85,22 +93,42 @@ def test_a_user_imports_a_file_and_starts_a_run(owner_client, mlx_config,
     page = owner_client.get(response["Location"]).content.decode()
     assert "Hello" in page and "topic=greeting" in page
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = owner_client.post("/runs/new/", {"dataset": dataset.pk,
-                                                    "model_config": mlx_config.pk,
-                                                    "samples_per_prompt": 2})
+        response = owner_client.post(
+            "/runs/new/",
+            {"dataset": dataset.pk, "model_config": mlx_config.pk, "samples_per_prompt": 2},
+        )
     run = dataset.runs.get()
     assert response["Location"] == f"/runs/{run.pk}/"
     assert run.total == 4 and len(callbacks) == 1  # the task is enqueued once, after commit
 
 
 def test_a_model_configuration_is_created_in_the_browser(owner_client, demo_model_path):
-    response = owner_client.post("/models/new/", {
-        "name": "greedy", "backend": "mlx", "model": str(demo_model_path), "max_tokens": 64,
-        "batch_size": 4, "temperature": "0", "stop": "```\n\nEND", "hourly_usd": "0.60"})
+    response = owner_client.post(
+        "/models/new/",
+        {
+            "name": "greedy",
+            "backend": "mlx",
+            "model": str(demo_model_path),
+            "max_tokens": 64,
+            "batch_size": 4,
+            "temperature": "0",
+            "stop": "```\n\nEND",
+            "hourly_usd": "0.60",
+        },
+    )
     assert response.status_code == 302
     config = ModelConfig.objects.get(name="greedy")
     assert config.stop == ["```", "END"] and config.temperature == 0
-    bad = owner_client.post("/models/new/", {"name": "hot", "backend": "mlx", "model": "m",
-                                             "max_tokens": 64, "batch_size": 4,
-                                             "temperature": "5", "hourly_usd": "0"})
+    bad = owner_client.post(
+        "/models/new/",
+        {
+            "name": "hot",
+            "backend": "mlx",
+            "model": "m",
+            "max_tokens": 64,
+            "batch_size": 4,
+            "temperature": "5",
+            "hourly_usd": "0",
+        },
+    )
     assert bad.status_code == 400 and "Temperature goes from 0 to 2" in bad.content.decode()

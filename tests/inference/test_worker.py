@@ -45,8 +45,11 @@ def test_a_killed_workers_items_finish_on_the_next_worker_none_lost_none_doubled
     mlx_config.save()
     first = start_worker("doomed")
     run = create_run(make_dataset(owner, 20), mlx_config, owner)
-    wait_for(lambda: run.generations.filter(status=GenerationStatus.DONE).count() >= 2,
-             interval=0.05, what="the first items")
+    wait_for(
+        lambda: run.generations.filter(status=GenerationStatus.DONE).count() >= 2,
+        interval=0.05,
+        what="the first items",
+    )
     first.kill()
     in_flight = set(
         run.generations.filter(status=GenerationStatus.RUNNING).values_list("pk", flat=True)
@@ -69,12 +72,17 @@ def test_cancel_and_resume_from_the_run_page(owner, owner_client, mlx_config, st
     mlx_config.save()
     start_worker()
     run = create_run(make_dataset(owner, 20), mlx_config, owner)
-    wait_for(lambda: run.generations.filter(status=GenerationStatus.DONE).exists(),
-             interval=0.05, what="a first output")
+    wait_for(
+        lambda: run.generations.filter(status=GenerationStatus.DONE).exists(),
+        interval=0.05,
+        what="a first output",
+    )
     response = owner_client.post(f"/runs/{run.pk}/cancel/")
     assert response.status_code == 302
-    wait_for(lambda: not run.generations.filter(status=GenerationStatus.RUNNING).exists(),
-             what="the worker to let go")
+    wait_for(
+        lambda: not run.generations.filter(status=GenerationStatus.RUNNING).exists(),
+        what="the worker to let go",
+    )
     counts = _counts(run)
     assert _status(run) == RunStatus.CANCELLED
     assert counts[GenerationStatus.CANCELLED] > 0
