@@ -251,6 +251,8 @@ class RunProgress:
         self.pending = row["pending"] or 0
         self.cancelled = row["cancelled"] or 0
         self.output_tokens = row["output_tokens"] or 0
+        self.cost_usd = row["cost_usd"] or 0
+        self.retries = row["retries"] or 0
         self.finished = self.done + self.failed
         span = _seconds(row["first_start"], row["last_finish"])
         # Whole-run throughput: output tokens over the span from first start to last finish.
@@ -271,6 +273,8 @@ class RunProgress:
         row = gens.aggregate(
             **{s: Count("pk", filter=Q(status=s)) for s in GenerationStatus.values},
             output_tokens=Sum("output_tokens", filter=Q(status=GenerationStatus.DONE)),
+            cost_usd=Sum("cost_usd"),
+            retries=Sum("retries"),
             first_start=Min("started_at", filter=Q(status=GenerationStatus.DONE)),
             last_finish=Max("finished_at", filter=Q(status=GenerationStatus.DONE)),
             recent=Count("pk", filter=Q(finished_at__gte=since)),

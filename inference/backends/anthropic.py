@@ -103,6 +103,7 @@ class AnthropicBackend(AnthropicBatches, HostedBackend):
         return None
 
     def request_params(self, params: dict, messages: list[dict]) -> dict:
+        """The request's JSON body: what a batch request carries as its params."""
         system, turns = split_system(messages)
         return {
             "model": params["model"],
@@ -115,7 +116,11 @@ class AnthropicBackend(AnthropicBatches, HostedBackend):
     def complete(self, params: dict, request: GenerationRequest) -> GenerationResult:
         timing = Timing()
         timing.start()
-        with self.client.messages.stream(**self.request_params(params, request.messages)) as stream:
+        body = self.request_params(params, request.messages)
+        # This SDK has no arguments for sampling any more (newer models refuse them); the API
+        # still takes them for the models that do, so they go in the body as they are.
+        sampling_body = {k: body.pop(k) for k in ("temperature", "top_p") if k in body}
+        with self.client.messages.stream(**body, extra_body=sampling_body or None) as stream:
             for text in stream.text_stream:
                 if text:
                     timing.token()

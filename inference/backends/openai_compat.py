@@ -57,8 +57,8 @@ class OpenAICompatBackend(HostedBackend):
             ) from None
         except openai.APIConnectionError as exc:
             raise BackendError(f"Cannot reach {self.base_url}: {exc}") from None
-        except openai.APIStatusError:
-            pass  # some servers lack /models: the requests will tell
+        except Exception:  # noqa: BLE001
+            pass  # a server without a usable /models (mlx_lm.server): the requests will tell
 
     def classify(self, exc: BaseException) -> Failure | None:
         import httpx2
@@ -72,6 +72,8 @@ class OpenAICompatBackend(HostedBackend):
             )
         if isinstance(exc, openai.APIConnectionError | httpx2.HTTPError | IncompleteStream):
             return Failure(f"connection failed: {exc}", retryable=True)
+        if isinstance(exc, openai.APIError):  # an error event in the middle of a stream
+            return Failure(f"error in the stream: {exc.message}", retryable=True)
         return None
 
     def complete(self, params: dict, request: GenerationRequest) -> GenerationResult:

@@ -91,3 +91,20 @@ def test_cancel_and_resume_from_the_run_page(owner, owner_client, mlx_config, st
     owner_client.post(f"/runs/{run.pk}/resume/")
     wait_for(lambda: _status(run) == RunStatus.COMPLETED, what="the resumed run to complete")
     assert _counts(run)[GenerationStatus.DONE] == 20
+
+
+def test_a_hosted_run_goes_through_the_api_queue(owner, start_worker, monkeypatch):
+    from annotate.models import ModelConfig
+    from tests.support.fake_anthropic import FakeAnthropic
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-worker")
+    with FakeAnthropic(api_key="sk-worker", latency=0.2, rate_429=0.2, retry_after=0.05) as api:
+        start_worker("api-worker", queues="api")
+        config = ModelConfig.objects.create(
+            name="haiku", backend="anthropic", model="claude-haiku-4-5", base_url=api.url,
+            max_tokens=32, batch_size=8, owner=owner)
+        run = create_run(make_dataset(owner, 24), config, owner)
+        wait_for(lambda: _status(run) == RunStatus.COMPLETED, what="the hosted run")
+        assert api.ledger.max_in_flight == 8
+        assert set(api.ledger.completed.values()) == {1} and len(api.ledger.completed) == 24
+    assert all(g.worker.startswith("api-worker@") for g in run.generations.all())
