@@ -7,13 +7,17 @@ import os
 from pathlib import Path
 
 _var = Path(__file__).resolve().parent.parent / "var" / "test"
+# Each test session has its own database file and broker folders, so that two sessions (or a
+# session and a dev server) never share a queue; the demo model is built once for all.
+SESSION_DIR = _var / f"session-{os.getpid()}"
 TEST_ENV = {
-    "ANNOTATE_VAR_DIR": str(_var),
+    "ANNOTATE_VAR_DIR": str(SESSION_DIR),
     "GENERATION_LEASE_S": "4",
     "RUN_STALL_S": "5",
     "TASK_TIME_BUDGET_S": "20",
     "MLX_MODEL": str(_var / "models" / "demo"),
 }
+# setdefault: a worker process started by the tests inherits the session's folder.
 for _key, _value in TEST_ENV.items():
     os.environ.setdefault(_key, _value)
 
