@@ -30,8 +30,16 @@ def api_env(monkeypatch, settings):
 
 
 def config_for(server, owner, **fields) -> ModelConfig:
-    defaults = dict(name="haiku", backend="anthropic", model=MODEL, base_url=server.url,
-                    max_tokens=64, batch_size=4, owner=owner, system_prompt="Be brief.")
+    defaults = dict(
+        name="haiku",
+        backend="anthropic",
+        model=MODEL,
+        base_url=server.url,
+        max_tokens=64,
+        batch_size=4,
+        owner=owner,
+        system_prompt="Be brief.",
+    )
     return ModelConfig.objects.create(**{**defaults, **fields})
 
 
@@ -63,8 +71,12 @@ def test_a_streamed_run_records_true_usage_and_its_cost(server, owner, start):
         assert g.prompt_tokens == count_words(["Be brief.", g.item.prompt]) + 120
         assert (g.cache_read_tokens, g.cache_write_tokens) == (100, 20)
         fresh = g.prompt_tokens - 120
-        expected = (fresh * Decimal(1) + 100 * Decimal("0.10") + 20 * Decimal("1.25")
-                    + g.output_tokens * Decimal(5)) / 1_000_000
+        expected = (
+            fresh * Decimal(1)
+            + 100 * Decimal("0.10")
+            + 20 * Decimal("1.25")
+            + g.output_tokens * Decimal(5)
+        ) / 1_000_000
         assert g.cost_usd == expected.quantize(Decimal("1e-8"))
         assert 0 < g.ttft_s <= g.latency_s and g.decode_tps > 0
         assert g.finish_reason == "stop" and g.concurrency == 4

@@ -36,23 +36,34 @@ def run_to_end(run) -> None:
     run.refresh_from_db()
 
 
-def test_usage_comes_from_the_stream_and_prices_from_the_table(owner, start, monkeypatch,
-                                                               settings):
+def test_usage_comes_from_the_stream_and_prices_from_the_table(owner, start, monkeypatch, settings):
     settings.API_MAX_ATTEMPTS = 3
     monkeypatch.setenv("OPENAI_TEST_KEY", "sk-openai")
-    with FakeOpenAI(api_key="sk-openai", cached_tokens=10, retry_after=0.05,
-                    script=["429", "503", "drop"]) as server:
+    with FakeOpenAI(
+        api_key="sk-openai", cached_tokens=10, retry_after=0.05, script=["429", "503", "drop"]
+    ) as server:
         config = ModelConfig.objects.create(
-            name="mini", backend="openai", model="gpt-4o-mini", base_url=server.base_url,
-            api_key_env="OPENAI_TEST_KEY", max_tokens=32, batch_size=2, seed=3, owner=owner)
+            name="mini",
+            backend="openai",
+            model="gpt-4o-mini",
+            base_url=server.base_url,
+            api_key_env="OPENAI_TEST_KEY",
+            max_tokens=32,
+            batch_size=2,
+            seed=3,
+            owner=owner,
+        )
         run = start(config)
         run_to_end(run)
     assert run.status == RunStatus.COMPLETED
     for g in run.generations.all():
         assert g.output.startswith("Reply to:")
         assert g.prompt_tokens > 10 and g.cache_read_tokens == 10 and g.output_tokens > 3
-        expected = ((g.prompt_tokens - 10) * Decimal("0.15") + 10 * Decimal("0.075")
-                    + g.output_tokens * Decimal("0.60")) / 1_000_000
+        expected = (
+            (g.prompt_tokens - 10) * Decimal("0.15")
+            + 10 * Decimal("0.075")
+            + g.output_tokens * Decimal("0.60")
+        ) / 1_000_000
         assert g.cost_usd == expected.quantize(Decimal("1e-8"))
     assert sum(run.generations.values_list("retries", flat=True)) == 3
 
@@ -60,8 +71,9 @@ def test_usage_comes_from_the_stream_and_prices_from_the_table(owner, start, mon
 def test_a_wrong_key_fails_the_run_at_start(owner, start, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
     with FakeOpenAI(api_key="sk-right") as server:
-        config = ModelConfig.objects.create(name="m", backend="openai", model="gpt-4o",
-                                            base_url=server.base_url, owner=owner)
+        config = ModelConfig.objects.create(
+            name="m", backend="openai", model="gpt-4o", base_url=server.base_url, owner=owner
+        )
         run = start(config)
         run_to_end(run)
     assert run.status == RunStatus.FAILED
@@ -81,9 +93,21 @@ def mlx_server(demo_model_path, tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("mlx-server") / "server.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlx_lm", "server", "--model", str(demo_model_path),
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "mlx_lm",
+            "server",
+            "--model",
+            str(demo_model_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -99,12 +123,19 @@ def mlx_server(demo_model_path, tmp_path_factory):
     proc.wait(timeout=10)
 
 
-def test_a_run_through_a_real_mlx_lm_server(owner, start, mlx_server, demo_model_path,
-                                            monkeypatch):
+def test_a_run_through_a_real_mlx_lm_server(owner, start, mlx_server, demo_model_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # a local server needs no key
     config = ModelConfig.objects.create(
-        name="mlx-server", backend="openai", model=str(demo_model_path), base_url=mlx_server,
-        max_tokens=24, temperature=0.8, batch_size=4, hourly_usd=Decimal("0.60"), owner=owner)
+        name="mlx-server",
+        backend="openai",
+        model=str(demo_model_path),
+        base_url=mlx_server,
+        max_tokens=24,
+        temperature=0.8,
+        batch_size=4,
+        hourly_usd=Decimal("0.60"),
+        owner=owner,
+    )
     run = start(config, n=6)
     run_to_end(run)
     assert run.status == RunStatus.COMPLETED, list(run.generations.values_list("error"))

@@ -101,8 +101,14 @@ def test_a_hosted_run_goes_through_the_api_queue(owner, start_worker, monkeypatc
     with FakeAnthropic(api_key="sk-worker", latency=0.2, rate_429=0.2, retry_after=0.05) as api:
         start_worker("api-worker", queues="api")
         config = ModelConfig.objects.create(
-            name="haiku", backend="anthropic", model="claude-haiku-4-5", base_url=api.url,
-            max_tokens=32, batch_size=8, owner=owner)
+            name="haiku",
+            backend="anthropic",
+            model="claude-haiku-4-5",
+            base_url=api.url,
+            max_tokens=32,
+            batch_size=8,
+            owner=owner,
+        )
         run = create_run(make_dataset(owner, 24), config, owner)
         wait_for(lambda: _status(run) == RunStatus.COMPLETED, what="the hosted run")
         assert api.ledger.max_in_flight == 8
