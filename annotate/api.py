@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.auth import authenticate
-from django.shortcuts import get_object_or_404
+from django.core.exceptions import PermissionDenied
 from ninja import File, Form, NinjaAPI, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
@@ -14,11 +14,16 @@ from ninja.security import HttpBasicAuth, django_auth
 from pydantic import ConfigDict, Field
 
 from annotate import runs as run_actions
-from annotate.access import get_config_for_user, get_dataset_for_user, get_run_for_user
+from annotate.access import (
+    get_config_for_user,
+    get_dataset_for_user,
+    get_generation_for_user,
+    get_run_for_user,
+    require_manager,
+)
 from annotate.importing import ImportFailed, import_dataset
 from annotate.models import (
     Dataset,
-    Generation,
     GenerationMode,
     GenerationStatus,
     ModelConfig,
@@ -40,6 +45,11 @@ class BasicAuth(HttpBasicAuth):
 
 api = NinjaAPI(title="Annotate API", version="1", auth=[django_auth, BasicAuth()])
 router = Router()
+
+
+@api.exception_handler(PermissionDenied)
+def permission_denied(request, exc):
+    return api.create_response(request, {"detail": str(exc) or "Forbidden"}, status=403)
 
 
 class ErrorOut(Schema):
@@ -174,6 +184,7 @@ def _dataset_out(dataset: Dataset) -> dict:
 
 @router.get("/datasets", response=list[DatasetOut], tags=["datasets"])
 def list_datasets(request):
+    require_manager(request.user)
     return [_dataset_out(d) for d in Dataset.objects.all()]
 
 
@@ -182,6 +193,7 @@ def create_dataset(
     request, file: File[UploadedFile], name: Form[str] = "", description: Form[str] = ""
 ):
     """Import a JSONL or CSV file as a new dataset; all or nothing."""
+    require_manager(request.user)
     try:
         dataset = import_dataset(file.file, file.name, name, request.user, description)
     except ImportFailed as exc:
@@ -202,11 +214,13 @@ def list_items(request, dataset_id: int):
 
 @router.get("/models", response=list[ModelConfigOut], tags=["models"])
 def list_model_configs(request):
+    require_manager(request.user)
     return ModelConfig.objects.all()
 
 
 @router.post("/models", response={201: ModelConfigOut}, tags=["models"])
 def create_model_config(request, payload: ModelConfigIn):
+    require_manager(request.user)
     _check_backend(payload.backend)
     if ModelConfig.objects.filter(name=payload.name).exists():
         raise HttpError(409, f"A model configuration named {payload.name!r} exists already.")
@@ -220,6 +234,7 @@ def _check_backend(name: str) -> None:
 
 @router.get("/prices", response=list[PriceOut], tags=["prices"])
 def list_prices(request, backend: str | None = None):
+    require_manager(request.user)
     prices = Price.objects.all()
     return prices.filter(backend=backend) if backend else prices
 
@@ -239,6 +254,7 @@ def create_price(request, payload: PriceIn):
 @router.get("/runs", response=list[RunOut], tags=["runs"])
 @paginate
 def list_runs(request):
+    require_manager(request.user)
     return Run.objects.all()
 
 
@@ -290,7 +306,7 @@ def list_generations(request, run_id: int, status: GenerationStatus | None = Non
 
 @router.get("/generations/{generation_id}", response=GenerationOut, tags=["runs"])
 def get_generation(request, generation_id: int):
-    return get_object_or_404(Generation, pk=generation_id)
+    return get_generation_for_user(request, generation_id)
 
 
 api.add_router("/", router)

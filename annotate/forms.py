@@ -3,7 +3,9 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
-from annotate.models import Dataset, ModelConfig
+from annotate.models import Dataset, ModelConfig, Project, Run
+from annotate.models.projects import Role
+from annotate.schema import KINDS
 
 
 class DatasetImportForm(forms.Form):
@@ -82,3 +84,66 @@ class RunForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.all())
     model_config = forms.ModelChoiceField(queryset=ModelConfig.objects.all(), label="Model")
     samples_per_prompt = forms.IntegerField(min_value=1, max_value=100, initial=1)
+
+
+class ProjectForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = ("name", "description", "guidelines", "blind", "overlap", "hold_s", "runs")
+        widgets = {
+            "guidelines": forms.Textarea(attrs={"rows": 6}),
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "runs": forms.CheckboxSelectMultiple,
+        }
+        labels = {"hold_s": "Hold time (seconds)", "runs": "Outputs of these runs"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        runs = Run.objects.select_related("dataset", "model_config").order_by("-created_at")
+        self.fields["runs"].queryset = runs
+        self.fields["runs"].label_from_instance = lambda r: (
+            f"Run {r.pk}: {r.model_config.name} on {r.dataset.name} ({r.total} outputs)"
+        )
+
+    def clean_overlap(self):
+        value = self.cleaned_data["overlap"]
+        if not 1 <= value <= 10:
+            raise forms.ValidationError("From 1 to 10 annotators per item.")
+        return value
+
+
+class QuestionForm(forms.Form):
+    label = forms.CharField(max_length=100)
+    kind = forms.ChoiceField(choices=[(k, k) for k in KINDS])
+    options = forms.CharField(required=False, help_text="Choices: comma-separated.")
+    min = forms.IntegerField(required=False, initial=1)
+    max = forms.IntegerField(required=False, initial=5)
+    required = forms.BooleanField(required=False)
+    key = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def has_changed(self) -> bool:
+        # An extra row left without a label is no question, whatever its kind select says.
+        if not self.initial and not self.data.get(self.add_prefix("label"), "").strip():
+            return False
+        return super().has_changed()
+
+    def question(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["options"] = [o for o in data.get("options", "").split(",") if o.strip()]
+        data["min"] = 1 if data.get("min") is None else data["min"]
+        data["max"] = 5 if data.get("max") is None else data["max"]
+        return {k: v for k, v in data.items() if v not in ("", None)} | {
+            "required": data.get("required", False)
+        }
+
+
+QuestionFormSet = forms.formset_factory(QuestionForm, extra=1, can_delete=True)
+
+
+def initial_questions(questions: list[dict]) -> list[dict]:
+    return [{**q, "options": ", ".join(q.get("options", []))} for q in questions]
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices)

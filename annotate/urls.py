@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from annotate.api import api
-from annotate.views import configs, datasets, home, runs
+from annotate.views import configs, datasets, home, labeling, projects, runs
 
 urlpatterns = [
     path("", home.home, name="annotate-home"),
@@ -21,6 +21,26 @@ urlpatterns = [
     path("runs/<int:pk>/retry/", runs.retry_failed, name="annotate-run-retry"),
     path("runs/<int:pk>/generations/", runs.list_generations, name="annotate-generation-list"),
     path("generations/<int:pk>/", runs.generation_detail, name="annotate-generation-detail"),
+    path("projects/", projects.list_projects, name="annotate-project-list"),
+    path("projects/new/", projects.edit_project, name="annotate-project-new"),
+    path("projects/<int:pk>/", projects.project_detail, name="annotate-project-detail"),
+    path("projects/<int:pk>/edit/", projects.edit_project, name="annotate-project-edit"),
+    path("projects/<int:pk>/sync/", projects.sync_project, name="annotate-project-sync"),
+    path("projects/<int:pk>/members/", projects.add_member, name="annotate-member-add"),
+    path(
+        "projects/<int:pk>/members/<int:member_pk>/remove/",
+        projects.remove_member,
+        name="annotate-member-remove",
+    ),
+    path("projects/<int:pk>/next/", labeling.annotate_next, name="annotate-next"),
+    path("projects/<int:pk>/tasks/<int:task_pk>/", labeling.label_task, name="annotate-task"),
+    path(
+        "projects/<int:pk>/tasks/<int:task_pk>/skip/", labeling.skip_task, name="annotate-task-skip"
+    ),
+    path("projects/<int:pk>/review/", labeling.review_list, name="annotate-review"),
+    path(
+        "projects/<int:pk>/review/<int:task_pk>/", labeling.review_task, name="annotate-review-task"
+    ),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -157,9 +157,14 @@ def finish_run_if_done(run: Run) -> bool:
         return True
     failed = gens.filter(status=GenerationStatus.FAILED).exists()
     status = RunStatus.COMPLETED_WITH_ERRORS if failed else RunStatus.COMPLETED
-    Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+    ended = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
         status=status, finished_at=timezone.now()
     )
+    if ended:
+        from annotate.projects import sync_tasks
+
+        for project in run.projects.all():  # its outputs join the projects that take this run
+            sync_tasks(project)
     return False
 
 

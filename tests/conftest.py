@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -36,7 +37,30 @@ def demo_model_path() -> Path:
 
 @pytest.fixture
 def owner(django_user_model):
-    return django_user_model.objects.create_user("owner", password="pw-owner-123")
+    """May manage datasets, models and runs, and create projects."""
+    from django.contrib.auth.models import Group, Permission
+
+    # get_or_create: a transactional test's flush empties the group a migration made.
+    group, _ = Group.objects.get_or_create(name="Project owners")
+    group.permissions.set(Permission.objects.filter(content_type__app_label="annotate"))
+    user = django_user_model.objects.create_user("owner", password="pw-owner-123")
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def annotator(django_user_model):
+    return django_user_model.objects.create_user("annie", password="pw-annie-123")
+
+
+@pytest.fixture
+def annotator2(django_user_model):
+    return django_user_model.objects.create_user("bert", password="pw-bert-123")
+
+
+@pytest.fixture
+def reviewer(django_user_model):
+    return django_user_model.objects.create_user("rita", password="pw-rita-123")
 
 
 @pytest.fixture
@@ -65,6 +89,32 @@ def mlx_config(owner, demo_model_path):
         batch_size=8,
         owner=owner,
     )
+
+
+@pytest.fixture
+def seeded_prices(db):
+    """The price rows the migration seeds (a transactional test's flush removes them)."""
+    from datetime import date
+    from decimal import Decimal
+
+    from annotate.models import Price
+
+    rows = {
+        ("anthropic", "claude-haiku-4-5"): ("1", "5", "0.10", "1.25"),
+        ("openai", "gpt-4o-mini"): ("0.15", "0.60", "0.075", "0.15"),
+    }
+    for (backend, model), (inp, out, read, write) in rows.items():
+        Price.objects.get_or_create(
+            backend=backend,
+            model=model,
+            effective_from=date(2025, 11, 1),
+            defaults=dict(
+                input_per_mtok=Decimal(inp),
+                output_per_mtok=Decimal(out),
+                cache_read_per_mtok=Decimal(read),
+                cache_write_per_mtok=Decimal(write),
+            ),
+        )
 
 
 def make_dataset(owner, n: int = 20, prompt: str = "Write a function number {i}."):
@@ -188,3 +238,34 @@ def wait_for(predicate, timeout: float = 90, interval: float = 0.3, what: str = 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def make_project(owner, mlx_config, n: int = 5, overlap: int = 1, outputs=None, **fields):
+    """A labeling project over a finished run of n items (outputs written directly)."""
+    from annotate.models import GenerationStatus, Project
+    from annotate.projects import sync_tasks
+    from annotate.runs import create_run
+    from annotate.schema import DEFAULT_QUESTIONS
+
+    with mock.patch("annotate.runs.enqueue_run", autospec=True):  # no broker needed here
+        run = create_run(make_dataset(owner, n), mlx_config, owner)
+    for i, g in enumerate(run.generations.order_by("item__index")):
+        g.status = GenerationStatus.DONE
+        g.output = outputs[i] if outputs else f"def answer_{i}():\n    return {i}\n"
+        g.save()
+    project = Project.objects.create(
+        name="Quality",
+        owner=owner,
+        overlap=overlap,
+        questions=fields.pop("questions", DEFAULT_QUESTIONS),
+        **fields,
+    )
+    project.runs.add(run)
+    sync_tasks(project)
+    return project
+
+
+def join(project, user, role="annotator"):
+    from annotate.models import ProjectMember
+
+    ProjectMember.objects.create(project=project, user=user, role=role)

@@ -5,19 +5,21 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from annotate.access import get_config_for_user
+from annotate.access import get_config_for_user, require_manager
 from annotate.forms import ModelConfigForm
 from annotate.models import ModelConfig
 
 
 @login_required
 def list_configs(request: HttpRequest) -> HttpResponse:
+    require_manager(request.user)
     configs = ModelConfig.objects.select_related("owner")
     return render(request, "annotate/configs.html", {"configs": configs})
 
 
 @login_required
 def edit_config(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    require_manager(request.user)
     config = get_config_for_user(request, pk, write=True) if pk else ModelConfig(owner=request.user)
     form = ModelConfigForm(request.POST or None, instance=config)
     if request.method == "POST" and form.is_valid():

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotate.access import get_dataset_for_user
+from annotate.access import get_dataset_for_user, require_manager
 from annotate.forms import DatasetImportForm, RunForm
 from annotate.importing import ImportFailed, import_dataset
 from annotate.models import Dataset
@@ -26,12 +26,14 @@ def _list(request: HttpRequest, form: DatasetImportForm, errors=None, status=200
 
 @login_required
 def list_datasets(request: HttpRequest) -> HttpResponse:
+    require_manager(request.user)
     return _list(request, DatasetImportForm())
 
 
 @login_required
 @require_POST
 def import_dataset_view(request: HttpRequest) -> HttpResponse:
+    require_manager(request.user)
     form = DatasetImportForm(request.POST, request.FILES)
     if not form.is_valid():
         return _list(request, form, status=400)

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
+from annotate.access import can_manage
 from annotate.models import Dataset, ModelConfig, Run
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    if not can_manage(request.user):
+        return redirect("annotate-project-list")  # annotators and reviewers: their projects
     context = {
         "runs": Run.objects.select_related("dataset", "model_config")[:10],
         "datasets": Dataset.objects.all()[:10],

@@ -9,13 +9,19 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from annotate import runs as run_actions
-from annotate.access import can_change, get_generation_for_user, get_run_for_user
+from annotate.access import (
+    can_change,
+    get_generation_for_user,
+    get_run_for_user,
+    require_manager,
+)
 from annotate.forms import RunForm
 from annotate.models import GenerationStatus, Run
 
 
 @login_required
 def list_runs(request: HttpRequest) -> HttpResponse:
+    require_manager(request.user)
     runs = Run.objects.select_related("dataset", "model_config", "created_by")[:100]
     return render(request, "annotate/runs.html", {"runs": runs})
 
@@ -23,6 +29,7 @@ def list_runs(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def create_run(request: HttpRequest) -> HttpResponse:
+    require_manager(request.user)
     form = RunForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Could not start the run: " + form.errors.as_text())

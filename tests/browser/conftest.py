@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -39,6 +40,9 @@ def browser(monkeypatch):
         yield chromium
         chromium.close()
     finally:
+        # With a loop running, Django keeps this thread's connections apart from its usual
+        # ones: close them now, or they hold the test database open after the session.
+        connections.close_all()
         playwright.stop()
 
 

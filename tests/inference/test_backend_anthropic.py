@@ -13,7 +13,7 @@ from tests.conftest import make_dataset
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_text import count_words
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded_prices")]
 MODEL = "claude-haiku-4-5"  # seeded price: $1 in, $5 out, $0.10 cache read, $1.25 cache write
 
 

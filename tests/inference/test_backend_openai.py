@@ -18,7 +18,7 @@ from inference.runner import process_run
 from tests.conftest import make_dataset
 from tests.support.fake_openai import FakeOpenAI
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded_prices")]
 
 
 @pytest.fixture

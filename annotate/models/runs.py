@@ -1,4 +1,4 @@
-"""Datasets of prompts, model configurations, runs and their generations.
+"""Datasets of prompts, model configurations, prices, runs and their generations.
 
 The database row is the truth: a run's generations are created with it (one per item and
 sample, unique), and workers claim, fill and release them. Celery only rings the doorbell.

@@ -1,0 +1,46 @@
+"""The app's models, by resource: runs.py (datasets, model configurations, runs, generations,
+prices) and projects.py (labeling projects, their queues, labels and reviews)."""
+
+from annotate.models.projects import (
+    Annotation,
+    AnnotationState,
+    Project,
+    ProjectMember,
+    Role,
+    Task,
+)
+from annotate.models.runs import (
+    ACTIVE_RUN_STATUSES,
+    Dataset,
+    Generation,
+    GenerationMode,
+    GenerationStatus,
+    Item,
+    ModelConfig,
+    Price,
+    ProviderBatch,
+    Run,
+    RunProgress,
+    RunStatus,
+)
+
+__all__ = [
+    "ACTIVE_RUN_STATUSES",
+    "Annotation",
+    "AnnotationState",
+    "Dataset",
+    "Generation",
+    "GenerationMode",
+    "GenerationStatus",
+    "Item",
+    "ModelConfig",
+    "Price",
+    "Project",
+    "ProjectMember",
+    "ProviderBatch",
+    "Role",
+    "Run",
+    "RunProgress",
+    "RunStatus",
+    "Task",
+]

@@ -1,0 +1,135 @@
+"""Labeling projects: which generations people label, with which questions, by whom.
+
+A project's generations become Tasks. Each task is labeled by `overlap` annotators: an
+Annotation is one annotator's hold on a task, then their answers. `Task.claimed` counts the
+submitted annotations and the live holds, so "next item" finds an open task by an index scan
+(project, is_full, id) instead of counting annotations per task.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    ANNOTATOR = "annotator", "Annotator"
+    REVIEWER = "reviewer", "Reviewer"
+    OWNER = "owner", "Owner"
+
+
+ROLE_RANK = {Role.ANNOTATOR: 1, Role.REVIEWER: 2, Role.OWNER: 3}
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown, shown beside the work.")
+    # The label schema: a list of questions, see annotate/schema.py.
+    questions = models.JSONField(default=list)
+    blind = models.BooleanField(
+        default=True, help_text="Hide which model wrote an output, everywhere in the page."
+    )
+    overlap = models.PositiveSmallIntegerField(
+        default=1, help_text="How many annotators label each item."
+    )
+    hold_s = models.PositiveIntegerField(
+        default=900, help_text="An item held this long without an answer goes back."
+    )
+    runs = models.ManyToManyField("annotate.Run", related_name="projects")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_projects"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProjectMember(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role, default=Role.ANNOTATOR)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("project", "user"), name="member_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) in {self.project}"
+
+
+class Task(models.Model):
+    """One generation to label in one project."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    generation = models.ForeignKey(
+        "annotate.Generation", on_delete=models.CASCADE, related_name="tasks"
+    )
+    # Submitted annotations plus live holds; is_full when it reaches the project's overlap.
+    claimed = models.PositiveSmallIntegerField(default=0)
+    is_full = models.BooleanField(default=False)
+    submitted = models.PositiveSmallIntegerField(default=0)
+    # The reviewer's final answers, when set.
+    final = models.JSONField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = [
+            models.UniqueConstraint(fields=("project", "generation"), name="task_unique"),
+        ]
+        indexes = [
+            # next item: filter(project=..., is_full=False).order_by("id")
+            models.Index(fields=("project", "is_full", "id"), name="task_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Task {self.pk} of {self.project_id}"
+
+
+class AnnotationState(models.TextChoices):
+    HELD = "held", "Held"
+    SUBMITTED = "submitted", "Submitted"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Annotation(models.Model):
+    """One annotator's hold on a task, then their answers. One per (task, annotator)."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations"
+    )
+    state = models.CharField(max_length=20, choices=AnnotationState, default=AnnotationState.HELD)
+    answers = models.JSONField(default=dict, blank=True)
+    held_until = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    # Seconds of work on this label, summed over every visit (the page reports them).
+    time_spent_s = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ("started_at",)
+        constraints = [
+            models.UniqueConstraint(fields=("task", "annotator"), name="annotation_unique"),
+        ]
+        indexes = [
+            # releasing expired holds: filter(state=HELD, held_until__lt=now)
+            models.Index(fields=("state", "held_until"), name="annotation_hold"),
+            # an annotator's history in a project: filter(annotator=..., task__project=...)
+            models.Index(fields=("annotator", "started_at"), name="annotation_history"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} on {self.task_id}: {self.state}"

@@ -1,0 +1,160 @@
+"""The annotation workspace: next item, label, skip, go back; and the reviewer's pages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from annotate import queue
+from annotate.access import get_project_for_user, get_task_for_user
+from annotate.models import Annotation, AnnotationState, Task
+from annotate.models.projects import Role
+from annotate.projects import disagreeing_tasks
+from annotate.schema import SchemaError, choices, clean_answers
+
+
+def _spent(request: HttpRequest) -> float:
+    """Seconds the page says the annotator spent (it counts only while the tab is visible)."""
+    try:
+        return min(max(float(request.POST.get("time_spent_s", 0)), 0.0), 3600.0)
+    except ValueError:
+        return 0.0
+
+
+@login_required
+def annotate_next(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_project_for_user(request, pk)
+    annotation = queue.next_task(project, request.user)
+    if annotation is None:
+        return render(request, "annotate/queue_done.html", {"project": project})
+    return redirect("annotate-task", pk=project.pk, task_pk=annotation.task_id)
+
+
+def _history(project, user, task: Task) -> tuple[int | None, int | None]:
+    """The annotator's previous and next items in the project, in the order they took them."""
+    ids = list(
+        Annotation.objects.filter(task__project=project, annotator=user)
+        .exclude(state=AnnotationState.SKIPPED)
+        .order_by("started_at", "pk")
+        .values_list("task_id", flat=True)
+    )
+    if task.pk not in ids:
+        return (ids[-1] if ids else None), None
+    i = ids.index(task.pk)
+    return (ids[i - 1] if i else None), (ids[i + 1] if i + 1 < len(ids) else None)
+
+
+def _questions(project, answers: dict) -> list[dict]:
+    return [{**q, "choices": choices(q), "value": answers.get(q["key"])} for q in project.questions]
+
+
+@login_required
+def label_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
+    project = get_project_for_user(request, pk)
+    task = get_task_for_user(request, project, task_pk)
+    mine = Annotation.objects.filter(task=task, annotator=request.user).first()
+    error = ""
+    if request.method == "POST":
+        if mine is None or mine.state == AnnotationState.SKIPPED:
+            messages.error(request, "This item is not yours to label.")
+            return redirect("annotate-next", pk=project.pk)
+        try:
+            answers = clean_answers(project.questions, request.POST)
+            queue.submit(mine, answers, _spent(request))
+        except (SchemaError, queue.QueueError) as exc:
+            error = str(exc)
+        else:
+            return redirect("annotate-next", pk=project.pk)
+    previous, following = _history(project, request.user, task)
+    generation = task.generation
+    context = {
+        "project": project,
+        "task": task,
+        "annotation": mine,
+        "error": error,
+        "generation": generation,
+        "item": generation.item,
+        "messages_list": generation.messages,
+        "questions": _questions(
+            project,
+            (mine.answers if mine else {})
+            if not error
+            else {k: request.POST.get(k) for k in request.POST},
+        ),
+        "previous": previous,
+        "following": following,
+        "model_name": None if project.blind else generation.run.params.get("model"),
+        "held_until": mine.held_until if mine and mine.state == AnnotationState.HELD else None,
+        "now": timezone.now(),
+    }
+    return render(request, "annotate/label.html", context, status=400 if error else 200)
+
+
+@login_required
+@require_POST
+def skip_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
+    project = get_project_for_user(request, pk)
+    task = get_task_for_user(request, project, task_pk)
+    mine = Annotation.objects.filter(task=task, annotator=request.user).first()
+    if mine is not None:
+        queue.skip(mine, _spent(request))
+    return redirect("annotate-next", pk=project.pk)
+
+
+@login_required
+def review_list(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_project_for_user(request, pk, role=Role.REVIEWER)
+    show = request.GET.get("show", "disagreements")
+    tasks = Task.objects.filter(project=project, submitted__gt=0)
+    if show == "disagreements":
+        tasks = tasks.filter(pk__in=disagreeing_tasks(project))
+    elif show == "unreviewed":
+        tasks = tasks.filter(final__isnull=True)
+    tasks = tasks.select_related("generation__item").prefetch_related("annotations__annotator")
+    page = Paginator(tasks.order_by("pk"), 50).get_page(request.GET.get("page"))
+    return render(
+        request, "annotate/review_list.html", {"project": project, "page": page, "show": show}
+    )
+
+
+@login_required
+def review_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
+    project = get_project_for_user(request, pk, role=Role.REVIEWER)
+    task = get_task_for_user(request, project, task_pk)
+    labels = task.annotations.filter(state=AnnotationState.SUBMITTED).select_related("annotator")
+    error = ""
+    if request.method == "POST":
+        try:
+            task.final = clean_answers(project.questions, request.POST)
+        except SchemaError as exc:
+            error = str(exc)
+        else:
+            task.reviewed_by, task.reviewed_at = request.user, timezone.now()
+            task.save(update_fields=("final", "reviewed_by", "reviewed_at"))
+            messages.success(request, "Final label saved.")
+            return redirect(f"{_review_url(project)}?show=disagreements")
+    generation = task.generation
+    start = task.final or (labels[0].answers if len(labels) == 1 else {})
+    context = {
+        "project": project,
+        "task": task,
+        "labels": labels,
+        "error": error,
+        "generation": generation,
+        "item": generation.item,
+        "messages_list": generation.messages,
+        "questions": _questions(project, start),
+        "model_name": None if project.blind else generation.run.params.get("model"),
+    }
+    return render(request, "annotate/review_task.html", context, status=400 if error else 200)
+
+
+def _review_url(project) -> str:
+    from django.urls import reverse
+
+    return reverse("annotate-review", kwargs={"pk": project.pk})

@@ -1,0 +1,93 @@
+// Keyboard-first labeling: number keys answer the active question, arrows move, Enter submits,
+// S skips, R toggles raw text, ? lists the shortcuts. Time is counted while the tab is visible.
+(function () {
+  "use strict";
+  const form = document.getElementById("label-form");
+  if (!form) return;
+  const questions = Array.from(form.querySelectorAll("[data-question]"));
+  const dialog = document.getElementById("shortcuts");
+  let active = 0;
+
+  // Time on task: only while the page is visible.
+  let spent = 0;
+  let since = document.visibilityState === "visible" ? performance.now() : null;
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") { since = performance.now(); }
+    else if (since !== null) { spent += performance.now() - since; since = null; }
+  });
+  function stampTime() {
+    const total = spent + (since !== null ? performance.now() - since : 0);
+    document.querySelectorAll("[data-time-spent]").forEach(function (input) {
+      input.value = (total / 1000).toFixed(2);
+    });
+  }
+  document.querySelectorAll("form").forEach(function (f) { f.addEventListener("submit", stampTime); });
+
+  function activate(index) {
+    if (!questions.length) return;
+    active = Math.max(0, Math.min(index, questions.length - 1));
+    questions.forEach(function (q, i) { q.classList.toggle("active", i === active); });
+    questions[active].scrollIntoView({ block: "nearest" });
+  }
+  function isChoice(q) { return q.dataset.kind !== "text" && q.dataset.kind !== "correction"; }
+  function nextChoiceQuestion(from) {
+    for (let i = from + 1; i < questions.length; i++) { if (isChoice(questions[i])) return i; }
+    return from;
+  }
+  function answer(digit) {
+    const q = questions[active];
+    if (!q || !isChoice(q)) return;
+    const inputs = q.querySelectorAll("input");
+    const index = digit === 0 ? 9 : digit - 1;
+    const input = inputs[index];
+    if (!input) return;
+    if (input.type === "checkbox") { input.checked = !input.checked; return; }
+    input.checked = true;
+    activate(nextChoiceQuestion(active));
+  }
+  function toggleRaw() {
+    document.querySelectorAll(".output-card").forEach(function (card) {
+      const raw = card.querySelector("[data-raw]");
+      const rendered = card.querySelector("[data-rendered]");
+      const showRaw = raw.hidden;
+      raw.hidden = !showRaw;
+      rendered.hidden = showRaw;
+      card.querySelector("[data-toggle-raw]").textContent = showRaw ? "Show rendered Markdown" : "Show raw text";
+    });
+  }
+  function follow(key) {
+    const link = document.querySelector('a[data-key="' + key + '"]');
+    if (link) window.location.href = link.href;
+  }
+
+  document.querySelectorAll("[data-toggle-raw]").forEach(function (b) { b.addEventListener("click", toggleRaw); });
+  document.querySelectorAll("[data-help-open]").forEach(function (b) {
+    b.addEventListener("click", function () { dialog.showModal(); });
+  });
+  questions.forEach(function (q, i) { q.addEventListener("focusin", function () { activate(i); }); });
+
+  document.addEventListener("keydown", function (event) {
+    const target = event.target;
+    const typing = target.matches("textarea, input[type=text], input[type=number], select");
+    if (event.key === "Escape" && typing) { target.blur(); return; }
+    if (typing) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); form.requestSubmit(); }
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (dialog.open && event.key !== "?") return;
+    if (/^[0-9]$/.test(event.key)) { event.preventDefault(); answer(Number(event.key)); }
+    else if (event.key === "Enter") { event.preventDefault(); form.requestSubmit(); }
+    else if (event.key === "s" || event.key === "S") {
+      const skip = document.getElementById("skip-form");
+      if (skip) { event.preventDefault(); skip.requestSubmit(); }
+    }
+    else if (event.key === "ArrowDown") { event.preventDefault(); activate(active + 1); }
+    else if (event.key === "ArrowUp") { event.preventDefault(); activate(active - 1); }
+    else if (event.key === "ArrowLeft" || event.key === "ArrowRight") { event.preventDefault(); follow(event.key); }
+    else if (event.key === "r" || event.key === "R") { event.preventDefault(); toggleRaw(); }
+    else if (event.key === "?") { event.preventDefault(); if (dialog.open) dialog.close(); else dialog.showModal(); }
+  });
+
+  activate(0);
+})();
