@@ -125,6 +125,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "control_folder": str(BROKER_DIR / "control"),
+        # The transport polls its folder; its default of 1 s would delay every task's start.
+        "polling_interval": envint("BROKER_POLL_MS", "100") / 1000,
     }
     for _folder in ("queue", "control"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
@@ -142,7 +144,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Inference --------------------------------------------------------------------------------
-MLX_MODEL = os.environ.get("MLX_MODEL", str(VAR_DIR / "models" / "demo"))
+# Where `manage.py build_demo_model` writes the demo model, and the model of the demo
+# configuration (a local path or a hub id such as mlx-community/Qwen2.5-Coder-7B-Instruct-4bit).
+DEMO_MODEL_DIR = Path(os.environ.get("DEMO_MODEL_DIR", VAR_DIR / "models" / "demo"))
+MLX_MODEL = os.environ.get("MLX_MODEL", str(DEMO_MODEL_DIR))
 # Sequences generated together by the MLX backend (BatchGenerator's completion batch).
 MLX_BATCH_SIZE = envint("MLX_BATCH_SIZE", "8")
 # A task works this long, then hands the rest of the run to a fresh task (cancel checks,

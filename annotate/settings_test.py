@@ -15,6 +15,7 @@ TEST_ENV = {
     "GENERATION_LEASE_S": "4",
     "RUN_STALL_S": "5",
     "TASK_TIME_BUDGET_S": "20",
+    "DEMO_MODEL_DIR": str(_var / "models" / "demo"),
     "MLX_MODEL": str(_var / "models" / "demo"),
 }
 # setdefault: a worker process started by the tests inherits the session's folder.

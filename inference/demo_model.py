@@ -9,22 +9,26 @@ Algorithm (build_demo_model):
    pydoc topics), shuffle the sorted list with ``seed`` and take files until ``corpus_bytes``;
    split each file into top-level ``def`` / ``class`` chunks ("documents").
 2. Tokenizer: train a byte-level BPE of ``vocab_size`` tokens (including the special tokens
-   ``<|endoftext|>``, ``<|im_start|>``, ``<|im_end|>``) on the chunks.
+   ``<|endoftext|>``, ``<|im_start|>``, ``<|im_end|>``) on the chunks, with Qwen2's NFC
+   normalizer and pre-tokenizer (transformers 5 rebuilds exactly those for any qwen2 model).
 3. Counts: tokenize every chunk, end it with ``<|im_end|>`` (so sampling sometimes stops after
    a function), and count token bigrams C[prev, next].
 4. Log-probabilities: smooth with Witten-Bell backoff to the unigram distribution,
    L = log P(next | prev); subtract each row's mean (softmax ignores it) and then each
    column's mean, which is kept as an exact per-token bias.
 5. Factor: a seeded randomized SVD of the residual, weighted by sqrt(row count) and
-   sqrt(unigram prob) so the frequent bigrams are fitted best, truncated to ``rank``:
+   sqrt(unigram count) so the frequent bigrams are fitted best, truncated to ``rank``:
    residual ~= A @ B.T.
-6. Pack into a one-layer qwen2 with hidden size rank + 2 (rounded up to a multiple of 16):
+6. Greedy loops: greedy decoding of a bigram table ends in a cycle; while some cycle has no
+   letters at all (", 1, 1, 1"), move one of its rows of A so it prefers a token with letters.
+7. Pack into a one-layer qwen2 with hidden size rank + 2 (rounded up to a multiple of 16):
    embedding row i = [A_i, 1, pad_i, 0...], lm_head row j = [B_j, bias_j, 0, 0...].
    ``pad_i`` gives every embedding row the same norm R, so each RMSNorm divides every token by
    the same R / sqrt(hidden); the final norm's weight is R / sqrt(hidden) to undo that.
    Attention ``o_proj`` and MLP ``down_proj`` are zero, so the block leaves the residual
-   stream alone and logits = the bigram log-probs (plus a constant per row).
-7. Write ``model.safetensors``, ``tokenizer.json``, ``tokenizer_config.json`` (ChatML
+   stream alone and logits = the bigram log-probs (plus a constant per row). Stored as
+   bfloat16 (the fastest dtype for mlx's CPU matmul here).
+8. Write ``model.safetensors``, ``tokenizer.json``, ``tokenizer_config.json`` (ChatML
    template), ``generation_config.json``, ``README.md`` and, last, ``config.json``.
 
 The same seed, arguments and Python standard library give byte-identical files. mlx is imported
@@ -37,6 +41,7 @@ import json
 import re
 import sysconfig
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,9 +55,13 @@ IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
 SPECIAL_TOKENS = (ENDOFTEXT, IM_START, IM_END)
 
-DEFAULT_VOCAB_SIZE = 4096
-DEFAULT_RANK = 62
+# Small on purpose: on a CPU the per-sequence cost of a step (lm_head, logsumexp, sampling; top-p
+# sorts the whole vocab) grows with the vocab, and it must stay well below the fixed cost of a
+# step for batching to pay off. 2048 tokens read better but batch 8 gains only ~2.5x with top-p.
+DEFAULT_VOCAB_SIZE = 1024
+DEFAULT_RANK = 30  # hidden size 32
 DEFAULT_CORPUS_BYTES = 5_000_000
+WEIGHT_DTYPE = "bfloat16"  # faster than float32 and float16 for mlx's CPU matmul; fine on Metal
 
 NUM_HEADS = 2
 NUM_KV_HEADS = 1
@@ -80,6 +89,8 @@ QWEN2_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
+LETTER = re.compile(r"[A-Za-z]")
+MAX_CYCLE_FIXES = 100
 CHUNK_BOUNDARY = re.compile(r"\n(?=(?:def |class |async def |@))")
 
 CHAT_TEMPLATE = (
@@ -224,6 +235,16 @@ def randomized_svd(
     return u * signs, singular[:rank], vt * signs[:, None]
 
 
+def single_threaded_blas() -> AbstractContextManager[Any]:
+    """Limit OpenBLAS to one thread if threadpoolctl is installed: on a busy 2-core machine its
+    threads contend, and the SVD takes seconds instead of a few hundredths of one."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def factorize(
     residual: np.ndarray, counts: np.ndarray, rank: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -238,7 +259,56 @@ def factorize(
     return u * root / row_weight[:, None], vt.T * root / col_weight[:, None]
 
 
-# -- 6. weights -----------------------------------------------------------------------------
+# -- 6. greedy loops ------------------------------------------------------------------------
+
+
+def token_has_letters(tokenizer: Tokenizer, vocab_size: int) -> np.ndarray:
+    """Whether each token's text contains an ASCII letter (special tokens do not)."""
+    return np.array([bool(LETTER.search(tokenizer.decode([i]))) for i in range(vocab_size)])
+
+
+def letterless_cycle(successors: np.ndarray, has_letters: np.ndarray) -> list[int] | None:
+    """A cycle of the successor graph (token -> greedy next token) with no letters, or None."""
+    state = np.zeros(len(successors), dtype=np.int8)  # 0 unseen, 1 on the current path, 2 done
+    for start in range(len(successors)):
+        path, token = [], start
+        while state[token] == 0:
+            state[token] = 1
+            path.append(token)
+            token = int(successors[token])
+        if state[token] == 1:
+            cycle = path[path.index(token) :]
+            if not has_letters[cycle].any():
+                return cycle
+        state[path] = 2
+    return None
+
+
+def break_letterless_cycles(
+    a: np.ndarray, b: np.ndarray, bias: np.ndarray, has_letters: np.ndarray, margin: float = 0.5
+) -> np.ndarray:
+    """Step 6: nudge A's rows until greedy decoding cannot loop on letterless tokens.
+
+    In each letterless cycle (", 1, 1, 1" or "0000"), the token whose best successor with
+    letters is closest gets that successor `margin` above its current one. Few rows change.
+    """
+    a = a.copy()
+    for _ in range(MAX_CYCLE_FIXES):
+        logits = a @ b.T + bias
+        cycle = letterless_cycle(logits.argmax(axis=1), has_letters)
+        if cycle is None:
+            break
+        rows = logits[cycle]
+        current = rows.argmax(axis=1)
+        wanted = np.where(has_letters[None, :], rows, -np.inf).argmax(axis=1)
+        gaps = rows.max(axis=1) - rows[np.arange(len(cycle)), wanted]
+        n = int(gaps.argmin())
+        direction = b[wanted[n]] - b[current[n]]
+        a[cycle[n]] += (gaps[n] + margin) * direction / (direction @ direction)
+    return a
+
+
+# -- 7. weights -----------------------------------------------------------------------------
 
 
 def hidden_size_for(rank: int) -> int:
@@ -247,7 +317,7 @@ def hidden_size_for(rank: int) -> int:
 
 
 def pack_head(a: np.ndarray, b: np.ndarray, bias: np.ndarray) -> dict[str, np.ndarray]:
-    """Step 6a: embedding, lm_head and final norm so that lm_head(norm(embed[i])) = A_i.B + bias."""
+    """Step 7a: embedding, lm_head and final norm so that lm_head(norm(embed[i])) = A_i.B + bias."""
     vocab, rank = a.shape
     hidden = hidden_size_for(rank)
     embed = np.zeros((vocab, hidden), dtype=np.float64)
@@ -265,7 +335,7 @@ def pack_head(a: np.ndarray, b: np.ndarray, bias: np.ndarray) -> dict[str, np.nd
 
 
 def block_weights(hidden: int, intermediate: int) -> dict[str, np.ndarray]:
-    """Step 6b: one qwen2 decoder layer whose attention and MLP both add zero."""
+    """Step 7b: one qwen2 decoder layer whose attention and MLP both add zero."""
     head_dim = hidden // NUM_HEADS
     kv = NUM_KV_HEADS * head_dim
     shapes = {
@@ -287,19 +357,17 @@ def block_weights(hidden: int, intermediate: int) -> dict[str, np.ndarray]:
 
 
 def save_weights(path: Path, weights: dict[str, np.ndarray]) -> None:
-    """Write float32 safetensors with mlx (imported here, not at module import)."""
-    import os
-
+    """Write WEIGHT_DTYPE safetensors with mlx (imported here, not at module import)."""
     import mlx.core as mx
 
-    dt = getattr(mx, os.environ.get("DM_DTYPE", "float32"))
+    dtype = getattr(mx, WEIGHT_DTYPE)
     arrays = {
-        name: mx.array(weights[name].astype(np.float32)).astype(dt) for name in sorted(weights)
+        name: mx.array(weights[name].astype(np.float32)).astype(dtype) for name in sorted(weights)
     }
     mx.save_safetensors(str(path), arrays, metadata={"format": "mlx"})
 
 
-# -- 7. files -------------------------------------------------------------------------------
+# -- 8. files -------------------------------------------------------------------------------
 
 
 def model_config(vocab_size: int, hidden: int, eos_ids: list[int]) -> dict[str, Any]:
@@ -319,12 +387,15 @@ def model_config(vocab_size: int, hidden: int, eos_ids: list[int]) -> dict[str, 
         "tie_word_embeddings": False,
         "bos_token_id": None,
         "eos_token_id": eos_ids,
-        "torch_dtype": "float32",
+        "torch_dtype": WEIGHT_DTYPE,
     }
 
 
 def tokenizer_config() -> dict[str, Any]:
-    """tokenizer_config.json: PreTrainedTokenizerFast with a ChatML chat template."""
+    """tokenizer_config.json: ChatML chat template, <|im_end|> as eos, no bos.
+
+    transformers 4 honours tokenizer_class; transformers 5 loads qwen2 as Qwen2Tokenizer.
+    """
     return {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "bos_token": None,
@@ -357,9 +428,9 @@ def readme(config: dict[str, Any], params: int, seed: int, corpus_bytes: int) ->
         "# Demo model (bigram qwen2)\n\n"
         "Built offline by `python manage.py build_demo_model` (`inference/demo_model.py`).\n"
         "It is a token-bigram table of the Python standard library's own sources, factored\n"
-        f"to rank {config['hidden_size'] - 2} or less and stored as a one-layer qwen2 whose\n"
-        "attention and MLP add nothing. It writes Python-looking text, not working code.\n\n"
-        f"- parameters: {params:,} (float32), vocab {config['vocab_size']},"
+        "to low rank by SVD (no training) and stored as a one-layer qwen2 whose attention\n"
+        "and MLP add nothing. It writes Python-looking text, not working code.\n\n"
+        f"- parameters: {params:,} ({WEIGHT_DTYPE}), vocab {config['vocab_size']},"
         f" hidden {config['hidden_size']}\n"
         f"- seed {seed}, corpus {corpus_bytes:,} bytes\n"
         f"- chat template: ChatML; stops at `{IM_END}` or `{ENDOFTEXT}`"
@@ -372,6 +443,44 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def bigram_weights(
+    seed: int, vocab_size: int, rank: int, corpus_bytes: int
+) -> tuple[Tokenizer, dict[str, np.ndarray]]:
+    """Steps 1-7: the tokenizer and the qwen2 weights (float64 numpy arrays)."""
+    documents = corpus_documents(seed, corpus_bytes)
+    tokenizer = train_tokenizer(documents, vocab_size)
+    vocab = tokenizer.get_vocab_size()
+    counts = bigram_counts(encode_documents(tokenizer, documents), vocab)
+    residual, bias = centre(smoothed_log_probs(counts))
+    with single_threaded_blas():
+        a, b = factorize(residual, counts, rank, seed)
+        del residual, counts
+        a = break_letterless_cycles(a, b, bias, token_has_letters(tokenizer, vocab))
+    weights = pack_head(a, b, bias)
+    hidden = hidden_size_for(rank)
+    weights.update(block_weights(hidden, hidden))
+    return tokenizer, weights
+
+
+def write_model(
+    out_dir: Path,
+    tokenizer: Tokenizer,
+    weights: dict[str, np.ndarray],
+    readme_args: tuple[int, int],
+) -> None:
+    """Step 8: weights, tokenizer files, generation config, README, and config.json last."""
+    vocab, hidden = weights["lm_head.weight"].shape
+    eos_ids = [tokenizer.token_to_id(IM_END), tokenizer.token_to_id(ENDOFTEXT)]
+    config = model_config(vocab, hidden, eos_ids)
+    save_weights(out_dir / "model.safetensors", weights)
+    tokenizer.save(str(out_dir / "tokenizer.json"))
+    write_json(out_dir / "tokenizer_config.json", tokenizer_config())
+    write_json(out_dir / "generation_config.json", generation_config(eos_ids))
+    params = sum(w.size for w in weights.values())
+    (out_dir / "README.md").write_text(readme(config, params, *readme_args), encoding="utf-8")
+    write_json(out_dir / "config.json", config)  # last: its presence marks a complete build
+
+
 def build_demo_model(
     out_dir: Path,
     *,
@@ -380,31 +489,15 @@ def build_demo_model(
     rank: int = DEFAULT_RANK,
     corpus_bytes: int = DEFAULT_CORPUS_BYTES,
 ) -> Path:
-    """Build the demo model into `out_dir` (created; files overwritten) and return it.
+    """Build the demo model into `out_dir` (created; our files overwritten) and return it.
 
-    Defaults: vocab 4096, rank 62 (hidden size 64), ~5 MB of corpus; ~10 s on 2 CPU cores.
+    Defaults: vocab 1024, rank 30 (hidden size 32), ~5 MB of corpus; ~5 s of CPU.
     """
     if vocab_size < 256 + len(SPECIAL_TOKENS) + 1 or not 1 <= rank < vocab_size:
         raise ValueError(f"bad vocab_size={vocab_size} / rank={rank}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    documents = corpus_documents(seed, corpus_bytes)
-    tokenizer = train_tokenizer(documents, vocab_size)
-    vocab = tokenizer.get_vocab_size()
-    counts = bigram_counts(encode_documents(tokenizer, documents), vocab)
-    residual, bias = centre(smoothed_log_probs(counts))
-    a, b = factorize(residual, counts, rank, seed)
-    del residual, counts
-    weights = pack_head(a, b, bias)
-    hidden = hidden_size_for(rank)
-    weights.update(block_weights(hidden, hidden))
-    save_weights(out_dir / "model.safetensors", weights)
-    eos_ids = [tokenizer.token_to_id(IM_END), tokenizer.token_to_id(ENDOFTEXT)]
-    config = model_config(vocab, hidden, eos_ids)
-    tokenizer.save(str(out_dir / "tokenizer.json"))
-    write_json(out_dir / "tokenizer_config.json", tokenizer_config())
-    write_json(out_dir / "generation_config.json", generation_config(eos_ids))
-    params = sum(w.size for w in weights.values())
-    (out_dir / "README.md").write_text(readme(config, params, seed, corpus_bytes), encoding="utf-8")
-    write_json(out_dir / "config.json", config)  # last: its presence marks a complete build
+    (out_dir / "config.json").unlink(missing_ok=True)  # not a complete model until rewritten
+    tokenizer, weights = bigram_weights(seed, vocab_size, rank, corpus_bytes)
+    write_model(out_dir, tokenizer, weights, (seed, corpus_bytes))
     return out_dir

@@ -122,6 +122,35 @@ def write_result(lease: Lease, result: GenerationResult, backend_version: str, p
     return bool(written)
 
 
+class BufferedWriter:
+    """Results written a few at a time, each group in one transaction, so that the database
+    round trips do not stall the batch between decode steps. Flushed at least every
+    `max_wait_s` and whenever the backend claims more work."""
+
+    def __init__(
+        self, lease: Lease, version: str, price, max_items: int = 8, max_wait_s: float = 0.25
+    ) -> None:
+        self.lease, self.version, self.price = lease, version, price
+        self.max_items, self.max_wait_s = max_items, max_wait_s
+        self.pending: list[GenerationResult] = []
+        self.oldest = 0.0
+
+    def __call__(self, result: GenerationResult) -> None:
+        if not self.pending:
+            self.oldest = time.monotonic()
+        self.pending.append(result)
+        if len(self.pending) >= self.max_items or time.monotonic() - self.oldest > self.max_wait_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        with transaction.atomic():
+            for result in self.pending:
+                write_result(self.lease, result, self.version, self.price)
+        self.pending = []
+
+
 def release_expired_leases(now=None) -> int:
     """Give back generations whose worker stopped renewing its lease (killed, lost its network).
     A generation that has used up its attempts fails instead of looping for ever."""
@@ -200,13 +229,20 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
     lease = Lease(run, worker)
     deadline = time.monotonic() + budget_s
     stop = _stop_check(run, lease, deadline)
+    writer = BufferedWriter(lease, version, price, max_items=int(run.params["batch_size"] or 1))
+
+    def claim(n: int):
+        writer.flush()  # finished rows first: progress stays true while the batch refills
+        return [] if stop.stopping else lease.claim(n)
+
     try:
         backend.generate(
             run.params,
-            claim=lambda n: [] if stop.stopping else lease.claim(n),
-            emit=lambda result: write_result(lease, result, version, price),
+            claim=claim,
+            emit=writer,
             should_stop=stop,
         )
+        writer.flush()
     finally:
         cancelled = Run.objects.filter(pk=run.pk, status=RunStatus.CANCELLED).exists()
         lease.give_back(GenerationStatus.CANCELLED if cancelled else PENDING)

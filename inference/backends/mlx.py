@@ -78,6 +78,7 @@ class MLXBackend(Backend):
         """
         import mlx.core as mx
         from mlx_lm.generate import BatchGenerator
+        from mlx_lm.sample_utils import make_sampler
 
         model, tokenizer = self._load()
         batch_size = max(int(params.get("batch_size") or 1), 1)
@@ -89,6 +90,11 @@ class MLXBackend(Backend):
             stop_tokens=[[t] for t in tokenizer.eos_token_ids],
             completion_batch_size=batch_size,
             prefill_batch_size=batch_size,
+            # One sampler for the whole batch: mlx-lm samples all rows in one call only when
+            # they share it (per-request samplers cost ~11% once sequences finish unevenly).
+            sampler=make_sampler(
+                temp=params.get("temperature") or 0.0, top_p=params.get("top_p") or 0.0
+            ),
         )
         active: dict[int, _Sequence] = {}
         try:
@@ -109,17 +115,8 @@ class MLXBackend(Backend):
     def _insert(self, gen, tokenizer, params, requests, active) -> None:
         if not requests:
             return
-        from mlx_lm.sample_utils import make_sampler
-
         prompts = [render_chat(tokenizer, r.messages) for r in requests]
-        sampler = make_sampler(
-            temp=params.get("temperature") or 0.0, top_p=params.get("top_p") or 0.0
-        )
-        uids = gen.insert(
-            prompts,
-            max_tokens=[int(params["max_tokens"])] * len(prompts),
-            samplers=[sampler] * len(prompts),
-        )
+        uids = gen.insert(prompts, max_tokens=[int(params["max_tokens"])] * len(prompts))
         in_flight = len(active) + len(requests)
         for uid, request, prompt in zip(uids, requests, prompts, strict=True):
             timing = Timing()
