@@ -43,7 +43,7 @@ class BasicAuth(HttpBasicAuth):
         return user
 
 
-api = NinjaAPI(title="Annotate API", version="1", auth=[django_auth, BasicAuth()])
+api = NinjaAPI(title="Annotate API", version="1", auth=[BasicAuth(), django_auth])
 router = Router()
 
 

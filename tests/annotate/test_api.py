@@ -20,11 +20,20 @@ def test_the_api_requires_authentication(client):
     assert client.get("/api/datasets").status_code == 401
 
 
-def test_scripts_authenticate_with_basic_auth(client, owner):
+def test_scripts_authenticate_with_basic_auth(client, owner, demo_model_path):
     import base64
 
     token = base64.b64encode(b"owner:pw-owner-123").decode()
-    assert client.get("/api/datasets", HTTP_AUTHORIZATION=f"Basic {token}").status_code == 200
+    auth = {"HTTP_AUTHORIZATION": f"Basic {token}"}
+    assert client.get("/api/datasets", **auth).status_code == 200
+    # A script posts without a CSRF token: Basic auth needs none (enforce_csrf_checks is on).
+    strict = type(client)(enforce_csrf_checks=True)
+    created = strict.post("/api/models", {"name": "m", "backend": "mlx",
+                                          "model": str(demo_model_path)},
+                          content_type="application/json", **auth)
+    assert created.status_code == 201, created.content
+    wrong = base64.b64encode(b"owner:nope").decode()
+    assert client.get("/api/datasets", HTTP_AUTHORIZATION=f"Basic {wrong}").status_code == 401
 
 
 def test_import_create_a_run_and_read_it_back(
