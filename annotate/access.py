@@ -85,7 +85,7 @@ def get_project_for_user(request, pk: int, role: str = Role.ANNOTATOR) -> Projec
 def get_task_for_user(request, project: Project, pk: int) -> Task:
     """Annotators open only the tasks they hold or labeled; reviewers and owners any."""
     task = get_object_or_404(
-        Task.objects.select_related("generation__item"), pk=pk, project=project
+        Task.objects.select_related("generation__item", "generation_b"), pk=pk, project=project
     )
     if (
         ROLE_RANK[project.role] < ROLE_RANK[Role.REVIEWER]

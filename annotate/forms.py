@@ -89,7 +89,18 @@ class RunForm(forms.Form):
 class ProjectForm(forms.ModelForm):
     class Meta:
         model = Project
-        fields = ("name", "description", "guidelines", "blind", "overlap", "hold_s", "runs")
+        fields = (
+            "name",
+            "kind",
+            "description",
+            "guidelines",
+            "blind",
+            "overlap",
+            "hold_s",
+            "runs",
+            "pairs_per_item",
+            "side_ratings",
+        )
         widgets = {
             "guidelines": forms.Textarea(attrs={"rows": 6}),
             "description": forms.Textarea(attrs={"rows": 2}),

@@ -15,6 +15,7 @@ from annotate.models import (
     Generation,
     GenerationStatus,
     Project,
+    ProjectKind,
     Task,
 )
 
@@ -22,7 +23,12 @@ BULK = 2000
 
 
 def sync_tasks(project: Project) -> int:
-    """Add a task for every finished generation of the project's runs; returns how many new."""
+    """Add a task for every finished generation of the project's runs (a comparison project:
+    for every pair to compare); returns how many are new."""
+    if project.kind == ProjectKind.COMPARE:
+        from annotate.comparisons import sync_pairs
+
+        return sync_pairs(project)
     done = Generation.objects.filter(run__in=project.runs.all(), status=GenerationStatus.DONE)
     have = Task.objects.filter(project=project).values("generation_id")
     new_ids = done.exclude(pk__in=have).order_by("item__index", "run_id", "sample_index")

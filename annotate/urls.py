@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from annotate.api import api
-from annotate.views import configs, datasets, home, labeling, projects, runs
+from annotate.views import configs, datasets, home, labeling, projects, results, runs
 
 urlpatterns = [
     path("", home.home, name="annotate-home"),
@@ -38,6 +38,7 @@ urlpatterns = [
         "projects/<int:pk>/tasks/<int:task_pk>/skip/", labeling.skip_task, name="annotate-task-skip"
     ),
     path("projects/<int:pk>/review/", labeling.review_list, name="annotate-review"),
+    path("projects/<int:pk>/results/", results.comparison_results, name="annotate-results"),
     path(
         "projects/<int:pk>/review/<int:task_pk>/", labeling.review_task, name="annotate-review-task"
     ),

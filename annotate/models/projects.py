@@ -22,8 +22,14 @@ class Role(models.TextChoices):
 ROLE_RANK = {Role.ANNOTATOR: 1, Role.REVIEWER: 2, Role.OWNER: 3}
 
 
+class ProjectKind(models.TextChoices):
+    LABEL = "label", "Label outputs"
+    COMPARE = "compare", "Compare two outputs side by side"
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=ProjectKind, default=ProjectKind.LABEL)
     description = models.TextField(blank=True)
     guidelines = models.TextField(blank=True, help_text="Markdown, shown beside the work.")
     # The label schema: a list of questions, see annotate/schema.py.
@@ -38,6 +44,13 @@ class Project(models.Model):
         default=900, help_text="An item held this long without an answer goes back."
     )
     runs = models.ManyToManyField("annotate.Run", related_name="projects")
+    # Comparison projects: model pairs per item (None: every pair), and per-side ratings.
+    pairs_per_item = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Comparisons: pairs per item; empty for every pair."
+    )
+    side_ratings = models.BooleanField(
+        default=False, help_text="Comparisons: also rate each side from 1 to 5."
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_projects"
     )
@@ -67,11 +80,19 @@ class ProjectMember(models.Model):
 
 
 class Task(models.Model):
-    """One generation to label in one project."""
+    """One generation to label in one project; in a comparison, the pair shown left
+    (`generation`) and right (`generation_b`)."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
     generation = models.ForeignKey(
         "annotate.Generation", on_delete=models.CASCADE, related_name="tasks"
+    )
+    generation_b = models.ForeignKey(
+        "annotate.Generation",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="tasks_right",
     )
     # Submitted annotations plus live holds; is_full when it reaches the project's overlap.
     claimed = models.PositiveSmallIntegerField(default=0)
@@ -87,7 +108,16 @@ class Task(models.Model):
     class Meta:
         ordering = ("id",)
         constraints = [
-            models.UniqueConstraint(fields=("project", "generation"), name="task_unique"),
+            models.UniqueConstraint(
+                fields=("project", "generation"),
+                name="task_unique",
+                condition=models.Q(generation_b__isnull=True),
+            ),
+            models.UniqueConstraint(
+                fields=("project", "generation", "generation_b"),
+                name="pair_unique",
+                condition=models.Q(generation_b__isnull=False),
+            ),
         ]
         indexes = [
             # next item: filter(project=..., is_full=False).order_by("id")

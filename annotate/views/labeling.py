@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from annotate import queue
 from annotate.access import get_project_for_user, get_task_for_user
+from annotate.diffing import word_diff
 from annotate.models import Annotation, AnnotationState, Task
 from annotate.models.projects import Role
 from annotate.projects import disagreeing_tasks
@@ -47,6 +48,17 @@ def _history(project, user, task: Task) -> tuple[int | None, int | None]:
         return (ids[-1] if ids else None), None
     i = ids.index(task.pk)
     return (ids[i - 1] if i else None), (ids[i + 1] if i + 1 < len(ids) else None)
+
+
+def _shown(task: Task) -> dict:
+    """What the page shows of a task: one output, or a pair (left, right) and their diff."""
+    if task.generation_b_id is None:
+        return {"sides": None}
+    left, right = task.generation, task.generation_b
+    return {
+        "sides": [("left", left), ("right", right)],
+        "diff": word_diff(left.output, right.output),
+    }
 
 
 def _questions(project, answers: dict) -> list[dict]:
@@ -91,6 +103,7 @@ def label_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
         "model_name": None if project.blind else generation.run.params.get("model"),
         "held_until": mine.held_until if mine and mine.state == AnnotationState.HELD else None,
         "now": timezone.now(),
+        **_shown(task),
     }
     return render(request, "annotate/label.html", context, status=400 if error else 200)
 
@@ -150,6 +163,7 @@ def review_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
         "messages_list": generation.messages,
         "questions": _questions(project, start),
         "model_name": None if project.blind else generation.run.params.get("model"),
+        **_shown(task),
     }
     return render(request, "annotate/review_task.html", context, status=400 if error else 200)
 

@@ -10,8 +10,9 @@ from django.views.decorators.http import require_POST
 
 from annotate import projects as project_logic
 from annotate.access import can_manage, get_project_for_user, require_manager
+from annotate.comparisons import compare_questions
 from annotate.forms import MemberForm, ProjectForm, QuestionFormSet, initial_questions
-from annotate.models import Project, ProjectMember
+from annotate.models import Project, ProjectKind, ProjectMember
 from annotate.models.projects import Role
 from annotate.schema import DEFAULT_QUESTIONS, SchemaError, normalize_questions
 
@@ -47,7 +48,8 @@ def edit_project(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         formset = QuestionFormSet(prefix="q", initial=initial_questions(project.questions))
     if request.method == "POST" and form.is_valid() and formset.is_valid():
         try:
-            project.questions = _questions(formset)
+            compare = form.cleaned_data["kind"] == ProjectKind.COMPARE
+            project.questions = compare_questions(project) if compare else _questions(formset)
         except SchemaError as exc:
             messages.error(request, str(exc))
         else:

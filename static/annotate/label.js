@@ -46,13 +46,24 @@
     activate(nextChoiceQuestion(active));
   }
   function toggleRaw() {
+    let showRaw = false;
     document.querySelectorAll(".output-card").forEach(function (card) {
       const raw = card.querySelector("[data-raw]");
       const rendered = card.querySelector("[data-rendered]");
-      const showRaw = raw.hidden;
+      showRaw = raw.hidden;
       raw.hidden = !showRaw;
       rendered.hidden = showRaw;
-      card.querySelector("[data-toggle-raw]").textContent = showRaw ? "Show rendered Markdown" : "Show raw text";
+    });
+    document.querySelectorAll("[data-toggle-raw]").forEach(function (b) {
+      b.textContent = showRaw ? "Show rendered Markdown" : "Show raw text";
+    });
+  }
+  function toggleDiff() {
+    const diff = document.querySelector("[data-diff]");
+    if (!diff) return;
+    diff.hidden = !diff.hidden;
+    document.querySelectorAll("[data-toggle-diff]").forEach(function (b) {
+      b.textContent = diff.hidden ? "Show differences" : "Hide differences";
     });
   }
   function follow(key) {
@@ -61,6 +72,7 @@
   }
 
   document.querySelectorAll("[data-toggle-raw]").forEach(function (b) { b.addEventListener("click", toggleRaw); });
+  document.querySelectorAll("[data-toggle-diff]").forEach(function (b) { b.addEventListener("click", toggleDiff); });
   document.querySelectorAll("[data-help-open]").forEach(function (b) {
     b.addEventListener("click", function () { dialog.showModal(); });
   });
@@ -86,6 +98,7 @@
     else if (event.key === "ArrowUp") { event.preventDefault(); activate(active - 1); }
     else if (event.key === "ArrowLeft" || event.key === "ArrowRight") { event.preventDefault(); follow(event.key); }
     else if (event.key === "r" || event.key === "R") { event.preventDefault(); toggleRaw(); }
+    else if (event.key === "d" || event.key === "D") { event.preventDefault(); toggleDiff(); }
     else if (event.key === "?") { event.preventDefault(); if (dialog.open) dialog.close(); else dialog.showModal(); }
   });
 

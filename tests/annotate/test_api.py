@@ -28,9 +28,12 @@ def test_scripts_authenticate_with_basic_auth(client, owner, demo_model_path):
     assert client.get("/api/datasets", **auth).status_code == 200
     # A script posts without a CSRF token: Basic auth needs none (enforce_csrf_checks is on).
     strict = type(client)(enforce_csrf_checks=True)
-    created = strict.post("/api/models", {"name": "m", "backend": "mlx",
-                                          "model": str(demo_model_path)},
-                          content_type="application/json", **auth)
+    created = strict.post(
+        "/api/models",
+        {"name": "m", "backend": "mlx", "model": str(demo_model_path)},
+        content_type="application/json",
+        **auth,
+    )
     assert created.status_code == 201, created.content
     wrong = base64.b64encode(b"owner:nope").decode()
     assert client.get("/api/datasets", HTTP_AUTHORIZATION=f"Basic {wrong}").status_code == 401
