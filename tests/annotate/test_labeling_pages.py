@@ -136,6 +136,7 @@ def test_an_owner_builds_a_project_and_its_questions_in_the_browser(client, owne
     assert form.status_code == 200
     data = {
         "name": "Helpfulness",
+        "kind": "label",
         "overlap": "2",
         "hold_s": "600",
         "blind": "on",
