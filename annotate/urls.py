@@ -10,6 +10,7 @@ urlpatterns = [
     path("datasets/", datasets.list_datasets, name="annotate-dataset-list"),
     path("datasets/import/", datasets.import_dataset_view, name="annotate-dataset-import"),
     path("datasets/<int:pk>/", datasets.dataset_detail, name="annotate-dataset-detail"),
+    path("datasets/<int:pk>/matrix/", datasets.dataset_matrix, name="annotate-dataset-matrix"),
     path("models/", configs.list_configs, name="annotate-config-list"),
     path("models/new/", configs.edit_config, name="annotate-config-new"),
     path("models/<int:pk>/edit/", configs.edit_config, name="annotate-config-edit"),

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from annotate import matrix
 from annotate.access import get_dataset_for_user, require_manager
 from annotate.forms import DatasetImportForm, RunForm
 from annotate.importing import ImportFailed, import_dataset
@@ -60,3 +61,21 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     form = RunForm(initial={"dataset": dataset})
     context = {"dataset": dataset, "page": page, "runs": runs, "run_form": form}
     return render(request, "annotate/dataset.html", context)
+
+
+@login_required
+def dataset_matrix(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = get_dataset_for_user(request, pk)
+    cols = matrix.columns(dataset)
+    query, sort = request.GET.get("q", "").strip(), request.GET.get("sort", "")
+    page = Paginator(matrix.items(dataset, cols, query, sort), 25).get_page(request.GET.get("page"))
+    context = {
+        "dataset": dataset,
+        "cols": cols,
+        "rows": matrix.table(list(page), cols),
+        "page": page,
+        "q": query,
+        "sort": sort,
+        "metrics": list(matrix.SORTS),
+    }
+    return render(request, "annotate/matrix.html", context)
