@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
-from ninja import File, Form, NinjaAPI, Router, Schema, Status
+from ninja import File, Form, NinjaAPI, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
@@ -307,6 +307,15 @@ def list_generations(request, run_id: int, status: GenerationStatus | None = Non
 @router.get("/generations/{generation_id}", response=GenerationOut, tags=["runs"])
 def get_generation(request, generation_id: int):
     return get_generation_for_user(request, generation_id)
+
+
+@router.get("/stats", response=list[dict], tags=["statistics"])
+def get_stats(request, config: Query[list[int]] = None, run: Query[list[int]] = None):
+    """Speed, cost and quality per (model configuration, machine); the CSV at /stats.csv."""
+    from annotate.stats import model_stats, stats_rows
+
+    require_manager(request.user)
+    return stats_rows(model_stats(config or None, run or None))
 
 
 api.add_router("/", router)

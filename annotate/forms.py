@@ -158,3 +158,20 @@ def initial_questions(questions: list[dict]) -> list[dict]:
 class MemberForm(forms.Form):
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class ProjectionForm(forms.Form):
+    queries = forms.IntegerField(min_value=1, max_value=10**9, initial=1000)
+    input_tokens = forms.IntegerField(
+        min_value=0, max_value=10**6, initial=500, label="Input tokens per query"
+    )
+    output_tokens = forms.IntegerField(
+        min_value=1, max_value=10**6, initial=300, label="Output tokens per query"
+    )
+    per_day = forms.BooleanField(required=False, label="Per day (else in total)")
+    concurrent = forms.BooleanField(required=False, label="Batched / concurrent")
+    always_on = forms.BooleanField(
+        required=False, initial=True, label="Local machines run 24/7 (per-day workloads)"
+    )
+    batch_api = forms.BooleanField(required=False, label="Use batch APIs (discount)")
+    quality_bar = forms.FloatField(required=False, label="Minimum mean rating")

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from annotate.api import api
-from annotate.views import configs, datasets, home, labeling, projects, results, runs
+from annotate.views import configs, datasets, home, labeling, projects, results, runs, stats
 
 urlpatterns = [
     path("", home.home, name="annotate-home"),
@@ -14,6 +14,8 @@ urlpatterns = [
     path("models/", configs.list_configs, name="annotate-config-list"),
     path("models/new/", configs.edit_config, name="annotate-config-new"),
     path("models/<int:pk>/edit/", configs.edit_config, name="annotate-config-edit"),
+    path("stats/", stats.stats_page, name="annotate-stats"),
+    path("stats.csv", stats.stats_csv, name="annotate-stats-csv"),
     path("runs/", runs.list_runs, name="annotate-run-list"),
     path("runs/new/", runs.create_run, name="annotate-run-create"),
     path("runs/<int:pk>/", runs.run_detail, name="annotate-run-detail"),
