@@ -66,7 +66,8 @@ def _highlight(code: str, lang: str, attrs) -> str:
 
 @cache
 def _markdown() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "highlight": _highlight})
+    # breaks: a model's line breaks outside code fences stay line breaks (code without fences)
+    md = MarkdownIt("commonmark", {"html": False, "breaks": True, "highlight": _highlight})
     return md.enable("table").enable("strikethrough")
 
 

@@ -58,8 +58,11 @@ def normalize_question(raw: dict) -> dict:
     }
     if kind == "rating":
         low, high = int(raw.get("min", 1)), int(raw.get("max", 5))
-        if not 0 <= low < high <= 10:
-            raise SchemaError(f"{label}: a rating goes from min to max, within 0-10.")
+        if not 0 <= low < high <= 10 or high - low > 9:
+            raise SchemaError(
+                f"{label}: a rating goes from min to max, within 0-10, with at "
+                "most 10 steps (one per number key)."
+            )
         question.update(min=low, max=high)
     if kind in ("single", "multi"):
         options = [str(o).strip() for o in raw.get("options", []) if str(o).strip()]
@@ -89,9 +92,10 @@ def choices(question: dict) -> list[str]:
     return list(question.get("options", []))
 
 
-def clean_answers(questions: list[dict], data) -> dict:
+def clean_answers(questions: list[dict], data, output: str | None = None) -> dict:
     """Answers from a form (a QueryDict or a dict of lists/values), checked against the
-    questions. Raises SchemaError listing every problem."""
+    questions. A correction identical to the `output` it starts from is no correction.
+    Raises SchemaError listing every problem."""
     answers, problems = {}, []
     for q in questions:
         values = _values(data, q["key"])
@@ -100,6 +104,8 @@ def clean_answers(questions: list[dict], data) -> dict:
         except SchemaError as exc:
             problems.append(str(exc))
             continue
+        if q["kind"] == "correction" and output is not None and value == _newlines(output):
+            value = None
         if value not in (None, "", []):
             answers[q["key"]] = value
         elif q["required"]:
@@ -107,6 +113,11 @@ def clean_answers(questions: list[dict], data) -> dict:
     if problems:
         raise SchemaError(" ".join(problems))
     return answers
+
+
+def _newlines(text: str) -> str:
+    """Browsers send text boxes with CRLF line ends; store LF."""
+    return text.replace("\r\n", "\n")
 
 
 def _values(data, key: str) -> list:
@@ -129,7 +140,7 @@ def _clean(q: dict, values: list):
     if value in (None, ""):
         return None
     if kind in ("text", "correction"):
-        return str(value)
+        return _newlines(str(value))
     if kind == "rating":
         try:
             number = int(value)

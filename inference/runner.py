@@ -231,9 +231,14 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
     stop = _stop_check(run, lease, deadline)
     writer = BufferedWriter(lease, version, price, max_items=int(run.params["batch_size"] or 1))
 
+    claimed = 0
+
     def claim(n: int):
+        nonlocal claimed
         writer.flush()  # finished rows first: progress stays true while the batch refills
-        return [] if stop.stopping else lease.claim(n)
+        requests = [] if stop.stopping else lease.claim(n)
+        claimed += len(requests)
+        return requests
 
     try:
         backend.generate(
@@ -246,7 +251,11 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
     finally:
         cancelled = Run.objects.filter(pk=run.pk, status=RunStatus.CANCELLED).exists()
         lease.give_back(GenerationStatus.CANCELLED if cancelled else PENDING)
-    return 0.0 if finish_run_if_done(run) else None
+    if not finish_run_if_done(run):
+        return None
+    # Work is left but none was free: other workers hold it, alive or dead. Look again when
+    # a dead worker's lease could have run out, instead of spinning.
+    return 0.0 if claimed else max(settings.GENERATION_LEASE_S / 2, 1.0)
 
 
 class _stop_check:

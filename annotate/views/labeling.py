@@ -61,6 +61,16 @@ def _shown(task: Task) -> dict:
     }
 
 
+def _posted(request: HttpRequest, project) -> dict:
+    """What the annotator sent, to show again with the error (multi choices as lists)."""
+    return {
+        q["key"]: (
+            request.POST.getlist(q["key"]) if q["kind"] == "multi" else request.POST.get(q["key"])
+        )
+        for q in project.questions
+    }
+
+
 def _questions(project, answers: dict) -> list[dict]:
     return [{**q, "choices": choices(q), "value": answers.get(q["key"])} for q in project.questions]
 
@@ -76,7 +86,7 @@ def label_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
             messages.error(request, "This item is not yours to label.")
             return redirect("annotate-next", pk=project.pk)
         try:
-            answers = clean_answers(project.questions, request.POST)
+            answers = clean_answers(project.questions, request.POST, task.generation.output)
             queue.submit(mine, answers, _spent(request))
         except (SchemaError, queue.QueueError) as exc:
             error = str(exc)
@@ -94,9 +104,7 @@ def label_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
         "messages_list": generation.messages,
         "questions": _questions(
             project,
-            (mine.answers if mine else {})
-            if not error
-            else {k: request.POST.get(k) for k in request.POST},
+            _posted(request, project) if error else (mine.answers if mine else {}),
         ),
         "previous": previous,
         "following": following,
@@ -143,7 +151,7 @@ def review_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
     error = ""
     if request.method == "POST":
         try:
-            task.final = clean_answers(project.questions, request.POST)
+            task.final = clean_answers(project.questions, request.POST, task.generation.output)
         except SchemaError as exc:
             error = str(exc)
         else:

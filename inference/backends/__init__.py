@@ -15,6 +15,10 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "mlx": ("MLX (local, mlx-lm)", "inference.backends.mlx:MLXBackend"),
     "anthropic": ("Anthropic API", "inference.backends.anthropic:AnthropicBackend"),
     "openai": ("OpenAI-compatible API", "inference.backends.openai_compat:OpenAICompatBackend"),
+    "transformers": (
+        "Transformers on the CPU (PyTorch)",
+        "inference.backends.transformers_cpu:TransformersBackend",
+    ),
 }
 BACKEND_CHOICES = [(name, label) for name, (label, _) in BACKENDS.items()]
 

@@ -87,6 +87,8 @@
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
+    // Enter or Space on a focused link or button does what that control does, not submit.
+    if (target.closest && target.closest("a, button, summary") && (event.key === "Enter" || event.key === " ")) return;
     if (dialog.open && event.key !== "?") return;
     if (/^[0-9]$/.test(event.key)) { event.preventDefault(); answer(Number(event.key)); }
     else if (event.key === "Enter") { event.preventDefault(); form.requestSubmit(); }
