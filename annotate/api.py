@@ -10,7 +10,7 @@ from ninja import File, Form, NinjaAPI, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
-from ninja.security import HttpBasicAuth, django_auth
+from ninja.security import HttpBasicAuth, HttpBearer, django_auth
 from pydantic import ConfigDict, Field
 
 from annotate import runs as run_actions
@@ -24,6 +24,7 @@ from annotate.access import (
 from annotate.importing import ImportFailed, import_dataset
 from annotate.models import (
     Dataset,
+    ExportFormat,
     GenerationMode,
     GenerationStatus,
     ModelConfig,
@@ -43,7 +44,27 @@ class BasicAuth(HttpBasicAuth):
         return user
 
 
-api = NinjaAPI(title="Annotate API", version="1", auth=[BasicAuth(), django_auth])
+class TokenAuth(HttpBearer):
+    """Personal API tokens (created and revoked in the browser, at /account/tokens/)."""
+
+    def authenticate(self, request, token):
+        from django.utils import timezone
+
+        from annotate.models import ApiToken
+
+        row = (
+            ApiToken.objects.select_related("user")
+            .filter(digest=ApiToken.hash(token), revoked_at__isnull=True)
+            .first()
+        )
+        if row is None or not row.user.is_active:
+            return None
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+        request.user = row.user
+        return row.user
+
+
+api = NinjaAPI(title="Annotate API", version="1", auth=[TokenAuth(), BasicAuth(), django_auth])
 router = Router()
 
 
@@ -316,6 +337,61 @@ def get_stats(request, config: Query[list[int]] = None, run: Query[list[int]] = 
 
     require_manager(request.user)
     return stats_rows(model_stats(config or None, run or None))
+
+
+class ExportIn(Schema):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    format: ExportFormat
+    project: int | None = None
+    dataset: int | None = None
+    model: int | None = None
+    run: int | None = None
+    min_rating: float | None = None
+    require_pass: bool = False
+    agreed: bool = False
+    reviewed: bool = False
+    since: date | None = None
+    until: date | None = None
+    pseudonyms: bool = False
+
+
+class ExportOut(Schema):
+    id: int
+    format: str
+    status: str
+    filters: dict
+    total: int
+    done: int
+    rows: int
+    manifest: dict
+    error: str
+    download: str | None
+
+    @staticmethod
+    def resolve_download(export) -> str | None:
+        return f"/exports/{export.pk}/download/" if export.status == "done" else None
+
+
+@router.post("/exports", response={201: ExportOut}, tags=["exports"])
+def create_export(request, payload: ExportIn):
+    """Small exports are ready at once; large ones run in the background: poll GET."""
+    from annotate.exporting import clean_filters
+    from annotate.views.exports import start_export
+
+    require_manager(request.user)
+    filters = clean_filters(payload.dict(exclude={"format"}))
+    return Status(201, start_export(request.user, payload.format, filters))
+
+
+@router.get("/exports/{export_id}", response=ExportOut, tags=["exports"])
+def get_export(request, export_id: int):
+    from annotate.models import Export
+
+    require_manager(request.user)
+    export = Export.objects.filter(pk=export_id, owner=request.user).first()
+    if export is None:
+        raise HttpError(404, "No such export.")
+    return export
 
 
 api.add_router("/", router)

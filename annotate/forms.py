@@ -3,7 +3,8 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
-from annotate.models import Dataset, ModelConfig, Project, Run
+from annotate.exporting import clean_filters
+from annotate.models import Dataset, ExportFormat, ModelConfig, Project, Run
 from annotate.models.projects import Role
 from annotate.schema import KINDS
 
@@ -175,3 +176,30 @@ class ProjectionForm(forms.Form):
     )
     batch_api = forms.BooleanField(required=False, label="Use batch APIs (discount)")
     quality_bar = forms.FloatField(required=False, label="Minimum mean rating")
+
+
+class ExportForm(forms.Form):
+    format = forms.ChoiceField(choices=ExportFormat.choices)
+    project = forms.ModelChoiceField(queryset=Project.objects.all(), required=False)
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.all(), required=False)
+    model = forms.ModelChoiceField(
+        queryset=ModelConfig.objects.all(), required=False, label="Model configuration"
+    )
+    run = forms.ModelChoiceField(queryset=Run.objects.all(), required=False)
+    min_rating = forms.FloatField(required=False, label="Minimum mean rating")
+    require_pass = forms.BooleanField(required=False, label="Only outputs that pass")
+    agreed = forms.BooleanField(required=False, label="Only where annotators agree")
+    reviewed = forms.BooleanField(required=False, label="Only reviewed")
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    pseudonyms = forms.BooleanField(
+        required=False, initial=True, label="Replace annotator names by stable pseudonyms"
+    )
+
+    def filters(self) -> dict:
+        data = {k: (v.pk if hasattr(v, "pk") else v) for k, v in self.cleaned_data.items()}
+        return clean_filters(data)
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'CI export'.")

@@ -1,10 +1,12 @@
-"""Importing prompts from JSONL or CSV, streamed: a 100k-line file never sits in memory.
+"""Importing prompts from JSONL, CSV or Parquet, streamed: a 100k-line file never sits in memory.
 
 Common shapes are mapped onto an item (messages, prompt, reference, metadata):
 - `prompt` (with an optional `system`);
 - chat `messages` ([{role, content}]; a final assistant turn becomes the reference);
 - ShareGPT `conversations` ([{from: human|gpt|system, value}]);
-- Alpaca `instruction` / `input` / `output`.
+- Alpaca `instruction` / `input` / `output`;
+- preference pairs `prompt` (text or turns) / `chosen` / `rejected` (chosen is the reference);
+- rows of Annotate's own full export (its item).
 The reference comes from `reference`, `output`, `response`, `completion` or `answer`; `id` is
 kept as the external id; every other field is kept as metadata.
 
@@ -14,6 +16,7 @@ and nothing of that file is imported.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -103,6 +106,8 @@ def _chat(turns, where: str, role_key: str, content_key: str, roles: dict) -> li
 
 
 def _messages(record: dict) -> list[dict]:
+    if isinstance(record.get("prompt"), list):  # TRL's conversational preference layout
+        return _chat(record["prompt"], "prompt", "role", "content", {r: r for r in ROLES})
     if "messages" in record:
         return _chat(record["messages"], "messages", "role", "content", {r: r for r in ROLES})
     if "conversations" in record:
@@ -122,12 +127,40 @@ def _messages(record: dict) -> list[dict]:
     ]
 
 
+def _chosen(value) -> str:
+    """The preferred answer of a preference pair, as text or as an assistant turn."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and isinstance(value[-1], dict):
+        return str(value[-1].get("content", ""))
+    return ""
+
+
+def _exported(record: dict) -> dict:
+    """A row of Annotate's own full JSONL export, as an item record."""
+    item = record["item"]
+    meta = {
+        **item.get("metadata", {}),
+        "exported_id": record.get("id"),
+        "exported_output": record.get("generation", {}).get("output"),
+    }
+    return {
+        "messages": item["messages"],
+        "reference": item.get("reference", ""),
+        "id": item.get("external_id") or None,
+        "metadata": meta,
+    }
+
+
 def parse_record(record) -> ParsedItem:
     """Map one JSON object (or CSV row) onto an item; LineError says what is wrong."""
     if not isinstance(record, dict):
         raise LineError(f"expected a JSON object, not {type(record).__name__}")
+    if "schema_version" in record and isinstance(record.get("item"), dict):
+        record = _exported(record)
     messages = _messages(record)
     reference = next((_text(record, k) for k in REFERENCE_KEYS if record.get(k)), "")
+    reference = reference or _chosen(record.get("chosen"))
     if messages[-1]["role"] == "assistant":
         reference = reference or messages[-1]["content"]
         messages = messages[:-1]
@@ -189,13 +222,51 @@ def _csv_record(row: dict) -> tuple[dict | None, str]:
     return record, ""
 
 
+def read_parquet(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
+    """(row number, record, error) per row, read a batch at a time; JSON-looking string cells
+    of `messages`, `conversations`, `prompt`, `chosen`, `rejected` or `metadata` are parsed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        batches = pq.ParquetFile(stream).iter_batches(batch_size=BULK)
+        number = 0
+        for batch in batches:
+            for row in batch.to_pylist():
+                number += 1
+                yield number, _parquet_record(row), ""
+    except (pa.ArrowException, OSError) as exc:
+        yield 1, None, f"unreadable Parquet ({exc})"
+
+
+def _parquet_record(row: dict) -> dict:
+    out = {}
+    for key, value in row.items():
+        if value is None:
+            continue
+        if (
+            key in ("messages", "conversations", "prompt", "chosen", "rejected", "metadata")
+            and isinstance(value, str)
+            and value[:1] in "[{"
+        ):
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(value)
+        out[key] = value
+    return out
+
+
+READERS = {"jsonl": read_jsonl, "csv": read_csv, "parquet": read_parquet}
+
+
 def detect_format(filename: str) -> str:
     name = filename.lower()
     if name.endswith((".jsonl", ".ndjson", ".json")):
         return "jsonl"
     if name.endswith(".csv"):
         return "csv"
-    raise ImportFailed([f"{filename}: unknown file type; use .jsonl or .csv"], 1)
+    if name.endswith(".parquet"):
+        return "parquet"
+    raise ImportFailed([f"{filename}: unknown file type; use .jsonl, .csv or .parquet"], 1)
 
 
 @transaction.atomic
@@ -208,7 +279,7 @@ def import_dataset(
     fmt: str | None = None,
 ) -> Dataset:
     """Create a dataset from a JSONL or CSV stream, all or nothing. Raises ImportFailed."""
-    reader = read_csv if (fmt or detect_format(filename)) == "csv" else read_jsonl
+    reader = READERS[fmt or detect_format(filename)]
     dataset = Dataset.objects.create(
         name=name or filename, description=description, source_filename=filename, owner=owner
     )

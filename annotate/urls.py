@@ -3,7 +3,17 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from annotate.api import api
-from annotate.views import configs, datasets, home, labeling, projects, results, runs, stats
+from annotate.views import (
+    configs,
+    datasets,
+    exports,
+    home,
+    labeling,
+    projects,
+    results,
+    runs,
+    stats,
+)
 
 urlpatterns = [
     path("", home.home, name="annotate-home"),
@@ -14,6 +24,12 @@ urlpatterns = [
     path("models/", configs.list_configs, name="annotate-config-list"),
     path("models/new/", configs.edit_config, name="annotate-config-new"),
     path("models/<int:pk>/edit/", configs.edit_config, name="annotate-config-edit"),
+    path("exports/", exports.list_exports, name="annotate-export-list"),
+    path("exports/<int:pk>/", exports.export_detail, name="annotate-export-detail"),
+    path("exports/<int:pk>/download/", exports.download_export, name="annotate-export-download"),
+    path("exports/<int:pk>/manifest/", exports.export_manifest, name="annotate-export-manifest"),
+    path("account/tokens/", exports.api_tokens, name="annotate-tokens"),
+    path("account/tokens/<int:pk>/revoke/", exports.revoke_token, name="annotate-token-revoke"),
     path("stats/", stats.stats_page, name="annotate-stats"),
     path("stats.csv", stats.stats_csv, name="annotate-stats-csv"),
     path("runs/", runs.list_runs, name="annotate-run-list"),

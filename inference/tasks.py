@@ -24,3 +24,17 @@ def generate_run_task(run_id: int) -> None:
 @worker_ready.connect
 def _start_watchdog(sender=None, **kwargs) -> None:
     watchdog.start()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def export_task(export_id: int) -> None:
+    """A large export, written in the background; the page shows its progress."""
+    from django.db import close_old_connections
+
+    from annotate.exporting import run_export
+    from annotate.models import Export, ExportStatus
+
+    close_old_connections()
+    export = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).first()
+    if export is not None:
+        run_export(export)

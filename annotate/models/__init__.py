@@ -1,6 +1,7 @@
 """The app's models, by resource: runs.py (datasets, model configurations, runs, generations,
 prices) and projects.py (labeling projects, their queues, labels and reviews)."""
 
+from annotate.models.exports import ApiToken, Export, ExportFormat, ExportStatus
 from annotate.models.projects import (
     Annotation,
     AnnotationState,
@@ -26,6 +27,10 @@ from annotate.models.runs import (
 )
 
 __all__ = [
+    "ApiToken",
+    "Export",
+    "ExportFormat",
+    "ExportStatus",
     "ACTIVE_RUN_STATUSES",
     "Annotation",
     "AnnotationState",

@@ -114,3 +114,23 @@ def test_a_hosted_run_goes_through_the_api_queue(owner, start_worker, monkeypatc
         assert api.ledger.max_in_flight == 8
         assert set(api.ledger.completed.values()) == {1} and len(api.ledger.completed) == 24
     assert all(g.worker.startswith("api-worker@") for g in run.generations.all())
+
+
+def test_a_large_export_runs_in_the_background_with_progress(
+    owner, mlx_config, start_worker, settings, client
+):
+    from annotate.models import Export, ExportStatus
+    from tests.conftest import make_project
+
+    settings.EXPORT_INLINE_MAX = 2  # anything above two outputs goes to a worker
+    project = make_project(owner, mlx_config, n=5)
+    start_worker("exporter", queues="api")
+    client.force_login(owner)
+    response = client.post("/exports/", {"format": "jsonl", "project": project.pk})
+    export = Export.objects.get()
+    assert response["Location"] == f"/exports/{export.pk}/"
+    wait_for(lambda: Export.objects.get().status == ExportStatus.DONE, what="the export")
+    export.refresh_from_db()
+    assert export.rows == 5 and export.done == export.total == 5
+    fragment = client.get(f"/exports/{export.pk}/", headers={"HX-Request": "true"})
+    assert fragment.status_code == 286 and "Download" in fragment.content.decode()

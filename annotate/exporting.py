@@ -1,0 +1,508 @@
+"""Exports of labeled outputs, written in chunks so memory stays flat whatever the size.
+
+Formats: full JSONL and Parquet (item, output, measurements, every label, final labels), flat
+CSV, chat SFT JSONL and OpenAI's fine-tuning JSONL (`messages`, the corrected output where one
+exists), and preference pairs JSONL in TRL's conversational layout (`prompt`, `chosen`,
+`rejected`) from comparisons and from ratings. Each export writes a manifest beside its file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from annotate.models import (
+    Annotation,
+    AnnotationState,
+    Export,
+    ExportStatus,
+    Generation,
+    GenerationStatus,
+    ProjectKind,
+    Task,
+)
+from inference.prompts import build_messages
+
+SCHEMA_VERSION = 1
+CHUNK = 2000
+FILTER_KEYS = (
+    "project",
+    "dataset",
+    "model",
+    "run",
+    "min_rating",
+    "require_pass",
+    "agreed",
+    "reviewed",
+    "since",
+    "until",
+    "pseudonyms",
+)
+CSV_COLUMNS = [
+    "id",
+    "dataset_id",
+    "item_index",
+    "external_id",
+    "prompt",
+    "reference",
+    "model_config",
+    "backend",
+    "model",
+    "run_id",
+    "sample_index",
+    "output",
+    "finish_reason",
+    "error",
+    "prompt_tokens",
+    "output_tokens",
+    "ttft_s",
+    "latency_s",
+    "decode_tps",
+    "cost_usd",
+    "machine",
+    "labels_n",
+    "mean_rating",
+    "messages_json",
+    "metadata_json",
+    "labels_json",
+    "final_json",
+]
+
+
+def generations(filters: dict):
+    """The outputs an export goes through, before the label-based filters."""
+    gens = Generation.objects.filter(status=GenerationStatus.DONE)
+    if filters.get("project"):
+        gens = gens.filter(
+            Q(tasks__project_id=filters["project"]) | Q(tasks_right__project_id=filters["project"])
+        )
+    for key, lookup in (
+        ("dataset", "run__dataset_id"),
+        ("model", "run__model_config_id"),
+        ("run", "run_id"),
+    ):
+        if filters.get(key):
+            gens = gens.filter(**{lookup: filters[key]})
+    if filters.get("since"):
+        gens = gens.filter(finished_at__date__gte=filters["since"])
+    if filters.get("until"):
+        gens = gens.filter(finished_at__date__lte=filters["until"])
+    return gens.distinct().order_by("pk")
+
+
+def pseudonym(username: str) -> str:
+    """A stable stand-in for a name: the same person gets the same pseudonym in every export
+    of this instance, and the name cannot be read back from it."""
+    digest = hashlib.sha256(f"{settings.SECRET_KEY}:{username}".encode()).hexdigest()
+    return f"annotator-{digest[:10]}"
+
+
+def _labels(ids: list[int], filters: dict) -> tuple[dict, dict]:
+    """Submitted labels and final labels per generation id, for one chunk."""
+    labels, finals = defaultdict(list), defaultdict(list)
+    notes = Annotation.objects.filter(
+        task__generation_id__in=ids,
+        state=AnnotationState.SUBMITTED,
+        task__project__kind=ProjectKind.LABEL,
+    )
+    if filters.get("project"):
+        notes = notes.filter(task__project_id=filters["project"])
+    name = pseudonym if filters.get("pseudonyms") else (lambda u: u)
+    for gen_id, project, user, answers, spent, at, questions in notes.values_list(
+        "task__generation_id",
+        "task__project_id",
+        "annotator__username",
+        "answers",
+        "time_spent_s",
+        "submitted_at",
+        "task__project__questions",
+    ):
+        labels[gen_id].append(
+            {
+                "project": project,
+                "annotator": name(user),
+                "answers": answers,
+                "time_spent_s": spent,
+                "submitted_at": _iso(at),
+                "_questions": questions,
+            }
+        )
+    tasks = Task.objects.filter(
+        generation_id__in=ids, final__isnull=False, project__kind=ProjectKind.LABEL
+    )
+    for gen_id, project, final, reviewer, at in tasks.values_list(
+        "generation_id", "project_id", "final", "reviewed_by__username", "reviewed_at"
+    ):
+        finals[gen_id].append(
+            {
+                "project": project,
+                "answers": final,
+                "reviewer": name(reviewer) if reviewer else None,
+                "reviewed_at": _iso(at),
+            }
+        )
+    return labels, finals
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _first_key(labels: list[dict], kind: str) -> str | None:
+    for label in labels:
+        for q in label["_questions"]:
+            if q["kind"] == kind:
+                return q["key"]
+    return None
+
+
+def _mean_rating(labels: list[dict]) -> float | None:
+    key = _first_key(labels, "rating")
+    values = [lb["answers"][key] for lb in labels if isinstance(lb["answers"].get(key), int)]
+    return sum(values) / len(values) if values else None
+
+
+def _agreed(labels: list[dict]) -> bool:
+    if len(labels) < 2:
+        return False
+    scored = {q["key"] for q in labels[0]["_questions"] if q["kind"] not in ("text", "correction")}
+    return all(len({json.dumps(lb["answers"].get(k)) for lb in labels}) == 1 for k in scored)
+
+
+def _passes(labels: list[dict], finals: list[dict]) -> bool:
+    key = _first_key(labels, "passfail")
+    if finals and key and key in finals[-1]["answers"]:
+        return finals[-1]["answers"][key] == "pass"
+    votes = [lb["answers"].get(key) for lb in labels if key]
+    return bool(votes) and votes.count("pass") > len(votes) / 2
+
+
+def _keep(row: dict, filters: dict) -> bool:
+    labels, finals = row["labels"], row["final"]
+    if filters.get("reviewed") and not finals:
+        return False
+    if filters.get("agreed") and not _agreed(labels):
+        return False
+    if filters.get("min_rating") is not None:
+        rating = row["mean_rating"]
+        if rating is None or rating < float(filters["min_rating"]):
+            return False
+    return not (filters.get("require_pass") and not _passes(labels, finals))
+
+
+def rows(filters: dict, progress=None) -> Iterator[dict]:
+    """Full rows, chunk by chunk; `progress(n)` is told how many outputs were gone through."""
+    ids = list(generations(filters).values_list("pk", flat=True))
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        labels, finals = _labels(chunk, filters)
+        gens = (
+            Generation.objects.filter(pk__in=chunk)
+            .select_related("item", "run__model_config")
+            .order_by("pk")
+        )
+        for g in gens:
+            row = full_row(g, labels.get(g.pk, []), finals.get(g.pk, []))
+            if _keep(row, filters):
+                yield row
+        if progress:
+            progress(len(chunk))
+
+
+def full_row(g: Generation, labels: list[dict], finals: list[dict]) -> dict:
+    item, run = g.item, g.run
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "id": g.pk,
+        "item": {
+            "id": item.pk,
+            "dataset_id": item.dataset_id,
+            "index": item.index,
+            "external_id": item.external_id,
+            "messages": item.messages,
+            "prompt": item.prompt,
+            "reference": item.reference,
+            "metadata": item.metadata,
+        },
+        "generation": {
+            "run_id": run.pk,
+            "model_config": run.model_config.name,
+            "backend": run.params.get("backend"),
+            "model": run.params.get("model"),
+            "params": run.params,
+            "sample_index": g.sample_index,
+            "output": g.output,
+            "finish_reason": g.finish_reason,
+            "error": g.error,
+        },
+        "measurements": {
+            "prompt_tokens": g.prompt_tokens,
+            "output_tokens": g.output_tokens,
+            "cache_read_tokens": g.cache_read_tokens,
+            "cache_write_tokens": g.cache_write_tokens,
+            "ttft_s": g.ttft_s,
+            "latency_s": g.latency_s,
+            "decode_tps": g.decode_tps,
+            "cost_usd": float(g.cost_usd) if g.cost_usd is not None else None,
+            "concurrency": g.concurrency,
+            "backend_version": g.backend_version,
+            "machine": g.machine,
+            "finished_at": _iso(g.finished_at),
+        },
+        "labels": labels,
+        "final": finals,
+        "mean_rating": _mean_rating(labels),
+    }
+
+
+def _public(row: dict) -> dict:
+    return {
+        **row,
+        "labels": [{k: v for k, v in lb.items() if k != "_questions"} for lb in row["labels"]],
+    }
+
+
+def flat_row(row: dict) -> dict:
+    item, gen, m = row["item"], row["generation"], row["measurements"]
+    public = _public(row)
+    return {
+        "id": row["id"],
+        "dataset_id": item["dataset_id"],
+        "item_index": item["index"],
+        "external_id": item["external_id"],
+        "prompt": item["prompt"],
+        "reference": item["reference"],
+        "model_config": gen["model_config"],
+        "backend": gen["backend"],
+        "model": gen["model"],
+        "run_id": gen["run_id"],
+        "sample_index": gen["sample_index"],
+        "output": gen["output"],
+        "finish_reason": gen["finish_reason"],
+        "error": gen["error"],
+        "prompt_tokens": m["prompt_tokens"],
+        "output_tokens": m["output_tokens"],
+        "ttft_s": m["ttft_s"],
+        "latency_s": m["latency_s"],
+        "decode_tps": m["decode_tps"],
+        "cost_usd": m["cost_usd"],
+        "machine": m["machine"],
+        "labels_n": len(row["labels"]),
+        "mean_rating": row["mean_rating"],
+        "messages_json": json.dumps(item["messages"]),
+        "metadata_json": json.dumps(item["metadata"]),
+        "labels_json": json.dumps(public["labels"]),
+        "final_json": json.dumps(row["final"]),
+    }
+
+
+def corrected_output(row: dict) -> str:
+    """The gold answer: the reviewer's correction, else an annotator's, else the output."""
+    key = _first_key(row["labels"], "correction")
+    for source in [
+        *(f["answers"] for f in reversed(row["final"])),
+        *(lb["answers"] for lb in reversed(row["labels"])),
+    ]:
+        if key and (text := source.get(key)) and text.strip():
+            return text
+    return row["generation"]["output"]
+
+
+def chat_row(row: dict) -> dict:
+    system = row["generation"]["params"].get("system_prompt", "")
+    messages = build_messages(row["item"]["messages"], system)
+    return {"messages": [*messages, {"role": "assistant", "content": corrected_output(row)}]}
+
+
+def preference_pairs(filters: dict) -> Iterator[dict]:
+    """Pairs from comparison votes, then from ratings (best against worst rated output of an
+    item with different ratings)."""
+    votes = Annotation.objects.filter(
+        state=AnnotationState.SUBMITTED,
+        task__project__kind=ProjectKind.COMPARE,
+        answers__verdict__in=["left", "right"],
+    )
+    if filters.get("project"):
+        votes = votes.filter(task__project_id=filters["project"])
+    for answers, left_id, right_id in votes.values_list(
+        "answers", "task__generation_id", "task__generation_b_id"
+    ).iterator():
+        left, right = (
+            Generation.objects.select_related("item", "run").in_bulk([left_id, right_id]).values()
+        )
+        winner, loser = (left, right) if answers["verdict"] == "left" else (right, left)
+        yield _pair(winner, loser, "comparison")
+    by_item: dict[int, list[tuple[float, dict]]] = defaultdict(list)
+    for row in rows({**filters, "min_rating": None}):
+        if row["mean_rating"] is not None:
+            by_item[row["item"]["id"]].append((row["mean_rating"], row))
+    for rated in by_item.values():
+        rated.sort(key=lambda pair: pair[0])
+        (low, worst), (high, best) = rated[0], rated[-1]
+        if high > low:
+            yield {
+                "prompt": chat_row(best)["messages"][:-1],
+                "chosen": [{"role": "assistant", "content": corrected_output(best)}],
+                "rejected": [{"role": "assistant", "content": worst["generation"]["output"]}],
+                "source": "rating",
+                "chosen_rating": high,
+                "rejected_rating": low,
+            }
+
+
+def _pair(winner: Generation, loser: Generation, source: str) -> dict:
+    prompt = build_messages(winner.item.messages, winner.run.params.get("system_prompt", ""))
+    return {
+        "prompt": prompt,
+        "chosen": [{"role": "assistant", "content": winner.output}],
+        "rejected": [{"role": "assistant", "content": loser.output}],
+        "source": source,
+    }
+
+
+def _write_jsonl(path: Path, records: Iterator[dict]) -> int:
+    n = 0
+    with path.open("w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            n += 1
+    return n
+
+
+def _write_csv(path: Path, records: Iterator[dict]) -> int:
+    n = 0
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for record in records:
+            writer.writerow(flat_row(record))
+            n += 1
+    return n
+
+
+PARQUET_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("dataset_id", pa.int64()),
+        ("item_index", pa.int64()),
+        ("external_id", pa.string()),
+        ("prompt", pa.string()),
+        ("reference", pa.string()),
+        ("model_config", pa.string()),
+        ("backend", pa.string()),
+        ("model", pa.string()),
+        ("run_id", pa.int64()),
+        ("sample_index", pa.int64()),
+        ("output", pa.string()),
+        ("finish_reason", pa.string()),
+        ("error", pa.string()),
+        ("prompt_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("ttft_s", pa.float64()),
+        ("latency_s", pa.float64()),
+        ("decode_tps", pa.float64()),
+        ("cost_usd", pa.float64()),
+        ("machine", pa.string()),
+        ("labels_n", pa.int64()),
+        ("mean_rating", pa.float64()),
+        ("messages_json", pa.string()),
+        ("metadata_json", pa.string()),
+        ("labels_json", pa.string()),
+        ("final_json", pa.string()),
+    ]
+)
+
+
+def _write_parquet(path: Path, records: Iterator[dict]) -> int:
+    n = 0
+    with pq.ParquetWriter(path, PARQUET_SCHEMA) as writer:
+        batch: list[dict] = []
+        for record in records:
+            batch.append(flat_row(record))
+            if len(batch) >= CHUNK:
+                writer.write_table(pa.Table.from_pylist(batch, schema=PARQUET_SCHEMA))
+                n, batch = n + len(batch), []
+        if batch or not n:
+            writer.write_table(pa.Table.from_pylist(batch, schema=PARQUET_SCHEMA))
+            n += len(batch)
+    return n
+
+
+def _records(export: Export, progress) -> tuple[Iterator[dict], callable]:
+    filters, fmt = export.filters, export.format
+    if fmt == "preference":
+        return preference_pairs(filters), _write_jsonl
+    source = rows(filters, progress)
+    if fmt in ("sft", "openai"):
+        return (chat_row(r) for r in source), _write_jsonl
+    if fmt == "jsonl":
+        return (_public(r) for r in source), _write_jsonl
+    return source, _write_csv if fmt == "csv" else _write_parquet
+
+
+def run_export(export: Export) -> Export:
+    """Write the export's file and manifest, updating its progress as it goes."""
+    folder = Path(settings.VAR_DIR) / "exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / export.filename
+    export.total = generations(export.filters).count()
+    export.status, export.done = ExportStatus.RUNNING, 0
+    export.save(update_fields=("total", "status", "done"))
+
+    def progress(n: int) -> None:
+        export.done += n
+        Export.objects.filter(pk=export.pk).update(done=export.done)
+
+    try:
+        records, writer = _records(export, progress)
+        written = writer(path, records)
+    except Exception as exc:
+        Export.objects.filter(pk=export.pk).update(status=ExportStatus.FAILED, error=str(exc))
+        raise
+    export.manifest = manifest(export, written)
+    Path(f"{path}.manifest.json").write_text(json.dumps(export.manifest, indent=2))
+    export.path, export.rows, export.done = str(path), written, export.total
+    export.status, export.finished_at = ExportStatus.DONE, timezone.now()
+    export.save()
+    return export
+
+
+def manifest(export: Export, written: int) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "format": export.format,
+        "filters": export.filters,
+        "counts": {"outputs_considered": export.total, "rows": written},
+        "file": export.filename,
+        "created_at": export.created_at.isoformat(),
+        "finished_at": timezone.now().isoformat(),
+        "exported_by": export.owner.username,
+    }
+
+
+def clean_filters(data: dict) -> dict:
+    """Filters from a form or the API: ids as ints, dates as ISO strings, flags as booleans."""
+    out: dict = {}
+    for key in ("project", "dataset", "model", "run"):
+        if data.get(key):
+            out[key] = int(data[key])
+    if data.get("min_rating") not in (None, ""):
+        out["min_rating"] = float(data["min_rating"])
+    for key in ("since", "until"):
+        if data.get(key):
+            out[key] = date.fromisoformat(str(data[key])).isoformat()
+    for key in ("require_pass", "agreed", "reviewed", "pseudonyms"):
+        if data.get(key) in (True, "on", "true", "1", 1):
+            out[key] = True
+    return out

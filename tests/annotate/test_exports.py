@@ -1,0 +1,171 @@
+"""Exports: each format loads the way a trainer would read it, filters and pseudonyms hold,
+and the files come back in."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+import pytest
+
+from annotate import queue
+from annotate.exporting import pseudonym, run_export
+from annotate.importing import import_dataset
+from annotate.models import ApiToken, Export, Project, ProjectKind, Task
+from tests.conftest import join, make_project
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def labeled(owner, mlx_config, annotator, annotator2):
+    """Three outputs, each labeled by two annotators; item 0 corrected, item 2 disputed."""
+    project = make_project(owner, mlx_config, n=3, overlap=2)
+    join(project, annotator)
+    join(project, annotator2)
+    answers = {
+        annotator: [
+            {"quality": 5, "correct": "pass", "correction": "def good(): ..."},
+            {"quality": 2, "correct": "fail"},
+            {"quality": 4, "correct": "pass"},
+        ],
+        annotator2: [
+            {"quality": 5, "correct": "pass"},
+            {"quality": 2, "correct": "fail"},
+            {"quality": 1, "correct": "fail"},
+        ],
+    }
+    for person, per_item in answers.items():
+        for given in per_item:
+            held = queue.next_task(project, person)
+            queue.submit(held, given, 2.0)
+    return project
+
+
+def export(owner, fmt, **filters) -> tuple[Export, Path]:
+    done = run_export(Export.objects.create(owner=owner, format=fmt, filters=filters))
+    return done, Path(done.path)
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_full_jsonl_has_everything_and_loads_as_a_table(owner, labeled, annotator):
+    done, path = export(owner, "jsonl", project=labeled.pk)
+    rows = lines(path)
+    assert len(rows) == 3 and done.rows == 3
+    first = rows[0]
+    assert first["item"]["messages"][0]["role"] == "user"
+    assert first["measurements"].keys() >= {"ttft_s", "latency_s", "cost_usd", "machine"}
+    assert {lb["annotator"] for lb in first["labels"]} == {"annie", "bert"}
+    table = pajson.read_json(path)  # what datasets' JSON loader does underneath
+    assert table.num_rows == 3 and "labels" in table.column_names
+    manifest = json.loads(Path(f"{path}.manifest.json").read_text())
+    assert manifest["counts"] == {"outputs_considered": 3, "rows": 3}
+    assert manifest["schema_version"] == 1 and manifest["filters"] == {"project": labeled.pk}
+
+
+def test_filters_and_pseudonyms(owner, labeled):
+    _, path = export(owner, "jsonl", project=labeled.pk, min_rating=3, pseudonyms=True)
+    rows = lines(path)
+    assert [r["item"]["index"] for r in rows] == [0]  # means 5, 2, 2.5
+    names = {lb["annotator"] for lb in rows[0]["labels"]}
+    assert names == {pseudonym("annie"), pseudonym("bert")} and "annie" not in path.read_text()
+    _, agreed = export(owner, "jsonl", project=labeled.pk, agreed=True)
+    assert [r["item"]["index"] for r in lines(agreed)] == [0, 1]
+    task = Task.objects.get(project=labeled, generation__item__index=2)
+    task.final = {"quality": 3, "correct": "pass"}
+    task.save()
+    _, reviewed = export(owner, "jsonl", project=labeled.pk, reviewed=True)
+    assert [r["item"]["index"] for r in lines(reviewed)] == [2]
+
+
+def test_sft_and_openai_use_the_correction_and_keep_only_passing_outputs(owner, labeled):
+    _, path = export(owner, "sft", project=labeled.pk, require_pass=True)
+    rows = lines(path)
+    assert len(rows) == 1
+    messages = rows[0]["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[-1]["content"] == "def good(): ..."
+    _, openai_path = export(owner, "openai", project=labeled.pk, min_rating=1)
+    for row in lines(openai_path):
+        assert set(row) == {"messages"}
+        assert all(set(m) == {"role", "content"} for m in row["messages"])
+
+
+def test_csv_and_parquet_are_flat_tables(owner, labeled):
+    _, csv_path = export(owner, "csv", project=labeled.pk)
+    assert csv_path.read_text().splitlines()[0].startswith("id,dataset_id,item_index")
+    _, parquet_path = export(owner, "parquet", project=labeled.pk)
+    table = pq.read_table(parquet_path)
+    assert table.num_rows == 3
+    assert table.schema.field("latency_s").type == "double"
+    assert json.loads(table.column("labels_json")[0].as_py())[0]["answers"]["quality"] == 5
+
+
+def test_preference_pairs_from_ratings_and_comparisons(owner, labeled, annotator, mlx_config):
+    _, path = export(owner, "preference", project=labeled.pk)
+    assert lines(path) == []  # one output per item: no pair from ratings
+    compare = Project.objects.create(name="cmp", kind=ProjectKind.COMPARE, owner=owner)
+    gens = list(labeled.runs.get().generations.order_by("pk"))
+    task = Task.objects.create(project=compare, generation=gens[0], generation_b=gens[1])
+    join(compare, annotator)
+    queue.submit(queue.next_task(compare, annotator), {"verdict": "right"}, 1)
+    del task
+    _, path = export(owner, "preference")
+    [pair] = [p for p in lines(path) if p["source"] == "comparison"]
+    assert pair["chosen"] == [{"role": "assistant", "content": gens[1].output}]
+    assert pair["rejected"][0]["content"] == gens[0].output
+    assert pair["prompt"][-1]["role"] == "user"
+    table = pajson.read_json(path)
+    assert {"prompt", "chosen", "rejected"} <= set(table.column_names)
+
+
+def test_an_export_imports_back(owner, labeled):
+    _, path = export(owner, "jsonl", project=labeled.pk)
+    with path.open("rb") as stream:
+        dataset = import_dataset(stream, "back.jsonl", "back", owner)
+    items = list(dataset.items.order_by("index"))
+    assert [i.prompt for i in items] == [r["item"]["prompt"] for r in lines(path)]
+    _, parquet = export(owner, "parquet", project=labeled.pk)
+    with parquet.open("rb") as stream:
+        again = import_dataset(stream, "back.parquet", "back2", owner)
+    assert again.items.count() == 3
+
+
+def test_exports_through_the_page_and_the_api_with_a_token(client, owner, labeled):
+    client.force_login(owner)
+    response = client.post("/exports/", {"format": "jsonl", "project": labeled.pk})
+    export_url = response["Location"]
+    page = client.get(export_url).content.decode()
+    assert "Download" in page
+    body = b"".join(client.get(f"{export_url}download/").streaming_content)
+    assert len(body.splitlines()) == 3
+    _, token = ApiToken.issue(owner, "ci")
+    api = client.__class__()
+    made = api.post(
+        "/api/exports",
+        {"format": "csv", "project": labeled.pk},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert made.status_code == 201, made.content
+    assert made.json()["rows"] == 3 and made.json()["download"]
+    ApiToken.objects.update(revoked_at="2026-01-01T00:00:00Z")
+    assert api.get("/api/datasets", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+
+
+def test_a_parquet_file_with_a_bad_row_names_it(owner):
+    import pyarrow as pa
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"prompt": ["ok", None, "fine"]}), buffer)
+    buffer.seek(0)
+    from annotate.importing import ImportFailed
+
+    with pytest.raises(ImportFailed, match="line 2: no prompt"):
+        import_dataset(buffer, "p.parquet", "p", owner)
