@@ -21,6 +21,7 @@ from annotate.access import (
     get_run_for_user,
     require_manager,
 )
+from annotate.api_projects import router as projects_router
 from annotate.importing import ImportFailed, import_dataset
 from annotate.models import (
     Dataset,
@@ -395,3 +396,4 @@ def get_export(request, export_id: int):
 
 
 api.add_router("/", router)
+api.add_router("/", projects_router)
