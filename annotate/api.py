@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
+from django.db import DataError
 from ninja import File, Form, NinjaAPI, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
@@ -22,6 +23,7 @@ from annotate.access import (
     require_manager,
 )
 from annotate.api_projects import router as projects_router
+from annotate.api_types import Id
 from annotate.importing import ImportFailed, import_dataset
 from annotate.models import (
     Dataset,
@@ -67,6 +69,13 @@ class TokenAuth(HttpBearer):
 
 api = NinjaAPI(title="Annotate API", version="1", auth=[TokenAuth(), BasicAuth(), django_auth])
 router = Router()
+
+
+@api.exception_handler(DataError)
+def database_refused(request, exc):
+    # A value the database cannot hold (a NUL character, a number out of range) is the
+    # caller's mistake: say so instead of failing.
+    return api.create_response(request, {"detail": f"Invalid value: {exc}"}, status=422)
 
 
 @api.exception_handler(PermissionDenied)
@@ -141,8 +150,8 @@ class ModelConfigOut(ModelConfigIn):
 
 class RunIn(Schema):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
-    dataset_id: int
-    model_config_id: int
+    dataset_id: Id
+    model_config_id: Id
     samples_per_prompt: int = Field(1, ge=1, le=100)
 
 
@@ -162,8 +171,8 @@ class ProgressOut(Schema):
 class RunOut(Schema):
     model_config = ConfigDict(protected_namespaces=())
     id: int
-    dataset_id: int
-    model_config_id: int
+    dataset_id: Id
+    model_config_id: Id
     samples_per_prompt: int
     status: str
     error: str
@@ -180,8 +189,8 @@ class RunOut(Schema):
 
 class GenerationOut(Schema):
     id: int
-    run_id: int
-    item_id: int
+    run_id: Id
+    item_id: Id
     sample_index: int
     status: str
     output: str
@@ -224,13 +233,13 @@ def create_dataset(
 
 
 @router.get("/datasets/{dataset_id}", response=DatasetOut, tags=["datasets"])
-def get_dataset(request, dataset_id: int):
+def get_dataset(request, dataset_id: Id):
     return _dataset_out(get_dataset_for_user(request, dataset_id))
 
 
 @router.get("/datasets/{dataset_id}/items", response=list[ItemOut], tags=["datasets"])
 @paginate
-def list_items(request, dataset_id: int):
+def list_items(request, dataset_id: Id):
     return get_dataset_for_user(request, dataset_id).items.order_by("index")
 
 
@@ -290,11 +299,11 @@ def create_run(request, payload: RunIn):
 
 
 @router.get("/runs/{run_id}", response=RunOut, tags=["runs"])
-def get_run(request, run_id: int):
+def get_run(request, run_id: Id):
     return get_run_for_user(request, run_id)
 
 
-def _act(request, run_id: int, action) -> Run:
+def _act(request, run_id: Id, action) -> Run:
     run = get_run_for_user(request, run_id, write=True)
     try:
         action(run)
@@ -305,34 +314,34 @@ def _act(request, run_id: int, action) -> Run:
 
 
 @router.post("/runs/{run_id}/cancel", response=RunOut, tags=["runs"])
-def cancel_run(request, run_id: int):
+def cancel_run(request, run_id: Id):
     return _act(request, run_id, run_actions.cancel_run)
 
 
 @router.post("/runs/{run_id}/resume", response=RunOut, tags=["runs"])
-def resume_run(request, run_id: int):
+def resume_run(request, run_id: Id):
     return _act(request, run_id, run_actions.resume_run)
 
 
 @router.post("/runs/{run_id}/retry", response=RunOut, tags=["runs"])
-def retry_failed(request, run_id: int):
+def retry_failed(request, run_id: Id):
     return _act(request, run_id, run_actions.retry_failed)
 
 
 @router.get("/runs/{run_id}/generations", response=list[GenerationOut], tags=["runs"])
 @paginate
-def list_generations(request, run_id: int, status: GenerationStatus | None = None):
+def list_generations(request, run_id: Id, status: GenerationStatus | None = None):
     gens = get_run_for_user(request, run_id).generations.order_by("item__index", "sample_index")
     return gens.filter(status=status) if status else gens
 
 
 @router.get("/generations/{generation_id}", response=GenerationOut, tags=["runs"])
-def get_generation(request, generation_id: int):
+def get_generation(request, generation_id: Id):
     return get_generation_for_user(request, generation_id)
 
 
 @router.get("/stats", response=list[dict], tags=["statistics"])
-def get_stats(request, config: Query[list[int]] = None, run: Query[list[int]] = None):
+def get_stats(request, config: Query[list[Id]] = None, run: Query[list[Id]] = None):
     """Speed, cost and quality per (model configuration, machine); the CSV at /stats.csv."""
     from annotate.stats import model_stats, stats_rows
 
@@ -343,10 +352,10 @@ def get_stats(request, config: Query[list[int]] = None, run: Query[list[int]] = 
 class ExportIn(Schema):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
     format: ExportFormat
-    project: int | None = None
-    dataset: int | None = None
-    model: int | None = None
-    run: int | None = None
+    project: Id | None = None
+    dataset: Id | None = None
+    model: Id | None = None
+    run: Id | None = None
     min_rating: float | None = None
     require_pass: bool = False
     agreed: bool = False
@@ -385,7 +394,7 @@ def create_export(request, payload: ExportIn):
 
 
 @router.get("/exports/{export_id}", response=ExportOut, tags=["exports"])
-def get_export(request, export_id: int):
+def get_export(request, export_id: Id):
     from annotate.models import Export
 
     require_manager(request.user)

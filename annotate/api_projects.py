@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field
 from annotate import projects as project_logic
 from annotate import queue
 from annotate.access import get_project_for_user, get_task_for_user, require_manager
+from annotate.api_types import Id
 from annotate.comparisons import compare_questions
 from annotate.leaderboard import cached_leaderboard
 from annotate.models import Annotation, AnnotationState, Project, ProjectKind, ProjectMember, Run
@@ -30,7 +31,7 @@ class ProjectIn(Schema):
     blind: bool = True
     overlap: int = Field(1, ge=1, le=10)
     hold_s: int = Field(900, ge=30, le=86400)
-    runs: list[int] = []
+    runs: list[Id] = []
     pairs_per_item: int | None = Field(None, ge=1, le=45)
     side_ratings: bool = False
 
@@ -48,7 +49,7 @@ class ProjectOut(Schema):
     role: str | None = None
 
 
-class ProgressOut(Schema):
+class ProjectProgressOut(Schema):
     tasks: int
     complete: int
     labels: int
@@ -65,7 +66,7 @@ class MemberIn(Schema):
 class TaskOut(Schema):
     """What an annotator sees: no model name in a blind project."""
 
-    task_id: int
+    task_id: Id
     messages: list[dict]
     outputs: list[str]
     answers: dict
@@ -80,7 +81,7 @@ class LabelIn(Schema):
 
 
 class LabelOut(Schema):
-    task_id: int
+    task_id: Id
     annotator: str
     state: str
     answers: dict
@@ -116,17 +117,17 @@ def create_project(request, payload: ProjectIn):
 
 
 @router.get("/projects/{project_id}", response=ProjectOut)
-def get_project(request, project_id: int):
+def get_project(request, project_id: Id):
     return get_project_for_user(request, project_id)
 
 
-@router.get("/projects/{project_id}/progress", response=ProgressOut)
-def project_progress(request, project_id: int):
+@router.get("/projects/{project_id}/progress", response=ProjectProgressOut)
+def project_progress(request, project_id: Id):
     return project_logic.progress(get_project_for_user(request, project_id, Role.REVIEWER))
 
 
 @router.post("/projects/{project_id}/members", response={201: dict})
-def add_member(request, project_id: int, payload: MemberIn):
+def add_member(request, project_id: Id, payload: MemberIn):
     project = get_project_for_user(request, project_id, Role.OWNER)
     user = get_user_model().objects.filter(username=payload.username).first()
     if user is None:
@@ -150,7 +151,7 @@ def _task_out(project, task, annotation) -> dict:
 
 
 @router.post("/projects/{project_id}/next", response={200: TaskOut, 204: None})
-def next_task(request, project_id: int):
+def next_task(request, project_id: Id):
     """Hold the next item for the caller (or return their current hold); 204 when none."""
     project = get_project_for_user(request, project_id)
     annotation = queue.next_task(project, request.user)
@@ -160,7 +161,7 @@ def next_task(request, project_id: int):
 
 
 @router.post("/projects/{project_id}/tasks/{task_id}/label", response=LabelOut)
-def label_task(request, project_id: int, task_id: int, payload: LabelIn):
+def label_task(request, project_id: Id, task_id: Id, payload: LabelIn):
     project = get_project_for_user(request, project_id)
     task = get_task_for_user(request, project, task_id)
     mine = Annotation.objects.filter(task=task, annotator=request.user).first()
@@ -175,7 +176,7 @@ def label_task(request, project_id: int, task_id: int, payload: LabelIn):
 
 
 @router.post("/projects/{project_id}/tasks/{task_id}/skip", response={204: None})
-def skip_task(request, project_id: int, task_id: int):
+def skip_task(request, project_id: Id, task_id: Id):
     project = get_project_for_user(request, project_id)
     task = get_task_for_user(request, project, task_id)
     mine = Annotation.objects.filter(task=task, annotator=request.user).first()
@@ -195,7 +196,7 @@ def _label_out(a: Annotation) -> dict:
 
 
 @router.get("/projects/{project_id}/labels", response=list[LabelOut])
-def list_labels(request, project_id: int):
+def list_labels(request, project_id: Id):
     """Reviewers and owners: every label; annotators: their own."""
     project = get_project_for_user(request, project_id)
     labels = Annotation.objects.filter(task__project=project).select_related("annotator")
@@ -205,7 +206,7 @@ def list_labels(request, project_id: int):
 
 
 @router.post("/projects/{project_id}/tasks/{task_id}/final", response=dict)
-def set_final(request, project_id: int, task_id: int, payload: LabelIn):
+def set_final(request, project_id: Id, task_id: Id, payload: LabelIn):
     from django.utils import timezone
 
     project = get_project_for_user(request, project_id, Role.REVIEWER)
@@ -220,13 +221,13 @@ def set_final(request, project_id: int, task_id: int, payload: LabelIn):
 
 
 @router.get("/projects/{project_id}/agreement", response=list[dict])
-def agreement(request, project_id: int):
+def agreement(request, project_id: Id):
     project = get_project_for_user(request, project_id, Role.REVIEWER)
     return [vars(row) for row in project_logic.agreement(project)]
 
 
 @router.get("/projects/{project_id}/leaderboard", response=dict)
-def leaderboard(request, project_id: int):
+def leaderboard(request, project_id: Id):
     project = get_project_for_user(request, project_id, Role.REVIEWER)
     if project.kind != ProjectKind.COMPARE:
         raise HttpError(409, "Only comparison projects have a leaderboard.")

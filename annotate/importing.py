@@ -156,6 +156,8 @@ def parse_record(record) -> ParsedItem:
     """Map one JSON object (or CSV row) onto an item; LineError says what is wrong."""
     if not isinstance(record, dict):
         raise LineError(f"expected a JSON object, not {type(record).__name__}")
+    if "\x00" in json.dumps(record, ensure_ascii=False):
+        raise LineError("contains a NUL character, which no text field can hold")
     if "schema_version" in record and isinstance(record.get("item"), dict):
         record = _exported(record)
     messages = _messages(record)

@@ -9,8 +9,7 @@ every bootstrap replicate at once, which is what keeps 1,000 rounds on 100k vote
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from django.core.cache import cache
@@ -126,6 +125,7 @@ class Leaderboard:
     position_p: float | None
     rounds: int
     notes: list[str] = field(default_factory=list)
+    stale: bool = False
 
 
 def _matrix(counts: np.ndarray) -> list[list[dict | None]]:
@@ -161,13 +161,13 @@ def compute(votes: Votes, rounds: int = 1000, seed: int = 0) -> Leaderboard:
                 ModelRow(
                     config_id,
                     names.get(config_id, f"#{config_id}"),
-                    rating[i],
-                    low_r[i],
-                    high_r[i],
-                    rate[i],
-                    low_w[i],
-                    high_w[i],
-                    games[i],
+                    float(rating[i]),
+                    float(low_r[i]),
+                    float(high_r[i]),
+                    float(rate[i]),
+                    float(low_w[i]),
+                    float(high_w[i]),
+                    int(games[i]),
                 )
             )
         rows.sort(key=lambda r: -r.rating)
@@ -180,22 +180,47 @@ def compute(votes: Votes, rounds: int = 1000, seed: int = 0) -> Leaderboard:
         left_wins=left_wins,
         right_wins=right_wins,
         left_share=left_wins / decisive if decisive else None,
-        position_p=binomtest(left_wins, decisive).pvalue if decisive else None,
+        position_p=float(binomtest(left_wins, decisive).pvalue) if decisive else None,
         rounds=rounds,
         notes=[] if votes.total >= 30 else ["Fewer than 30 votes: the intervals are wide."],
     )
 
 
 def cached_leaderboard(project: Project, rounds: int = 1000) -> Leaderboard:
-    """The leaderboard, recomputed only when the votes changed since the cached one."""
-    votes = load_votes(project)
-    digest = hashlib.sha1(votes.counts.tobytes() + str(votes.models).encode()).hexdigest()
-    key = f"leaderboard:{project.pk}:{rounds}:{digest}"
-    board = cache.get(key)
-    if board is None:
-        board = compute(votes, rounds)
-        cache.set(key, board, timeout=24 * 3600)
+    """The leaderboard the page shows. Stored on the project with the votes version it
+    counts: the same version is served as stored; a newer one is served stale while a worker
+    recomputes it (so a page never waits for the bootstrap); none yet is computed now."""
+    if project.board is not None:
+        board = from_dict(project.board)
+        if project.board_version != project.votes_version:
+            board.stale = True
+            schedule_refresh(project.pk)
+        return board
+    return refresh(project.pk, rounds)
+
+
+def refresh(project_id: int, rounds: int = 1000) -> Leaderboard:
+    project = Project.objects.get(pk=project_id)
+    version = project.votes_version  # read first: a vote during the computation re-dirties it
+    board = compute(load_votes(project), rounds)
+    Project.objects.filter(pk=project_id).update(board=asdict(board), board_version=version)
     return board
+
+
+def schedule_refresh(project_id: int) -> None:
+    """Ask a worker to recompute, at most once a minute per project."""
+    if not cache.add(f"leaderboard-refresh:{project_id}", 1, timeout=60):
+        return
+    from django.db import transaction
+
+    from inference.tasks import refresh_leaderboard_task
+
+    transaction.on_commit(lambda: refresh_leaderboard_task.apply_async((project_id,), queue="api"))
+
+
+def from_dict(data: dict) -> Leaderboard:
+    rows = [ModelRow(**row) for row in data["rows"]]
+    return Leaderboard(**{**data, "rows": rows})
 
 
 def breakdown(project: Project, key: str) -> dict[str, list[tuple[str, float, int]]]:

@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from annotate.models import Annotation, AnnotationState, Project, Task
+from annotate.models import Annotation, AnnotationState, Project, ProjectKind, Task
 
 HELD, SUBMITTED, SKIPPED = AnnotationState.HELD, AnnotationState.SUBMITTED, AnnotationState.SKIPPED
 
@@ -107,6 +107,10 @@ def submit(annotation: Annotation, answers: dict, time_spent_s: float) -> Annota
         row.save()
         if first:
             Task.objects.filter(pk=row.task_id).update(submitted=F("submitted") + 1)
+        # A comparison's leaderboard is recomputed when its votes change.
+        Project.objects.filter(tasks=row.task_id, kind=ProjectKind.COMPARE).update(
+            votes_version=F("votes_version") + 1
+        )
     return row
 
 

@@ -117,6 +117,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(10 * 1024 * 1024))
 IMPORT_MAX_BYTES = envint("IMPORT_MAX_BYTES", str(512 * 1024 * 1024))
 
+# REST API pages: bounded, so no request asks the database for an absurd slice.
+NINJA_PAGINATION_PER_PAGE = 100
+NINJA_PAGINATION_MAX_LIMIT = 1000
+NINJA_PAGINATION_MAX_OFFSET = 10**9
+
 # Exports of up to this many outputs are written during the request; larger ones by a worker.
 EXPORT_INLINE_MAX = envint("EXPORT_INLINE_MAX", "5000")
 

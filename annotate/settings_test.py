@@ -23,3 +23,6 @@ for _key, _value in TEST_ENV.items():
     os.environ.setdefault(_key, _value)
 
 from annotate.settings import *  # noqa: E402, F403
+
+# Logins in tests need no slow password hashing (Basic auth hashes on every request).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

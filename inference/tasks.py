@@ -38,3 +38,14 @@ def export_task(export_id: int) -> None:
     export = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).first()
     if export is not None:
         run_export(export)
+
+
+@shared_task(ignore_result=True)
+def refresh_leaderboard_task(project_id: int) -> None:
+    """Recompute a comparison project's leaderboard after new votes."""
+    from django.db import close_old_connections
+
+    from annotate.leaderboard import refresh
+
+    close_old_connections()
+    refresh(project_id)

@@ -48,6 +48,10 @@ class Project(models.Model):
     pairs_per_item = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Comparisons: pairs per item; empty for every pair."
     )
+    # Comparisons: bumped by every vote; the stored leaderboard says which version it counts.
+    votes_version = models.PositiveIntegerField(default=0)
+    board = models.JSONField(null=True, blank=True)
+    board_version = models.PositiveIntegerField(null=True, blank=True)
     side_ratings = models.BooleanField(
         default=False, help_text="Comparisons: also rate each side from 1 to 5."
     )

@@ -6,7 +6,7 @@ from django.shortcuts import render
 
 from annotate.access import get_project_for_user
 from annotate.leaderboard import breakdown, cached_leaderboard
-from annotate.models import Item
+from annotate.models import Dataset, Item
 from annotate.models.projects import Role
 
 
@@ -32,9 +32,12 @@ def comparison_results(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _metadata_keys(project) -> list[str]:
     """Metadata keys of the first items of the project's datasets, to break results down by."""
-    sample = Item.objects.filter(dataset__runs__projects=project).values_list(
-        "metadata", flat=True
-    )[:200]
+    datasets = Dataset.objects.filter(runs__projects=project)
+    sample = (
+        Item.objects.filter(dataset__in=datasets)
+        .order_by()
+        .values_list("metadata", flat=True)[:200]
+    )
     return sorted(
         {k for m in sample for k, v in (m or {}).items() if isinstance(v, str | int | bool)}
     )

@@ -3,6 +3,7 @@ requests (the configuration's batch size), retries, and measuring each request."
 
 from __future__ import annotations
 
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import ClassVar
 
@@ -69,25 +70,38 @@ class HostedBackend(Backend):
     def generate(self, params: dict, claim: Claim, emit: Emit, should_stop: ShouldStop) -> None:
         """Keep up to params["batch_size"] requests in flight; emit results as they land.
 
-        On cancel, requests in flight are reported cancelled at once and their answers, when
-        they come, are dropped."""
+        1. Fill free slots from requests claimed ahead, before any database work, so a slot
+           is never idle while a result is being written.
+        2. Claim ahead: keep up to one more wave of requests ready.
+        3. On cancel, requests in flight or waiting are reported cancelled at once; answers
+           that come later are dropped."""
         limit = max(int(params.get("batch_size") or 1), 1)
         pool = ThreadPoolExecutor(limit, thread_name_prefix=f"{self.name}-request")
         inflight: dict[Future, GenerationRequest] = {}
+        ready: deque[GenerationRequest] = deque()
+
+        def fill() -> None:
+            while ready and len(inflight) < limit:
+                request = ready.popleft()
+                inflight[pool.submit(self.complete_with_retries, params, request, limit)] = request
+
         try:
             while True:
                 if should_stop():
-                    for request in inflight.values():
+                    for request in [*inflight.values(), *ready]:
                         emit(GenerationResult(key=request.key, cancelled=True))
                     return
-                for request in claim(limit - len(inflight)) if len(inflight) < limit else []:
-                    future = pool.submit(self.complete_with_retries, params, request, limit)
-                    inflight[future] = request
+                fill()
+                if len(ready) < limit:
+                    ready.extend(claim(limit - len(ready)))
+                    fill()
                 if not inflight:
                     return
                 done, _ = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in done:
                     del inflight[future]
+                fill()  # the next wave goes out before the results are written
+                for future in done:
                     emit(future.result())
         finally:
             pool.shutdown(wait=False, cancel_futures=True)

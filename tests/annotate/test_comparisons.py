@@ -128,3 +128,25 @@ def test_votes_make_the_leaderboard(client, compare_project, annotator, owner):
     assert client.get(f"/projects/{compare_project.pk}/results/?by=n").status_code == 200
     client.force_login(annotator)
     assert client.get(f"/projects/{compare_project.pk}/results/").status_code == 403
+
+
+def test_a_new_vote_serves_the_last_board_while_a_worker_recounts(
+    client, compare_project, annotator, owner, django_capture_on_commit_callbacks
+):
+    join(compare_project, annotator)
+    first = queue.next_task(compare_project, annotator)
+    queue.submit(first, {"verdict": "left"}, 1.0)
+    client.force_login(owner)
+    html = client.get(f"/projects/{compare_project.pk}/results/").content.decode()
+    assert "1 vote." in html  # no board yet: computed during the request
+    second = queue.next_task(compare_project, annotator)
+    queue.submit(second, {"verdict": "left"}, 1.0)
+    with django_capture_on_commit_callbacks(execute=False) as refreshes:
+        html = client.get(f"/projects/{compare_project.pk}/results/").content.decode()
+    assert "1 vote." in html and "New votes are being counted" in html
+    assert len(refreshes) == 1  # a worker is asked to recount
+    from annotate.leaderboard import refresh
+
+    refresh(compare_project.pk)
+    html = client.get(f"/projects/{compare_project.pk}/results/").content.decode()
+    assert "2 votes." in html and "New votes are being counted" not in html
