@@ -34,6 +34,7 @@ from annotate.models import (
     Price,
     Run,
 )
+from annotate.ratelimit import client_address, is_locked, record_failure
 from inference.backends import BACKENDS
 
 
@@ -41,9 +42,14 @@ class BasicAuth(HttpBasicAuth):
     """For scripts: `curl -u user:password`. The browser uses its session."""
 
     def authenticate(self, request, username, password):
+        address = client_address(request)
+        if is_locked(username, address):
+            raise HttpError(429, "Too many failed sign-ins: try again in 15 minutes.")
         user = authenticate(request, username=username, password=password)
-        if user is not None:
-            request.user = user
+        if user is None:
+            record_failure(username, address)
+            return None
+        request.user = user
         return user
 
 
@@ -347,6 +353,15 @@ def get_stats(request, config: Query[list[Id]] = None, run: Query[list[Id]] = No
 
     require_manager(request.user)
     return stats_rows(model_stats(config or None, run or None))
+
+
+@router.get("/health", response=dict, tags=["health"])
+def get_health(request):
+    """Web, database, broker, workers online with their queues and models, queue depth."""
+    from annotate.health import report
+
+    require_manager(request.user)
+    return report()
 
 
 class ExportIn(Schema):

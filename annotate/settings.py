@@ -22,7 +22,20 @@ DEBUG = envbool("DEBUG", "true")
 SECRET_KEY = envsecret("SECRET_KEY", "dev-only-insecure-key-change-me" if DEBUG else "")
 if not SECRET_KEY:
     raise ValueError("SECRET_KEY must be set when DEBUG is off")
-ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+# Production (DEBUG off): HTTPS only, secure cookies, HSTS; what `check --deploy` asks for.
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "false" if DEBUG else "true")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if envbool("BEHIND_TLS_PROXY", "false"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Signing in: at most this many failed attempts per user name and address in 15 minutes.
+LOGIN_MAX_FAILURES = envint("LOGIN_MAX_FAILURES", "10")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -125,6 +138,16 @@ NINJA_PAGINATION_MAX_OFFSET = 10**9
 # Exports of up to this many outputs are written during the request; larger ones by a worker.
 EXPORT_INLINE_MAX = envint("EXPORT_INLINE_MAX", "5000")
 
+# The cache counts failed sign-ins and holds leaderboards' refresh locks: share it between
+# web processes in production (CACHE_URL=redis://...); a process-local cache otherwise.
+if os.environ.get("CACHE_URL", "").startswith("redis://"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["CACHE_URL"],
+        }
+    }
+
 # --- Celery -----------------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
@@ -173,10 +196,19 @@ API_TIMEOUT_S = envint("API_TIMEOUT_S", "600")
 # Message Batches: seconds between two polls of a submitted batch.
 BATCH_POLL_S = envint("BATCH_POLL_S", "30")
 
+# LOG_FORMAT=json: one JSON object a line, for log collectors.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "annotate.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": os.environ.get("LOG_FORMAT", "plain"),
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

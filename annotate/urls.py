@@ -4,9 +4,11 @@ from django.urls import path
 
 from annotate.api import api
 from annotate.views import (
+    auth,
     configs,
     datasets,
     exports,
+    health,
     home,
     labeling,
     projects,
@@ -31,6 +33,8 @@ urlpatterns = [
     path("account/tokens/", exports.api_tokens, name="annotate-tokens"),
     path("account/tokens/<int:pk>/revoke/", exports.revoke_token, name="annotate-token-revoke"),
     path("stats/", stats.stats_page, name="annotate-stats"),
+    path("health/", health.health_page, name="annotate-health"),
+    path("healthz", health.healthz, name="annotate-healthz"),
     path("stats.csv", stats.stats_csv, name="annotate-stats-csv"),
     path("runs/", runs.list_runs, name="annotate-run-list"),
     path("runs/new/", runs.create_run, name="annotate-run-create"),
@@ -61,7 +65,7 @@ urlpatterns = [
     path(
         "projects/<int:pk>/review/<int:task_pk>/", labeling.review_task, name="annotate-review-task"
     ),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", auth.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),

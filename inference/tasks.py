@@ -23,7 +23,8 @@ def generate_run_task(run_id: int) -> None:
 
 @worker_ready.connect
 def _start_watchdog(sender=None, **kwargs) -> None:
-    watchdog.start()
+    queues = [q.name for q in sender.task_consumer.queues] if sender is not None else []
+    watchdog.start(getattr(sender, "hostname", "worker"), queues)
 
 
 @shared_task(acks_late=True, ignore_result=True)

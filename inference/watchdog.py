@@ -39,12 +39,33 @@ def sweep(rung: dict[int, float]) -> list[int]:
     return ids
 
 
-def _loop() -> None:
+def heartbeat(hostname: str, queues: list[str]) -> None:
+    """Say this worker is alive, with its queues and the models it has loaded."""
+    import os
+
+    from annotate.models import WorkerHeartbeat
+    from inference.backends import loaded_models
+    from inference.measurement import machine
+
+    WorkerHeartbeat.objects.update_or_create(
+        hostname=hostname,
+        defaults={
+            "queues": queues,
+            "loaded": loaded_models(),
+            "pid": os.getpid(),
+            "machine": machine(),
+            "last_seen": timezone.now(),
+        },
+    )
+
+
+def _loop(hostname: str, queues: list[str]) -> None:
     rung: dict[int, float] = {}
     period = max(settings.GENERATION_LEASE_S / 2, 1)
     while True:
         try:
             close_old_connections()
+            heartbeat(hostname, queues)
             if rung_now := sweep(rung):
                 log.info("watchdog: rang stalled runs %s", rung_now)
         except Exception:  # a database or broker blip must not kill the thread
@@ -52,7 +73,9 @@ def _loop() -> None:
         time.sleep(period)
 
 
-def start() -> None:
+def start(hostname: str, queues: list[str]) -> None:
     if not _started.is_set():
         _started.set()
-        threading.Thread(target=_loop, name="annotate-watchdog", daemon=True).start()
+        threading.Thread(
+            target=_loop, args=(hostname, queues), name="annotate-watchdog", daemon=True
+        ).start()

@@ -24,6 +24,7 @@ from annotate.models.runs import (
     Run,
     RunProgress,
     RunStatus,
+    WorkerHeartbeat,
 )
 
 __all__ = [
@@ -50,4 +51,5 @@ __all__ = [
     "RunProgress",
     "RunStatus",
     "Task",
+    "WorkerHeartbeat",
 ]

@@ -368,3 +368,18 @@ class ProviderBatch(models.Model):
 
     def __str__(self) -> str:
         return self.batch_id
+
+
+class WorkerHeartbeat(models.Model):
+    """A Celery worker, as its watchdog last reported it: its queues and the models it holds."""
+
+    hostname = models.CharField(max_length=200, unique=True)
+    queues = models.JSONField(default=list)
+    loaded = models.JSONField(default=list, help_text="Models loaded in the worker process.")
+    pid = models.PositiveIntegerField(null=True)
+    machine = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.hostname

@@ -40,6 +40,11 @@ def get_backend_class(name: str) -> type[Backend]:
 _instances: dict[tuple, Backend] = {}
 
 
+def loaded_models() -> list[str]:
+    """The models this process holds, e.g. ["mlx:/models/qwen"]."""
+    return sorted(f"{key[0]}:{key[1]}" for key in _instances)
+
+
 def get_backend(params: dict) -> Backend:
     """The backend for a run's params, kept for the life of the worker process, so that a model
     is loaded once per process and never per task."""

@@ -134,3 +134,18 @@ def test_a_large_export_runs_in_the_background_with_progress(
     assert export.rows == 5 and export.done == export.total == 5
     fragment = client.get(f"/exports/{export.pk}/", headers={"HX-Request": "true"})
     assert fragment.status_code == 286 and "Download" in fragment.content.decode()
+
+
+def test_workers_report_their_queues_and_the_models_they_hold(owner, mlx_config, start_worker):
+    from annotate.health import report
+
+    start_worker("reporter", queues="mlx")
+    run = create_run(make_dataset(owner, 2), mlx_config, owner)
+    wait_for(lambda: _status(run) == RunStatus.COMPLETED, what="the run")
+
+    def held() -> list:
+        online = [w for w in report()["workers"] if w["hostname"].startswith("reporter@")]
+        return online and online[0]["models"]
+
+    models = wait_for(held, timeout=30, what="a heartbeat naming the model")
+    assert models == [f"mlx:{mlx_config.model}"]

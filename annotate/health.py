@@ -1,0 +1,95 @@
+"""Is everything up? The web process, the database, the broker, the workers (with their
+queues and models) and the work waiting per queue."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
+from annotate.models import Generation, GenerationStatus, WorkerHeartbeat
+from inference.backends import get_backend_class
+
+
+def _timed(check) -> dict:
+    started = time.perf_counter()
+    try:
+        detail = check()
+        ok = True
+    except Exception as exc:  # a health check reports every failure, it never raises
+        detail, ok = f"{type(exc).__name__}: {exc}", False
+    return {"ok": ok, "ms": round(1000 * (time.perf_counter() - started), 1), "detail": detail}
+
+
+def _database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return connection.vendor
+
+
+def _broker() -> str:
+    from annotate.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+        return str(conn.transport_cls)
+
+
+def workers() -> list[dict]:
+    """Workers heard from within two watchdog periods count as online."""
+    fresh = timezone.now() - timedelta(seconds=max(settings.GENERATION_LEASE_S, 10))
+    return [
+        {
+            "hostname": w.hostname,
+            "queues": w.queues,
+            "models": w.loaded,
+            "machine": w.machine,
+            "last_seen": w.last_seen.isoformat(),
+            "online": w.last_seen >= fresh,
+        }
+        for w in WorkerHeartbeat.objects.order_by("hostname")
+    ]
+
+
+def queue_depth() -> dict[str, int]:
+    """Generations waiting, per queue: the database's count, whatever the broker."""
+    rows = (
+        Generation.objects.filter(status=GenerationStatus.PENDING)
+        .values("run__params__backend")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    depth: dict[str, int] = {}
+    for row in rows:
+        backend = row["run__params__backend"]
+        try:
+            queue = get_backend_class(backend).queue
+        except Exception:  # a backend this install lacks still shows its waiting work
+            queue = f"unknown ({backend})"
+        depth[queue] = depth.get(queue, 0) + row["n"]
+    return depth
+
+
+def report() -> dict:
+    checks = {
+        "web": {"ok": True, "ms": 0.0, "detail": "up"},
+        "database": _timed(_database),
+        "broker": _timed(_broker),
+    }
+    online = [w for w in workers() if w["online"]]
+    checks["workers"] = {
+        "ok": bool(online),
+        "ms": 0.0,
+        "detail": f"{len(online)} online" if online else "no worker online",
+    }
+    return {
+        "ok": all(c["ok"] for c in checks.values()),
+        "checks": checks,
+        "workers": workers(),
+        "queue_depth": queue_depth() if checks["database"]["ok"] else {},
+        "time": timezone.now().isoformat(),
+    }
