@@ -45,16 +45,24 @@ class ModelConfigForm(forms.ModelForm):
             "seed",
             "stop",
             "batch_size",
+            "mode",
+            "base_url",
+            "api_key_env",
+            "queue",
             "hourly_usd",
         )
         widgets = {"system_prompt": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["mode"].required = False
         if self.instance.pk:
             self.initial["stop"] = "\n".join(self.instance.stop)
         elif not self.initial.get("model"):
             self.initial["model"] = settings.MLX_MODEL
+
+    def clean_mode(self) -> str:
+        return self.cleaned_data.get("mode") or "stream"
 
     def clean(self):
         data = super().clean()

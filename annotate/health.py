@@ -11,8 +11,7 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from annotate.models import Generation, GenerationStatus, WorkerHeartbeat
-from inference.backends import get_backend_class
+from annotate.models import Generation, GenerationStatus, Run, WorkerHeartbeat
 
 
 def _timed(check) -> dict:
@@ -59,17 +58,17 @@ def queue_depth() -> dict[str, int]:
     """Generations waiting, per queue: the database's count, whatever the broker."""
     rows = (
         Generation.objects.filter(status=GenerationStatus.PENDING)
-        .values("run__params__backend")
+        .values("run_id")
         .annotate(n=Count("pk"))
         .order_by()
     )
+    runs = Run.objects.in_bulk([row["run_id"] for row in rows])
     depth: dict[str, int] = {}
     for row in rows:
-        backend = row["run__params__backend"]
         try:
-            queue = get_backend_class(backend).queue
+            queue = runs[row["run_id"]].queue
         except Exception:  # a backend this install lacks still shows its waiting work
-            queue = f"unknown ({backend})"
+            queue = "unknown"
         depth[queue] = depth.get(queue, 0) + row["n"]
     return depth
 

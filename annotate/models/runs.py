@@ -123,6 +123,12 @@ class ModelConfig(models.Model):
         default=GenerationMode.STREAM,
         help_text="Anthropic only: batch mode for big runs.",
     )
+    queue = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The Celery queue of the workers that hold this model (e.g. mlx.qwen7b); "
+        "empty: the backend's queue (mlx or api).",
+    )
     hourly_usd = models.DecimalField(
         max_digits=10,
         decimal_places=4,
@@ -138,9 +144,8 @@ class ModelConfig(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def queue(self) -> str:
-        return get_backend_class(self.backend).queue
+    def target_queue(self) -> str:
+        return self.queue or get_backend_class(self.backend).queue
 
     def params(self) -> dict:
         """The settings a run keeps, so that editing the configuration later changes no run."""
@@ -158,6 +163,7 @@ class ModelConfig(models.Model):
             "api_key_env": self.api_key_env,
             "hourly_usd": str(self.hourly_usd),
             "mode": self.mode,
+            "queue": self.target_queue(),
         }
 
 
@@ -210,7 +216,8 @@ class Run(models.Model):
 
     @property
     def queue(self) -> str:
-        return get_backend_class(self.params["backend"]).queue
+        """Runs for a model go to the workers that hold it: the configuration's queue."""
+        return self.params.get("queue") or get_backend_class(self.params["backend"]).queue
 
     def _set(self, **fields) -> None:
         for name, value in fields.items():

@@ -132,3 +132,41 @@ def test_a_model_configuration_is_created_in_the_browser(owner_client, demo_mode
         },
     )
     assert bad.status_code == 400 and "Temperature goes from 0 to 2" in bad.content.decode()
+
+
+def test_a_hosted_configuration_is_made_in_the_browser_and_routes_to_its_queue(
+    owner_client, django_capture_on_commit_callbacks
+):
+    response = owner_client.post(
+        "/models/new/",
+        {
+            "name": "sonnet-batch",
+            "backend": "anthropic",
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 256,
+            "batch_size": 8,
+            "mode": "batch",
+            "api_key_env": "TEAM_KEY",
+            "base_url": "http://127.0.0.1:9/",
+            "queue": "api.team",
+            "hourly_usd": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    config = ModelConfig.objects.get(name="sonnet-batch")
+    assert (config.mode, config.api_key_env, config.queue) == ("batch", "TEAM_KEY", "api.team")
+    assert config.params()["queue"] == "api.team"
+    leaked = owner_client.post(
+        "/models/new/",
+        {
+            "name": "bad",
+            "backend": "anthropic",
+            "model": "m",
+            "max_tokens": 1,
+            "batch_size": 1,
+            "mode": "stream",
+            "api_key_env": "sk-ant-secret",
+            "hourly_usd": "0",
+        },
+    )
+    assert leaked.status_code == 400 and "not a key" in leaked.content.decode()
