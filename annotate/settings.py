@@ -108,6 +108,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "annotate-home"
 LOGOUT_REDIRECT_URL = "login"
 
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6's default, now
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
