@@ -73,7 +73,7 @@ def _claim(project: Project, user) -> Annotation | None:
         open_tasks = (
             Task.objects.filter(project=project, is_full=False)
             .exclude(annotations__annotator=user)
-            .order_by("id")
+            .order_by("is_full", "id")  # same order, but only task_open can supply it
         )
         if connection.features.has_select_for_update_skip_locked:
             open_tasks = open_tasks.select_for_update(skip_locked=True, of=("self",))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -36,18 +37,20 @@ def annotate_next(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("annotate-task", pk=project.pk, task_pk=annotation.task_id)
 
 
-def _history(project, user, task: Task) -> tuple[int | None, int | None]:
-    """The annotator's previous and next items in the project, in the order they took them."""
-    ids = list(
-        Annotation.objects.filter(task__project=project, annotator=user)
-        .exclude(state=AnnotationState.SKIPPED)
-        .order_by("started_at", "pk")
-        .values_list("task_id", flat=True)
+def _history(project, user, mine: Annotation | None) -> tuple[int | None, int | None]:
+    """The annotator's previous and next items in the project, in the order they took them:
+    two index-bounded lookups beside this one, however long their history."""
+    taken = Annotation.objects.filter(task__project=project, annotator=user).exclude(
+        state=AnnotationState.SKIPPED
     )
-    if task.pk not in ids:
-        return (ids[-1] if ids else None), None
-    i = ids.index(task.pk)
-    return (ids[i - 1] if i else None), (ids[i + 1] if i + 1 < len(ids) else None)
+    if mine is None or mine.state == AnnotationState.SKIPPED:
+        return taken.order_by("-started_at", "-pk").values_list("task_id", flat=True).first(), None
+    at, pk = mine.started_at, mine.pk
+    earlier = taken.filter(Q(started_at__lt=at) | Q(started_at=at, pk__lt=pk))
+    later = taken.filter(Q(started_at__gt=at) | Q(started_at=at, pk__gt=pk))
+    previous = earlier.order_by("-started_at", "-pk").values_list("task_id", flat=True).first()
+    following = later.order_by("started_at", "pk").values_list("task_id", flat=True).first()
+    return previous, following
 
 
 def _shown(task: Task) -> dict:
@@ -92,7 +95,7 @@ def label_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
             error = str(exc)
         else:
             return redirect("annotate-next", pk=project.pk)
-    previous, following = _history(project, request.user, task)
+    previous, following = _history(project, request.user, mine)
     generation = task.generation
     context = {
         "project": project,
