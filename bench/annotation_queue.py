@@ -59,12 +59,13 @@ import re
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pg import ensure_database, setup_django  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/annotate_bench_queue"
@@ -163,38 +164,6 @@ def bench_from_args(args: argparse.Namespace) -> Bench:
         done=args.done,
         seed=args.seed,
     )
-
-
-def ensure_database(url: str) -> None:
-    """Create the database named in url if it does not exist (connecting to "postgres")."""
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if "bench" not in name:
-        raise SystemExit(f"The bench empties tables: its database's name must say bench: {name}")
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "annotate.settings"
-    # The test client's host: with DEBUG off, ALLOWED_HOSTS is checked.
-    os.environ["ALLOWED_HOSTS"] = "127.0.0.1,localhost,testserver"
-    sys.path.insert(0, str(ROOT))
-    # WhiteNoise warns that collectstatic never ran; the bench serves no static file.
-    warnings.filterwarnings("ignore", "No directory at", UserWarning)
-    import django
-    from django.conf import settings
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-    # As in production: no query log in memory, no template debug information.
-    settings.DEBUG = False
 
 
 def reset() -> None:
