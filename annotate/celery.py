@@ -6,6 +6,10 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
+
+# filesystem://: our transport, whose messages appear whole (annotate/broker.py).
+TRANSPORT_ALIASES["filesystem"] = "annotate.broker:Transport"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings")
 

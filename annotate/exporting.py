@@ -9,6 +9,7 @@ exists), and preference pairs JSONL in TRL's conversational layout (`prompt`, `c
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 from collections import defaultdict
@@ -29,7 +30,9 @@ from annotate.models import (
     ExportStatus,
     Generation,
     GenerationStatus,
+    Project,
     ProjectKind,
+    Run,
     Task,
 )
 from inference.prompts import build_messages
@@ -84,8 +87,10 @@ def generations(filters: dict):
     """The outputs an export goes through, before the label-based filters."""
     gens = Generation.objects.filter(status=GenerationStatus.DONE)
     if filters.get("project"):
+        # Semi-joins, not joins: no duplicate rows, so no DISTINCT over 100k rows.
+        tasks = Task.objects.filter(project_id=filters["project"])
         gens = gens.filter(
-            Q(tasks__project_id=filters["project"]) | Q(tasks_right__project_id=filters["project"])
+            Q(pk__in=tasks.values("generation_id")) | Q(pk__in=tasks.values("generation_b_id"))
         )
     for key, lookup in (
         ("dataset", "run__dataset_id"),
@@ -98,7 +103,7 @@ def generations(filters: dict):
         gens = gens.filter(finished_at__date__gte=filters["since"])
     if filters.get("until"):
         gens = gens.filter(finished_at__date__lte=filters["until"])
-    return gens.distinct().order_by("pk")
+    return gens.order_by("pk")
 
 
 def pseudonym(username: str) -> str:
@@ -108,51 +113,99 @@ def pseudonym(username: str) -> str:
     return f"annotator-{digest[:10]}"
 
 
-def _labels(ids: list[int], filters: dict) -> tuple[dict, dict]:
-    """Submitted labels and final labels per generation id, for one chunk."""
-    labels, finals = defaultdict(list), defaultdict(list)
+def _labels(gens, filters: dict) -> tuple[Iterator, Iterator]:
+    """Streams of (generation id, submitted label) and (generation id, final label) for the
+    outputs `gens` selects, in generation order, as rows() goes through them."""
     notes = Annotation.objects.filter(
-        task__generation_id__in=ids,
+        task__generation_id__in=gens.values("pk"),
         state=AnnotationState.SUBMITTED,
         task__project__kind=ProjectKind.LABEL,
     )
     if filters.get("project"):
         notes = notes.filter(task__project_id=filters["project"])
-    name = pseudonym if filters.get("pseudonyms") else (lambda u: u)
-    for gen_id, project, user, answers, spent, at, questions in notes.values_list(
-        "task__generation_id",
-        "task__project_id",
-        "annotator__username",
-        "answers",
-        "time_spent_s",
-        "submitted_at",
-        "task__project__questions",
-    ):
-        labels[gen_id].append(
+    name = _namer(filters)
+    questions = _questions()
+    labels = (
+        (
+            gen_id,
             {
                 "project": project,
                 "annotator": name(user),
                 "answers": answers,
                 "time_spent_s": spent,
                 "submitted_at": _iso(at),
-                "_questions": questions,
-            }
+                "_questions": questions[project],
+            },
         )
-    tasks = Task.objects.filter(
-        generation_id__in=ids, final__isnull=False, project__kind=ProjectKind.LABEL
+        for gen_id, project, user, answers, spent, at in notes.order_by(
+            "task__generation_id", "started_at"
+        )
+        .values_list(
+            "task__generation_id",
+            "task__project_id",
+            "annotator__username",
+            "answers",
+            "time_spent_s",
+            "submitted_at",
+        )
+        .iterator(chunk_size=CHUNK)
     )
-    for gen_id, project, final, reviewer, at in tasks.values_list(
-        "generation_id", "project_id", "final", "reviewed_by__username", "reviewed_at"
-    ):
-        finals[gen_id].append(
+    tasks = Task.objects.filter(
+        generation_id__in=gens.values("pk"), final__isnull=False, project__kind=ProjectKind.LABEL
+    )
+    finals = (
+        (
+            gen_id,
             {
                 "project": project,
                 "answers": final,
                 "reviewer": name(reviewer) if reviewer else None,
                 "reviewed_at": _iso(at),
-            }
+            },
         )
+        for gen_id, project, final, reviewer, at in tasks.order_by("generation_id", "id")
+        .values_list("generation_id", "project_id", "final", "reviewed_by__username", "reviewed_at")
+        .iterator(chunk_size=CHUNK)
+    )
     return labels, finals
+
+
+class _Merged:
+    """The entries of a stream of (id, entry) sorted by id, taken id by id in increasing order."""
+
+    def __init__(self, stream: Iterator) -> None:
+        self.stream = stream
+        self.head = next(stream, None)
+
+    def take(self, pk: int) -> list:
+        out = []
+        while self.head is not None and self.head[0] <= pk:
+            if self.head[0] == pk:
+                out.append(self.head[1])
+            self.head = next(self.stream, None)
+        return out
+
+
+def _namer(filters: dict):
+    if not filters.get("pseudonyms"):
+        return lambda u: u
+    return functools.lru_cache(maxsize=None)(pseudonym)
+
+
+class _Lazy(dict):
+    """Rows of a small table by id, each read from the database once, when first asked for."""
+
+    def __init__(self, load) -> None:
+        super().__init__()
+        self.load = load
+
+    def __missing__(self, pk):
+        self[pk] = self.load(pk)
+        return self[pk]
+
+
+def _questions() -> _Lazy:
+    return _Lazy(lambda pk: Project.objects.values_list("questions", flat=True).get(pk=pk))
 
 
 def _iso(value) -> str | None:
@@ -201,46 +254,79 @@ def _keep(row: dict, filters: dict) -> bool:
     return not (filters.get("require_pass") and not _passes(labels, finals))
 
 
+GEN_FIELDS = (
+    "pk",
+    "item_id",
+    "item__dataset_id",
+    "item__index",
+    "item__external_id",
+    "item__messages",
+    "item__prompt",
+    "item__reference",
+    "item__metadata",
+    "run_id",
+    "sample_index",
+    "output",
+    "finish_reason",
+    "error",
+    "prompt_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "ttft_s",
+    "latency_s",
+    "decode_tps",
+    "cost_usd",
+    "concurrency",
+    "backend_version",
+    "machine",
+    "finished_at",
+)
+
+
 def rows(filters: dict, progress=None) -> Iterator[dict]:
-    """Full rows, chunk by chunk; `progress(n)` is told how many outputs were gone through."""
-    ids = list(generations(filters).values_list("pk", flat=True))
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        labels, finals = _labels(chunk, filters)
-        gens = (
-            Generation.objects.filter(pk__in=chunk)
-            .select_related("item", "run__model_config")
-            .order_by("pk")
-        )
-        for g in gens:
-            row = full_row(g, labels.get(g.pk, []), finals.get(g.pk, []))
-            if _keep(row, filters):
-                yield row
-        if progress:
-            progress(len(chunk))
+    """Full rows, streamed: one query for the outputs, one for their labels, one for their
+    reviews, each read CHUNK rows at a time and merged by generation id; `progress(n)` is
+    told how many outputs were gone through."""
+    gens = generations(filters)
+    label_stream, final_stream = _labels(gens, filters)
+    labels, finals = _Merged(label_stream), _Merged(final_stream)
+    runs = _Lazy(lambda pk: Run.objects.values_list("model_config__name", "params").get(pk=pk))
+    seen = 0
+    for g in gens.values_list(*GEN_FIELDS, named=True).iterator(chunk_size=CHUNK):
+        row = full_row(g, runs[g.run_id], labels.take(g.pk), finals.take(g.pk))
+        if _keep(row, filters):
+            yield row
+        seen += 1
+        if progress and seen % CHUNK == 0:
+            progress(CHUNK)
+    if progress and seen % CHUNK:
+        progress(seen % CHUNK)
 
 
-def full_row(g: Generation, labels: list[dict], finals: list[dict]) -> dict:
-    item, run = g.item, g.run
+def full_row(g, run: tuple[str, dict], labels: list[dict], finals: list[dict]) -> dict:
+    """One output's row from its GEN_FIELDS (a named values_list row) and its run's
+    (configuration name, params)."""
+    config_name, params = run
     return {
         "schema_version": SCHEMA_VERSION,
         "id": g.pk,
         "item": {
-            "id": item.pk,
-            "dataset_id": item.dataset_id,
-            "index": item.index,
-            "external_id": item.external_id,
-            "messages": item.messages,
-            "prompt": item.prompt,
-            "reference": item.reference,
-            "metadata": item.metadata,
+            "id": g.item_id,
+            "dataset_id": g.item__dataset_id,
+            "index": g.item__index,
+            "external_id": g.item__external_id,
+            "messages": g.item__messages,
+            "prompt": g.item__prompt,
+            "reference": g.item__reference,
+            "metadata": g.item__metadata,
         },
         "generation": {
-            "run_id": run.pk,
-            "model_config": run.model_config.name,
-            "backend": run.params.get("backend"),
-            "model": run.params.get("model"),
-            "params": run.params,
+            "run_id": g.run_id,
+            "model_config": config_name,
+            "backend": params.get("backend"),
+            "model": params.get("model"),
+            "params": params,
             "sample_index": g.sample_index,
             "output": g.output,
             "finish_reason": g.finish_reason,

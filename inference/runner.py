@@ -219,6 +219,8 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
     except BackendError as exc:
         run.mark_failed(str(exc))
         return None
+    # Loading a model can take longer than the stall time: say the run is alive.
+    Run.objects.filter(pk=run.pk).update(last_activity_at=timezone.now())
     price = None if backend.is_local else find_price(run.params["backend"], run.params["model"])
     if run.params.get("mode") == "batch":
         from inference.batches import process_batches

@@ -110,3 +110,10 @@ def test_it_imports_100k_lines_without_holding_the_file_in_memory(owner, tmp_pat
     assert dataset.items.get(index=99_999).metadata == {"k": 99_999}
     # Batches of 2,000 rows at a time: far below the 30+ MB file.
     assert peak < size / 4, (peak, size)
+
+
+def test_a_nul_character_is_a_line_error_not_a_database_error(owner):
+    stream = io.BytesIO(b'{"prompt": "ok"}\n{"prompt": "bad \\u0000 byte"}\n')
+    with pytest.raises(ImportFailed, match="line 2: contains a NUL character"):
+        import_dataset(stream, "nul.jsonl", "nul", owner)
+    assert not Dataset.objects.exists()
