@@ -23,7 +23,7 @@ from annotate.access import (
     require_manager,
 )
 from annotate.api_projects import router as projects_router
-from annotate.api_types import Id
+from annotate.api_types import Id, In, has_nul
 from annotate.importing import ImportFailed, import_dataset
 from annotate.models import (
     Dataset,
@@ -113,8 +113,7 @@ class ItemOut(Schema):
     metadata: dict
 
 
-class ModelConfigIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+class ModelConfigIn(In):
     name: str = Field(max_length=200)
     backend: str
     model: str = Field(max_length=500)
@@ -131,8 +130,7 @@ class ModelConfigIn(Schema):
     hourly_usd: Decimal = Field(Decimal(0), ge=0, max_digits=10, decimal_places=4)
 
 
-class PriceIn(Schema):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+class PriceIn(In):
     backend: str
     model: str = Field(max_length=200)
     input_per_mtok: Decimal = Field(ge=0, max_digits=12, decimal_places=4)
@@ -154,8 +152,7 @@ class ModelConfigOut(ModelConfigIn):
     id: int
 
 
-class RunIn(Schema):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+class RunIn(In):
     dataset_id: Id
     model_config_id: Id
     samples_per_prompt: int = Field(1, ge=1, le=100)
@@ -229,8 +226,10 @@ def list_datasets(request):
 def create_dataset(
     request, file: File[UploadedFile], name: Form[str] = "", description: Form[str] = ""
 ):
-    """Import a JSONL or CSV file as a new dataset; all or nothing."""
+    """Import a JSONL, CSV or Parquet file as a new dataset; all or nothing."""
     require_manager(request.user)
+    if has_nul([name, description, file.name]):
+        raise HttpError(422, "Text cannot contain NUL characters.")
     try:
         dataset = import_dataset(file.file, file.name, name, request.user, description)
     except ImportFailed as exc:
@@ -364,8 +363,7 @@ def get_health(request):
     return report()
 
 
-class ExportIn(Schema):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+class ExportIn(In):
     format: ExportFormat
     project: Id | None = None
     dataset: Id | None = None

@@ -6,12 +6,12 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from annotate import projects as project_logic
 from annotate import queue
 from annotate.access import get_project_for_user, get_task_for_user, require_manager
-from annotate.api_types import Id
+from annotate.api_types import Id, In
 from annotate.comparisons import compare_questions
 from annotate.leaderboard import cached_leaderboard
 from annotate.models import Annotation, AnnotationState, Project, ProjectKind, ProjectMember, Run
@@ -21,8 +21,7 @@ from annotate.schema import DEFAULT_QUESTIONS, SchemaError, clean_answers, norma
 router = Router(tags=["projects"])
 
 
-class ProjectIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+class ProjectIn(In):
     name: str = Field(max_length=200)
     kind: ProjectKind = ProjectKind.LABEL
     description: str = ""
@@ -57,8 +56,7 @@ class ProjectProgressOut(Schema):
     held: int
 
 
-class MemberIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+class MemberIn(In):
     username: str
     role: Role = Role.ANNOTATOR
 
@@ -74,8 +72,7 @@ class TaskOut(Schema):
     models: list[str] | None
 
 
-class LabelIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+class LabelIn(In):
     answers: dict
     time_spent_s: float = Field(0, ge=0, le=3600)
 
