@@ -56,9 +56,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pg import copy_rows, ensure_database, setup_django  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/annotate_bench_stats"
@@ -192,36 +194,6 @@ def bench_from_args(args: argparse.Namespace) -> Bench:
     if args.models < 2 or generations < args.models * ITEMS:
         raise SystemExit(f"need --models >= 2 and --generations >= models x {ITEMS}")
     return Bench(generations, args.models, args.repeat, args.seed, args.rebuild)
-
-
-def ensure_database(url: str) -> None:
-    """Create the database named in url if it does not exist (connecting to "postgres")."""
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if "bench" not in name:
-        raise SystemExit(f"The bench empties tables: its database's name must say bench: {name}")
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "annotate.settings"
-    # The test client's host: with DEBUG off, ALLOWED_HOSTS is checked.
-    os.environ["ALLOWED_HOSTS"] = "127.0.0.1,localhost,testserver"
-    sys.path.insert(0, str(ROOT))
-    import django
-    from django.conf import settings
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-    # As in production: no query log in memory, no template debug information.
-    settings.DEBUG = False
 
 
 def existing_data(bench: Bench) -> int | None:
@@ -490,18 +462,6 @@ def filler_text(rng: np.random.Generator) -> str:
     ]
     words = rng.choice(vocab, size=2 * MAX_TOKENS * CHARS_PER_TOKEN // 3)
     return " ".join(words)
-
-
-def copy_rows(table: str, columns: tuple[str, ...], rows) -> None:
-    """COPY rows (tuples in the order of columns) into table."""
-    from django.db import connection
-
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
 
 
 @contextmanager
