@@ -348,10 +348,10 @@ def get_generation(request, generation_id: Id):
 @router.get("/stats", response=list[dict], tags=["statistics"])
 def get_stats(request, config: Query[list[Id]] = None, run: Query[list[Id]] = None):
     """Speed, cost and quality per (model configuration, machine); the CSV at /stats.csv."""
-    from annotate.stats import model_stats, stats_rows
+    from annotate.stats import cached_model_stats, stats_rows
 
     require_manager(request.user)
-    return stats_rows(model_stats(config or None, run or None))
+    return stats_rows(cached_model_stats(config or None, run or None))
 
 
 @router.get("/health", response=dict, tags=["health"])

@@ -11,7 +11,7 @@ from annotate.access import require_manager
 from annotate.forms import ProjectionForm
 from annotate.models import ModelConfig
 from annotate.projection import Workload, compare
-from annotate.stats import model_stats, stats_rows
+from annotate.stats import cached_model_stats, stats_rows
 
 
 def _selected(request: HttpRequest) -> tuple[list[int], list[int]]:
@@ -25,7 +25,7 @@ def _selected(request: HttpRequest) -> tuple[list[int], list[int]]:
 def stats_page(request: HttpRequest) -> HttpResponse:
     require_manager(request.user)
     config_ids, run_ids = _selected(request)
-    stats = model_stats(config_ids, run_ids)
+    stats = cached_model_stats(config_ids, run_ids)
     form = ProjectionForm(request.GET if "queries" in request.GET else None)
     workload = Workload(**form.cleaned_data) if form.is_valid() else Workload()
     context = {
@@ -47,7 +47,7 @@ def stats_page(request: HttpRequest) -> HttpResponse:
 @login_required
 def stats_csv(request: HttpRequest) -> HttpResponse:
     require_manager(request.user)
-    rows = stats_rows(model_stats(*_selected(request)))
+    rows = stats_rows(cached_model_stats(*_selected(request)))
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="annotate-stats.csv"'
     writer = csv.DictWriter(response, fieldnames=list(rows[0]) if rows else ["config_id"])

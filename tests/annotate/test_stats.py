@@ -136,3 +136,15 @@ def test_the_page_the_csv_and_the_api(owner, owner_client):
     assert "local" in csv_text
     rows = owner_client.get("/api/stats").json()
     assert rows[0]["latency_s_p50"] == pytest.approx(15.5) and rows[0]["latency_s_n"] == 30
+
+
+def test_figures_are_computed_once_per_version_of_the_data(owner):
+    from annotate import stats as stats_module
+
+    measured_run(owner, "local", "mlx", "/m", [1.0, 2.0])
+    with mock.patch.object(stats_module, "model_stats", wraps=stats_module.model_stats) as spy:
+        first = stats_module.cached_model_stats()
+        assert stats_module.cached_model_stats()[0].generations == first[0].generations == 2
+        assert spy.call_count == 1  # the second call was served from the cache
+        measured_run(owner, "other", "mlx", "/m", [3.0])  # new work: a new version
+        assert len(stats_module.cached_model_stats()) == 2 and spy.call_count == 2
