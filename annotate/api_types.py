@@ -3,6 +3,7 @@
 from typing import Annotated, Any
 
 from ninja import Schema
+from ninja.pagination import LimitOffsetPagination
 from pydantic import ConfigDict, Field, model_validator
 
 # A primary key: bounded, so a huge number is a 422, not a database error.
@@ -31,3 +32,12 @@ class In(Schema):
         if has_nul(data):
             raise ValueError("Text cannot contain NUL characters.")
         return data
+
+
+class Pages(LimitOffsetPagination):
+    """Ninja's limit/offset pages with the offset bounded too: an offset past what a
+    database index can hold is a 422, not a database error."""
+
+    class Input(Schema):
+        limit: int = Field(100, ge=1, le=1000)
+        offset: int = Field(0, ge=0, le=10**9)

@@ -136,6 +136,7 @@ IMPORT_MAX_BYTES = envint("IMPORT_MAX_BYTES", str(512 * 1024 * 1024))
 NINJA_PAGINATION_PER_PAGE = 100
 NINJA_PAGINATION_MAX_LIMIT = 1000
 NINJA_PAGINATION_MAX_OFFSET = 10**9
+NINJA_PAGINATION_CLASS = "annotate.api_types.Pages"
 
 # Exports of up to this many outputs are written during the request; larger ones by a worker.
 EXPORT_INLINE_MAX = envint("EXPORT_INLINE_MAX", "5000")

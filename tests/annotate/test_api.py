@@ -126,3 +126,9 @@ def test_the_import_command_imports_or_names_the_bad_line(owner, tmp_path, capsy
     with pytest.raises(CommandError, match="line"):
         call_command("import_dataset", str(bad), "--owner", "owner")
     assert Dataset.objects.count() == 1
+
+
+def test_pages_are_bounded(owner_client):
+    assert owner_client.get("/api/runs?offset=87796072248932311108397857505280").status_code == 422
+    assert owner_client.get("/api/runs?limit=5000").status_code == 422
+    assert owner_client.get("/api/runs?limit=10&offset=5").status_code == 200
