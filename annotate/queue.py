@@ -24,7 +24,7 @@ class QueueError(Exception):
     pass
 
 
-def _unclaim(task_ids: list[int], project: Project) -> None:
+def _unclaim(task_ids: list[int]) -> None:
     for task_id in task_ids:
         Task.objects.filter(pk=task_id, claimed__gt=0).update(
             claimed=F("claimed") - 1, is_full=False
@@ -39,7 +39,7 @@ def release_expired_holds(project: Project, now=None) -> int:
         rows = list(expired.select_for_update().values_list("pk", "task_id"))
         if rows:
             Annotation.objects.filter(pk__in=[pk for pk, _ in rows], state=HELD).delete()
-            _unclaim([task_id for _, task_id in rows], project)
+            _unclaim([task_id for _, task_id in rows])
     return len(rows)
 
 
@@ -137,4 +137,4 @@ def skip(annotation: Annotation, time_spent_s: float = 0) -> None:
             state=SKIPPED, held_until=None, time_spent_s=F("time_spent_s") + time_spent_s
         )
         if updated:
-            _unclaim([annotation.task_id], annotation.task.project)
+            _unclaim([annotation.task_id])

@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pg import ensure_database, setup_django  # noqa: E402
+from pg import ensure_database, reset, setup_django  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/annotate_bench_queue"
@@ -74,18 +74,6 @@ GOAL_P95_MS = 50.0
 HOLD_S = 900  # longer than any run: no hold expires during the bench
 TASK_URL = re.compile(r"/projects/\d+/tasks/\d+/$")
 # The tables the bench fills, emptied at start (and whatever references them, by CASCADE).
-TABLES = (
-    "annotate_annotation",
-    "annotate_task",
-    "annotate_projectmember",
-    "annotate_project_runs",
-    "annotate_project",
-    "annotate_generation",
-    "annotate_run",
-    "annotate_item",
-    "annotate_dataset",
-    "annotate_modelconfig",
-)
 
 
 @dataclass(frozen=True)
@@ -164,16 +152,6 @@ def bench_from_args(args: argparse.Namespace) -> Bench:
         done=args.done,
         seed=args.seed,
     )
-
-
-def reset() -> None:
-    """Empty the bench's tables (ids restart, so runs are alike) and delete its users."""
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-    get_user_model().objects.filter(username__startswith=PREFIX).delete()
 
 
 # --- Building the data --------------------------------------------------------------------------
@@ -641,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"This bench needs PostgreSQL; DATABASE_URL is {url!r}")
     ensure_database(url)
     setup_django(url)
-    reset()
+    reset(PREFIX)
     start = time.perf_counter()
     project_id, user_ids, steps = build(bench)
     build_s = time.perf_counter() - start

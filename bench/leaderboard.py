@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pg import copy_rows, ensure_database, setup_django  # noqa: E402
+from pg import TABLES, copy_rows, ensure_database, reset, setup_django  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/annotate_bench_leaderboard"
@@ -71,18 +71,6 @@ TIE, BOTH_BAD = 0.08, 0.04
 VERDICTS = ("left", "right", "tie", "both bad")
 CATEGORIES = ("math", "code", "writing", "facts")
 # The tables the bench fills, emptied at start (and whatever references them, by CASCADE).
-TABLES = (
-    "annotate_annotation",
-    "annotate_task",
-    "annotate_projectmember",
-    "annotate_project_runs",
-    "annotate_project",
-    "annotate_generation",
-    "annotate_run",
-    "annotate_item",
-    "annotate_dataset",
-    "annotate_modelconfig",
-)
 
 
 @dataclass(frozen=True)
@@ -144,16 +132,6 @@ def bench_from_args(args: argparse.Namespace) -> Bench:
         vote_rounds=args.vote_rounds or (3 if args.quick else 5),
         seed=args.seed,
     )
-
-
-def reset() -> None:
-    """Empty the bench's tables (ids restart, so runs are alike) and delete its users."""
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-    get_user_model().objects.filter(username__startswith=PREFIX).delete()
 
 
 # --- The synthetic votes ------------------------------------------------------------------------
@@ -666,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
     url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     ensure_database(url)
     setup_django(url)
-    reset()
+    reset(PREFIX)
     print(f"Building {bench.comparisons} comparisons ...", flush=True)
     built = build(bench)
     board, figures = measure_leaderboard(built.project_id, bench.rounds)

@@ -55,3 +55,28 @@ def copy_rows(table: str, columns: tuple[str, ...], rows) -> None:
     ):
         for row in rows:
             copy.write_row(row)
+
+
+# The app's tables the benchmarks fill, children first.
+TABLES = (
+    "annotate_annotation",
+    "annotate_task",
+    "annotate_projectmember",
+    "annotate_project_runs",
+    "annotate_project",
+    "annotate_generation",
+    "annotate_run",
+    "annotate_item",
+    "annotate_dataset",
+    "annotate_modelconfig",
+)
+
+
+def reset(user_prefix: str) -> None:
+    """Empty the bench's tables (ids restart, so runs are alike) and delete its users."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    get_user_model().objects.filter(username__startswith=user_prefix).delete()

@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pg import copy_rows, ensure_database, setup_django  # noqa: E402
+from pg import TABLES, copy_rows, ensure_database, reset, setup_django  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/annotate_bench_stats"
@@ -85,18 +85,6 @@ URLS = {
 AFTER_WRITE_ROUNDS = 3
 EXPLAIN_OVER_S = 0.05  # statements of the page slower than this are explained
 # The tables the bench fills, emptied before a build (and whatever references them).
-TABLES = (
-    "annotate_annotation",
-    "annotate_task",
-    "annotate_projectmember",
-    "annotate_project_runs",
-    "annotate_project",
-    "annotate_generation",
-    "annotate_run",
-    "annotate_item",
-    "annotate_dataset",
-    "annotate_modelconfig",
-)
 
 
 @dataclass(frozen=True)
@@ -208,16 +196,6 @@ def existing_data(bench: Bench) -> int | None:
         return None
     root = get_user_model().objects.filter(username=f"{PREFIX}-root").first()
     return root.pk if root else None
-
-
-def reset() -> None:
-    """Empty the bench's tables (ids restart) and delete its users."""
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-    get_user_model().objects.filter(username__startswith=PREFIX).delete()
 
 
 # --- Building: configurations, items, runs ------------------------------------------------------
@@ -928,7 +906,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds: dict[str, float] = {}
     if user_id is None:
         print(f"Building {bench.generations} generations ...", flush=True)
-        reset()
+        reset(PREFIX)
         user_id, seconds = build(bench)
     figures = measure(user_id, bench.repeat)
     figures |= measure_after_write(user_id, AFTER_WRITE_ROUNDS)
