@@ -94,6 +94,18 @@ class ErrorOut(Schema):
     errors: list[str] = []
 
 
+class RestoredOut(Schema):
+    """What the import of an Annotate export rebuilt besides its items."""
+
+    items: int
+    outputs: int
+    runs: int
+    projects: int
+    labels: int
+    reviewed: int
+    users_created: list[str]
+
+
 class DatasetOut(Schema):
     id: int
     name: str
@@ -101,6 +113,7 @@ class DatasetOut(Schema):
     source_filename: str
     created_at: datetime
     item_count: int
+    restored: RestoredOut | None = None
 
 
 class ItemOut(Schema):
@@ -213,7 +226,12 @@ class GenerationOut(Schema):
 
 
 def _dataset_out(dataset: Dataset) -> dict:
-    return {**vars(dataset), "item_count": dataset.items.count()}
+    restored = getattr(dataset, "restored", None)
+    return {
+        **vars(dataset),
+        "item_count": dataset.items.count(),
+        "restored": vars(restored) if restored else None,
+    }
 
 
 @router.get("/datasets", response=list[DatasetOut], tags=["datasets"])

@@ -124,7 +124,7 @@ def _labels(gens, filters: dict) -> tuple[Iterator, Iterator]:
     if filters.get("project"):
         notes = notes.filter(task__project_id=filters["project"])
     name = _namer(filters)
-    questions = _questions()
+    projects = _projects()
     labels = (
         (
             gen_id,
@@ -134,7 +134,7 @@ def _labels(gens, filters: dict) -> tuple[Iterator, Iterator]:
                 "answers": answers,
                 "time_spent_s": spent,
                 "submitted_at": _iso(at),
-                "_questions": questions[project],
+                "_questions": projects[project]["questions"],
             },
         )
         for gen_id, project, user, answers, spent, at in notes.order_by(
@@ -204,8 +204,21 @@ class _Lazy(dict):
         return self[pk]
 
 
-def _questions() -> _Lazy:
-    return _Lazy(lambda pk: Project.objects.values_list("questions", flat=True).get(pk=pk))
+PROJECT_FIELDS = (
+    "id",
+    "name",
+    "kind",
+    "description",
+    "guidelines",
+    "questions",
+    "overlap",
+    "blind",
+)
+
+
+def _projects() -> _Lazy:
+    """Projects' definitions by id: what a re-import needs to rebuild them."""
+    return _Lazy(lambda pk: Project.objects.values(*PROJECT_FIELDS).get(pk=pk))
 
 
 def _iso(value) -> str | None:
@@ -292,9 +305,10 @@ def rows(filters: dict, progress=None) -> Iterator[dict]:
     label_stream, final_stream = _labels(gens, filters)
     labels, finals = _Merged(label_stream), _Merged(final_stream)
     runs = _Lazy(lambda pk: Run.objects.values_list("model_config__name", "params").get(pk=pk))
+    projects = _projects()
     seen = 0
     for g in gens.values_list(*GEN_FIELDS, named=True).iterator(chunk_size=CHUNK):
-        row = full_row(g, runs[g.run_id], labels.take(g.pk), finals.take(g.pk))
+        row = full_row(g, runs[g.run_id], labels.take(g.pk), finals.take(g.pk), projects)
         if _keep(row, filters):
             yield row
         seen += 1
@@ -304,10 +318,14 @@ def rows(filters: dict, progress=None) -> Iterator[dict]:
         progress(seen % CHUNK)
 
 
-def full_row(g, run: tuple[str, dict], labels: list[dict], finals: list[dict]) -> dict:
-    """One output's row from its GEN_FIELDS (a named values_list row) and its run's
-    (configuration name, params)."""
+def full_row(
+    g, run: tuple[str, dict], labels: list[dict], finals: list[dict], projects: _Lazy
+) -> dict:
+    """One output's row from its GEN_FIELDS (a named values_list row), its run's
+    (configuration name, params), and the definitions of the projects its labels belong to
+    (so that a re-import can rebuild them: annotate/reimport.py)."""
     config_name, params = run
+    project_ids = sorted({lb["project"] for lb in labels} | {f["project"] for f in finals})
     return {
         "schema_version": SCHEMA_VERSION,
         "id": g.pk,
@@ -348,6 +366,7 @@ def full_row(g, run: tuple[str, dict], labels: list[dict], finals: list[dict]) -
         },
         "labels": labels,
         "final": finals,
+        "projects": [projects[pk] for pk in project_ids],
         "mean_rating": _mean_rating(labels),
     }
 

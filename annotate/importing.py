@@ -6,7 +6,8 @@ Common shapes are mapped onto an item (messages, prompt, reference, metadata):
 - ShareGPT `conversations` ([{from: human|gpt|system, value}]);
 - Alpaca `instruction` / `input` / `output`;
 - preference pairs `prompt` (text or turns) / `chosen` / `rejected` (chosen is the reference);
-- rows of Annotate's own full export (its item).
+- rows of Annotate's own full export: its items, runs, outputs, projects and labels
+  (annotate/reimport.py).
 The reference comes from `reference`, `output`, `response`, `completion` or `answer`; `id` is
 kept as the external id; every other field is kept as metadata.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from typing import IO
 from django.db import connection, transaction
 
 from annotate.models import Dataset, Item
+from annotate.reimport import is_export_row, restore
 
 REFERENCE_KEYS = ("reference", "output", "response", "completion", "answer")
 SHAREGPT_ROLES = {
@@ -136,22 +139,6 @@ def _chosen(value) -> str:
     return ""
 
 
-def _exported(record: dict) -> dict:
-    """A row of Annotate's own full JSONL export, as an item record."""
-    item = record["item"]
-    meta = {
-        **item.get("metadata", {}),
-        "exported_id": record.get("id"),
-        "exported_output": record.get("generation", {}).get("output"),
-    }
-    return {
-        "messages": item["messages"],
-        "reference": item.get("reference", ""),
-        "id": item.get("external_id") or None,
-        "metadata": meta,
-    }
-
-
 def _has_nul(value) -> bool:
     """Whether a NUL character is in any text of a parsed record (json.dumps would show it
     only as the escape \\u0000, so the text itself is searched)."""
@@ -170,8 +157,6 @@ def parse_record(record) -> ParsedItem:
         raise LineError(f"expected a JSON object, not {type(record).__name__}")
     if _has_nul(record):
         raise LineError("contains a NUL character, which no text field can hold")
-    if "schema_version" in record and isinstance(record.get("item"), dict):
-        record = _exported(record)
     messages = _messages(record)
     reference = next((_text(record, k) for k in REFERENCE_KEYS if record.get(k)), "")
     reference = reference or _chosen(record.get("chosen"))
@@ -337,15 +322,23 @@ def import_dataset(
     fmt: str | None = None,
 ) -> Dataset:
     """Create a dataset from a JSONL or CSV stream, all or nothing. Raises ImportFailed."""
-    reader = READERS[fmt or detect_format(filename)]
+    records = READERS[fmt or detect_format(filename)](stream)
     dataset = Dataset.objects.create(
         name=name or filename, description=description, source_filename=filename, owner=owner
     )
+    first = next(records, None)
+    records = itertools.chain([first] if first else [], records)
+    if first and is_export_row(first[1]):
+        # Annotate's own export: its runs, outputs, projects and labels come back too.
+        dataset.restored, errors, total_errors = restore(dataset, records, owner, parse_record)
+        if total_errors:
+            raise ImportFailed(errors, total_errors)
+        return dataset
     errors: list[str] = []
     total_errors = 0
     index = 0
     with _item_writer(dataset) as write:
-        for number, record, error in reader(stream):
+        for number, record, error in records:
             if not error:
                 try:
                     parsed = parse_record(record)
@@ -365,3 +358,20 @@ def import_dataset(
     if total_errors:
         raise ImportFailed(errors, total_errors)
     return dataset
+
+
+def import_summary(dataset: Dataset, filename: str) -> str:
+    """What an import brought in, as the page says it."""
+    restored = getattr(dataset, "restored", None)
+    if restored is None:
+        return f"Imported {dataset.items.count()} items from {filename}."
+    return (
+        f"Restored from {filename}: {restored.items} items, {restored.outputs} outputs of "
+        f"{restored.runs} runs, {restored.projects} projects with {restored.labels} labels "
+        f"({restored.reviewed} reviewed)"
+        + (
+            f"; accounts created without a password: {', '.join(restored.users_created)}."
+            if restored.users_created
+            else "."
+        )
+    )

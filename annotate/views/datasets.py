@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from annotate import matrix
 from annotate.access import get_dataset_for_user, require_manager
 from annotate.forms import DatasetImportForm, RunForm
-from annotate.importing import ImportFailed, import_dataset
+from annotate.importing import ImportFailed, import_dataset, import_summary
 from annotate.models import Dataset
 
 
@@ -49,7 +49,7 @@ def import_dataset_view(request: HttpRequest) -> HttpResponse:
         )
     except ImportFailed as exc:
         return _list(request, form, errors=exc, status=400)
-    messages.success(request, f"Imported {dataset.items.count()} items from {upload.name}.")
+    messages.success(request, import_summary(dataset, upload.name))
     return redirect("annotate-dataset-detail", pk=dataset.pk)
 
 

@@ -125,16 +125,91 @@ def test_preference_pairs_from_ratings_and_comparisons(owner, labeled, annotator
     assert {"prompt", "chosen", "rejected"} <= set(table.column_names)
 
 
-def test_an_export_imports_back(owner, labeled):
+def _without_ids(row: dict) -> dict:
+    """A full export row without this instance's ids (rows, items, datasets, runs, projects)."""
+    row = json.loads(json.dumps(row))
+    del row["id"]
+    for key in ("id", "dataset_id"):
+        del row["item"][key]
+    del row["generation"]["run_id"]
+    for entry in (*row["labels"], *row["final"], *row["projects"]):
+        entry.pop("project", None)
+        entry.pop("id", None)
+    return row
+
+
+def test_an_export_imports_back_into_an_empty_instance_with_its_labels(
+    owner, labeled, reviewer, django_user_model
+):
+    from django.utils import timezone
+
+    from annotate.models import Dataset, Generation, ModelConfig, Run
+    from annotate.projects import agreement
+
+    task = Task.objects.filter(project=labeled).order_by("id")[1]
+    task.final, task.reviewed_by, task.reviewed_at = (
+        {"quality": 3, "correct": "pass", "correction": "def fixed(): ..."},
+        reviewer,
+        timezone.now(),
+    )
+    task.save()
     _, path = export(owner, "jsonl", project=labeled.pk)
+    before = lines(path)
+    agreement_before = [vars(a) for a in agreement(labeled)]
+    # An empty instance: only the importing owner is left.
+    Project.objects.all().delete()
+    Generation.objects.all().delete()
+    Run.objects.all().delete()
+    ModelConfig.objects.all().delete()
+    Dataset.objects.all().delete()
+    django_user_model.objects.exclude(pk=owner.pk).delete()
+
     with path.open("rb") as stream:
         dataset = import_dataset(stream, "back.jsonl", "back", owner)
-    items = list(dataset.items.order_by("index"))
-    assert [i.prompt for i in items] == [r["item"]["prompt"] for r in lines(path)]
-    _, parquet = export(owner, "parquet", project=labeled.pk)
+
+    assert vars(dataset.restored) == {
+        "items": 3,
+        "outputs": 3,
+        "runs": 1,
+        "projects": 1,
+        "labels": 6,
+        "reviewed": 1,
+        "users_created": ["annie", "bert", "rita"],
+    }
+    project = Project.objects.get()
+    assert project.name == labeled.name and project.questions == labeled.questions
+    assert [vars(a) for a in agreement(project)] == agreement_before
+    assert all(t.is_full and t.submitted == 2 for t in Task.objects.filter(project=project))
+    roles = dict(project.members.values_list("user__username", "role"))
+    assert roles == {"annie": "annotator", "bert": "annotator", "rita": "reviewer"}
+    assert not django_user_model.objects.get(username="annie").has_usable_password()
+    # Exported again, the rows are the same but for the new instance's ids.
+    _, again = export(owner, "jsonl", project=project.pk)
+    assert [_without_ids(r) for r in lines(again)] == [_without_ids(r) for r in before]
+    # A flat Parquet export brings back its items.
+    _, parquet = export(owner, "parquet", project=project.pk)
     with parquet.open("rb") as stream:
-        again = import_dataset(stream, "back.parquet", "back2", owner)
-    assert again.items.count() == 3
+        assert import_dataset(stream, "back.parquet", "back2", owner).items.count() == 3
+
+
+def test_a_bad_row_of_an_export_names_its_line_and_imports_nothing(owner, labeled):
+    from annotate.importing import ImportFailed
+    from annotate.models import Annotation, Dataset
+
+    _, path = export(owner, "jsonl", project=labeled.pk)
+    rows = lines(path)
+    rows[1]["labels"][0]["answers"]["quality"] = 9
+    rows[2]["generation"]["params"] = "mlx"
+    body = "\n".join(json.dumps(r) for r in [*rows, rows[0]]).encode()
+    counts = Dataset.objects.count(), Annotation.objects.count()
+    with pytest.raises(ImportFailed) as failed:
+        import_dataset(io.BytesIO(body), "bad.jsonl", "bad", owner)
+    assert failed.value.errors == [
+        "line 2: `labels[0].answers`: Quality: from 1 to 5.",
+        "line 3: `generation.params` must be an object",
+        f"line 4: row id {rows[0]['id']} is also on line 1",
+    ]
+    assert (Dataset.objects.count(), Annotation.objects.count()) == counts
 
 
 def test_exports_through_the_page_and_the_api_with_a_token(client, owner, labeled):
@@ -169,3 +244,15 @@ def test_a_parquet_file_with_a_bad_row_names_it(owner):
 
     with pytest.raises(ImportFailed, match="line 2: no prompt"):
         import_dataset(buffer, "p.parquet", "p", owner)
+
+
+def test_the_api_and_the_page_say_what_an_export_brought_back(owner_client, labeled):
+    _, path = export(labeled.owner, "jsonl", project=labeled.pk)
+    with path.open("rb") as f:
+        response = owner_client.post("/api/datasets", {"file": f, "name": "again"})
+    assert response.status_code == 201, response.content
+    assert response.json()["restored"]["labels"] == 6
+    assert response.json()["restored"]["projects"] == 1
+    with path.open("rb") as f:
+        page = owner_client.post("/datasets/import/", {"file": f, "name": "again2"}, follow=True)
+    assert "3 outputs of 1 runs, 1 projects with 6 labels" in page.content.decode()
