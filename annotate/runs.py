@@ -34,6 +34,19 @@ def enqueue_run(run_id: int, countdown: float = 0) -> None:
     )
 
 
+def ring_workers(run: Run) -> int:
+    """Start a run's work: one doorbell per worker online on its queue (at least one), so that
+    every worker holding the model takes a share; claims are atomic, so no item is done twice.
+    Returns how many were rung."""
+    from annotate.health import workers
+
+    queue = run.queue
+    n = max(1, sum(1 for w in workers() if w["online"] and queue in w["queues"]))
+    for _ in range(n):
+        enqueue_run(run.pk)
+    return n
+
+
 @transaction.atomic
 def create_run(dataset: Dataset, config: ModelConfig, user, samples_per_prompt: int = 1) -> Run:
     """A run with one pending generation per item and sample, then its first task."""
@@ -61,7 +74,7 @@ def create_run(dataset: Dataset, config: ModelConfig, user, samples_per_prompt: 
     run.total = total
     run.save(update_fields=("total",))
     if total:
-        enqueue_run(run.pk)
+        ring_workers(run)
     else:
         run._set(status=RunStatus.COMPLETED, finished_at=now)
     return run
@@ -86,7 +99,7 @@ def _requeue(run: Run, statuses: tuple[str, ...]) -> int:
     has_work = Generation.objects.filter(run=run, status=GenerationStatus.PENDING).exists()
     if has_work:
         run.mark_requeued()
-        enqueue_run(run.pk)
+        ring_workers(run)
     return moved
 
 

@@ -2,7 +2,7 @@
 SIGKILLed halfway; how much longer the run takes, and whether any item is lost or doubled.
 
 Usage: python bench/worker_faults.py [--quick] [--items 2000] [--workers 2] [--max-tokens 16]
-                                     [--batch-size 8] [--timeout 600] [--ring-all] [--keep]
+                                     [--batch-size 8] [--timeout 600] [--keep]
 
 Measures, on the demo MLX model (a copy that never emits end-of-sequence, so every item costs
 the same max_tokens), a dataset of --items prompts and a ModelConfig(batch_size 8, max_tokens
@@ -31,9 +31,8 @@ claimed again, and the workers' "lease lost" warnings (a live worker's write ref
 worker that exits on its own (not killed by the bench) is reported with its last CRITICAL log
 line, and the bench stops waiting for a run when no worker is left.
 
-A run is one chain of tasks (each task rings for the next), so two workers take turns on it
-rather than share it at once ("both busy" stays near 0). --ring-all, a what-if, rings each
-run's doorbell once per worker so that they can.
+`create_run` rings one doorbell per worker online on the run's queue, so the workers share
+the run at once ("both busy" shows how much).
 
 How:
 1. Point the settings at a temporary ANNOTATE_VAR_DIR: SQLite and the filesystem broker,
@@ -85,7 +84,6 @@ class Bench:
     max_tokens: int
     batch_size: int
     timeout_s: float
-    ring_all: bool = False
 
     @property
     def lease_s(self) -> int:
@@ -149,11 +147,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=600, help="seconds a run may take")
-    parser.add_argument(
-        "--ring-all",
-        action="store_true",
-        help="what-if: ring each run's doorbell once per worker, so that they can share it",
-    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
     if args.workers < 2:
@@ -163,7 +156,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def bench_from_args(args: argparse.Namespace) -> Bench:
     items = args.items or (400 if args.quick else 2000)
-    return Bench(items, args.workers, args.max_tokens, args.batch_size, args.timeout, args.ring_all)
+    return Bench(items, args.workers, args.max_tokens, args.batch_size, args.timeout)
 
 
 def ensure_database(url: str) -> None:
@@ -545,15 +538,13 @@ class Killer:
 
 def run_once(key: str, workers: list[Worker], dataset, config, owner, bench: Bench) -> Outcome:
     """One run of the dataset through the workers; the fault run kills one halfway."""
-    from annotate.runs import create_run, enqueue_run
+    from annotate.runs import create_run
 
     for worker in workers:
         worker.mark()
     alive = [w for w in workers if w.alive]
     created = time.time()
-    run = create_run(dataset, config, owner)
-    for _ in workers[1:] if bench.ring_all else ():
-        enqueue_run(run.pk)  # create_run rings once: a run is one chain of tasks
+    run = create_run(dataset, config, owner)  # one doorbell per worker online: they share it
     killer = Killer(workers, run.pk, bench.items, created) if key == "fault" else None
     finished, watch = follow(run.pk, created, bench.timeout_s, alive, killer or (lambda *_: None))
     watch.kill = killer.kill if killer else None
@@ -652,7 +643,7 @@ def print_table(clean: Outcome, fault: Outcome, bench: Bench, warm_s: float) -> 
     print(
         f"\n{bench.items} items x {bench.max_tokens} tokens, batch_size {bench.batch_size}, "
         f"{bench.workers} workers (celery -A annotate worker -Q mlx --pool solo); "
-        f"{database()} + {broker()}; {doorbells(bench)}; warm-up {warm_s:.1f} s (not timed); "
+        f"{database()} + {broker()}; warm-up {warm_s:.1f} s (not timed); "
         f"load {os.getloadavg()[0]:.2f}\nBench leases: {leases} (app defaults 120, 60, 60)\n"
     )
     head = ("status", "wall s", "lost", "doubled", "writes", "retried", "both busy", "done by")
@@ -697,10 +688,6 @@ def goals(clean: Outcome, fault: Outcome, workers: int) -> list[tuple[str, bool]
             and fault.in_flight_not_retried == 0,
         ),
     ]
-
-
-def doorbells(bench: Bench) -> str:
-    return f"{bench.workers} doorbells a run (--ring-all)" if bench.ring_all else "1 doorbell a run"
 
 
 def database() -> str:
@@ -755,7 +742,6 @@ def summary(clean: Outcome, fault: Outcome, bench: Bench) -> dict[str, Any]:
         "workers": bench.workers,
         "max_tokens": bench.max_tokens,
         "batch_size": bench.batch_size,
-        "ring_all": bench.ring_all,
         "lease_s": bench.lease_s,
         "stall_s": int(LEASE_ENV["RUN_STALL_S"]),
         "task_budget_s": int(LEASE_ENV["TASK_TIME_BUDGET_S"]),

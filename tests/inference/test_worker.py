@@ -66,6 +66,32 @@ def test_a_killed_workers_items_finish_on_the_next_worker_none_lost_none_doubled
     assert all(g.worker.startswith("rescuer@") for g in rescued)
 
 
+def test_two_workers_on_one_queue_share_a_run_at_once_none_doubled(
+    owner, mlx_config, start_worker
+):
+    from annotate.models import WorkerHeartbeat
+
+    mlx_config.max_tokens = 120
+    mlx_config.batch_size = 4
+    mlx_config.save()
+    start_worker("left", queues="mlx")
+    start_worker("right", queues="mlx")
+    wait_for(lambda: WorkerHeartbeat.objects.count() == 2, what="both workers' heartbeats")
+    run = create_run(make_dataset(owner, 48), mlx_config, owner)
+    wait_for(lambda: _status(run) == RunStatus.COMPLETED, what="the run to complete")
+    gens = list(run.generations.all())
+    assert len(gens) == 48 and all(g.status == GenerationStatus.DONE for g in gens)
+    assert {g.attempts for g in gens} == {1}  # nobody took an item another had
+    by_worker = {w: [g for g in gens if g.worker.startswith(f"{w}@")] for w in ("left", "right")}
+    assert all(by_worker.values()), {w: len(g) for w, g in by_worker.items()}
+    # At the same time, not in turns: some item of one was generated while the other worked.
+    assert any(
+        a.started_at < b.finished_at and b.started_at < a.finished_at
+        for a in by_worker["left"]
+        for b in by_worker["right"]
+    )
+
+
 def test_cancel_and_resume_from_the_run_page(owner, owner_client, mlx_config, start_worker):
     mlx_config.max_tokens = 200
     mlx_config.batch_size = 2
