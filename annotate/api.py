@@ -24,7 +24,7 @@ from annotate.access import (
 )
 from annotate.api_projects import router as projects_router
 from annotate.api_types import Id, In, has_nul
-from annotate.importing import ImportFailed, import_dataset
+from annotate.importing import ImportFailed, import_dataset, upload_too_big
 from annotate.models import (
     Dataset,
     ExportFormat,
@@ -240,7 +240,9 @@ def list_datasets(request):
     return [_dataset_out(d) for d in Dataset.objects.all()]
 
 
-@router.post("/datasets", response={201: DatasetOut, 400: ErrorOut}, tags=["datasets"])
+@router.post(
+    "/datasets", response={201: DatasetOut, 400: ErrorOut, 413: ErrorOut}, tags=["datasets"]
+)
 def create_dataset(
     request, file: File[UploadedFile], name: Form[str] = "", description: Form[str] = ""
 ):
@@ -248,6 +250,8 @@ def create_dataset(
     require_manager(request.user)
     if has_nul([name, description, file.name]):
         raise HttpError(422, "Text cannot contain NUL characters.")
+    if refused := upload_too_big(file.size):
+        return Status(413, {"detail": refused})
     try:
         dataset = import_dataset(file.file, file.name, name, request.user, description)
     except ImportFailed as exc:

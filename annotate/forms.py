@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 
 from annotate.exporting import clean_filters
+from annotate.importing import upload_too_big
 from annotate.models import Dataset, ExportFormat, ModelConfig, Project, Run
 from annotate.models.projects import Role
 from annotate.schema import KINDS
@@ -19,9 +20,8 @@ class DatasetImportForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if upload.size > settings.IMPORT_MAX_BYTES:
-            limit = settings.IMPORT_MAX_BYTES // (1024 * 1024)
-            raise forms.ValidationError(f"The file is larger than the {limit} MB limit.")
+        if refused := upload_too_big(upload.size):
+            raise forms.ValidationError(refused)
         return upload
 
 

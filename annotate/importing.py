@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from annotate.models import Dataset, Item
@@ -163,6 +164,12 @@ def parse_record(record) -> ParsedItem:
     if messages[-1]["role"] == "assistant":
         reference = reference or messages[-1]["content"]
         messages = messages[:-1]
+    size = sum(len(m["content"]) for m in messages)
+    if size > settings.PROMPT_MAX_CHARS:
+        raise LineError(
+            f"the prompt is {size:,} characters, over the limit of "
+            f"{settings.PROMPT_MAX_CHARS:,} (setting PROMPT_MAX_CHARS)"
+        )
     if not messages or messages[-1]["role"] != "user":
         raise LineError(
             "the conversation must end with a user turn (or a user turn then the "
@@ -255,6 +262,15 @@ def _parquet_record(row: dict) -> dict:
 
 
 READERS = {"jsonl": read_jsonl, "csv": read_csv, "parquet": read_parquet}
+
+
+def upload_too_big(size: int) -> str | None:
+    """Why an upload of `size` bytes is refused, or None."""
+    limit = settings.IMPORT_MAX_BYTES
+    if size > limit:
+        shown = f"{limit / 2**20:,.0f} MB" if limit >= 2**20 else f"{limit:,} bytes"
+        return f"The file is larger than the {shown} limit (setting IMPORT_MAX_BYTES)."
+    return None
 
 
 def detect_format(filename: str) -> str:

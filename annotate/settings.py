@@ -131,6 +131,8 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(10 * 1024 * 1024))
 IMPORT_MAX_BYTES = envint("IMPORT_MAX_BYTES", str(512 * 1024 * 1024))
+# One prompt (every message of an item together), in characters: ~250k tokens by default.
+PROMPT_MAX_CHARS = envint("PROMPT_MAX_CHARS", "1000000")
 
 # REST API pages: bounded, so no request asks the database for an absurd slice.
 NINJA_PAGINATION_PER_PAGE = 100

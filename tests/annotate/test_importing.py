@@ -117,3 +117,28 @@ def test_a_nul_character_is_a_line_error_not_a_database_error(owner):
     with pytest.raises(ImportFailed, match="line 2: contains a NUL character"):
         import_dataset(stream, "nul.jsonl", "nul", owner)
     assert not Dataset.objects.exists()
+
+
+def test_oversized_prompts_and_files_are_refused_with_the_setting_named(
+    owner, owner_client, settings
+):
+    settings.PROMPT_MAX_CHARS = 1000
+    stream = jsonl({"prompt": "fine"}, {"prompt": "x" * 1001})
+    with pytest.raises(ImportFailed) as failed:
+        import_dataset(stream, "big.jsonl", "big", owner)
+    assert failed.value.errors == [
+        "line 2: the prompt is 1,001 characters, over the limit of 1,000 (setting PROMPT_MAX_CHARS)"
+    ]
+    settings.IMPORT_MAX_BYTES = 100
+    body = b'{"prompt": "a prompt that is fine"}\n' * 5
+    api = owner_client.post("/api/datasets", {"file": io.BytesIO(body)}, format="multipart")
+    assert api.status_code == 413
+    assert api.json()["detail"] == (
+        "The file is larger than the 100 bytes limit (setting IMPORT_MAX_BYTES)."
+    )
+    upload = io.BytesIO(body)
+    upload.name = "p.jsonl"
+    page = owner_client.post("/datasets/import/", {"file": upload})
+    assert page.status_code == 400
+    assert "larger than the 100 bytes limit" in page.content.decode()
+    assert not Dataset.objects.exists()
