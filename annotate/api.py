@@ -285,6 +285,32 @@ def create_model_config(request, payload: ModelConfigIn):
     return Status(201, ModelConfig.objects.create(owner=request.user, **payload.dict()))
 
 
+def _model_config(request, config_id: int) -> ModelConfig:
+    require_manager(request.user)
+    config = ModelConfig.objects.filter(pk=config_id).first()
+    if config is None:
+        raise HttpError(404, "No such model configuration.")
+    return config
+
+
+@router.get("/models/{config_id}", response=ModelConfigOut, tags=["models"])
+def get_model_config(request, config_id: Id):
+    return _model_config(request, config_id)
+
+
+@router.put("/models/{config_id}", response=ModelConfigOut, tags=["models"])
+def update_model_config(request, config_id: Id, payload: ModelConfigIn):
+    """Replace a configuration's settings; runs keep the settings they started with."""
+    config = _model_config(request, config_id)
+    _check_backend(payload.backend)
+    if ModelConfig.objects.filter(name=payload.name).exclude(pk=config.pk).exists():
+        raise HttpError(409, f"A model configuration named {payload.name!r} exists already.")
+    for key, value in payload.dict().items():
+        setattr(config, key, value)
+    config.save()
+    return config
+
+
 def _check_backend(name: str) -> None:
     if name not in BACKENDS:
         raise HttpError(422, f"Unknown backend {name!r}; known: {', '.join(BACKENDS)}")
@@ -414,7 +440,7 @@ class ExportOut(Schema):
 
     @staticmethod
     def resolve_download(export) -> str | None:
-        return f"/exports/{export.pk}/download/" if export.status == "done" else None
+        return f"/api/exports/{export.pk}/file" if export.status == "done" else None
 
 
 @router.post("/exports", response={201: ExportOut}, tags=["exports"])
@@ -428,15 +454,41 @@ def create_export(request, payload: ExportIn):
     return Status(201, start_export(request.user, payload.format, filters))
 
 
-@router.get("/exports/{export_id}", response=ExportOut, tags=["exports"])
-def get_export(request, export_id: Id):
+@router.get("/exports", response=list[ExportOut], tags=["exports"])
+@paginate
+def list_exports(request):
+    """The caller's exports, newest first."""
     from annotate.models import Export
 
     require_manager(request.user)
-    export = Export.objects.filter(pk=export_id, owner=request.user).first()
-    if export is None:
-        raise HttpError(404, "No such export.")
-    return export
+    return Export.objects.filter(owner=request.user).order_by("-created_at", "-pk")
+
+
+@router.get("/exports/{export_id}", response=ExportOut, tags=["exports"])
+def get_export(request, export_id: Id):
+    from annotate.views.exports import export_for_user
+
+    return export_for_user(request, export_id)
+
+
+@router.get(
+    "/exports/{export_id}/file",
+    response={404: ErrorOut},
+    tags=["exports"],
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The export's file (JSONL, CSV or Parquet), as an attachment.",
+                "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+            }
+        }
+    },
+)
+def export_file(request, export_id: Id):
+    """Download a finished export (404 while it runs: poll GET /exports/{id})."""
+    from annotate.views.exports import export_file, export_for_user
+
+    return export_file(export_for_user(request, export_id))
 
 
 api.add_router("/", router)

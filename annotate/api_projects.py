@@ -85,6 +85,16 @@ class LabelOut(Schema):
     time_spent_s: float
 
 
+def _questions(project: Project, given: list[dict]) -> list[dict]:
+    """The questions a project asks: a comparison's are fixed; 422 for a bad schema."""
+    try:
+        if project.kind == ProjectKind.COMPARE:
+            return compare_questions(project)
+        return normalize_questions(given)
+    except SchemaError as exc:
+        raise HttpError(422, str(exc)) from None
+
+
 @router.get("/projects", response=list[ProjectOut])
 def list_projects(request):
     projects = Project.objects.all()
@@ -98,19 +108,42 @@ def create_project(request, payload: ProjectIn):
     require_manager(request.user)
     data = payload.dict(exclude={"runs", "questions"})
     project = Project(owner=request.user, **data)
-    try:
-        project.questions = (
-            compare_questions(project)
-            if project.kind == ProjectKind.COMPARE
-            else normalize_questions(payload.questions or DEFAULT_QUESTIONS)
-        )
-    except SchemaError as exc:
-        raise HttpError(422, str(exc)) from None
+    project.questions = _questions(project, payload.questions or DEFAULT_QUESTIONS)
     project.save()
     project.runs.set(Run.objects.filter(pk__in=payload.runs))
     project_logic.sync_tasks(project)
     project.role = Role.OWNER
     return Status(201, project)
+
+
+@router.put("/projects/{project_id}", response=ProjectOut)
+def update_project(request, project_id: Id, payload: ProjectIn):
+    """Replace a project's settings (owners); new runs' outputs join its queue. Its kind
+    cannot change once it has items."""
+    project = get_project_for_user(request, project_id, Role.OWNER)
+    if payload.kind != project.kind and project.tasks.exists():
+        raise HttpError(409, "A project with items cannot change its kind.")
+    for key, value in payload.dict(exclude={"runs", "questions"}).items():
+        setattr(project, key, value)
+    project.questions = _questions(project, payload.questions or project.questions)
+    project.save()
+    project.runs.set(Run.objects.filter(pk__in=payload.runs))
+    project_logic.sync_tasks(project)
+    return project
+
+
+@router.post("/projects/{project_id}/sync", response=dict)
+def sync_project(request, project_id: Id):
+    """Add the outputs its runs have finished since (owners): {"added": n}."""
+    project = get_project_for_user(request, project_id, Role.OWNER)
+    return {"added": project_logic.sync_tasks(project)}
+
+
+@router.get("/projects/{project_id}/disagreements", response=list[int])
+def disagreements(request, project_id: Id):
+    """Ids of the tasks whose annotators disagree, for review (reviewers)."""
+    project = get_project_for_user(request, project_id, Role.REVIEWER)
+    return project_logic.disagreeing_tasks(project)
 
 
 @router.get("/projects/{project_id}", response=ProjectOut)
@@ -133,6 +166,15 @@ def add_member(request, project_id: Id, payload: MemberIn):
         project=project, user=user, defaults={"role": payload.role}
     )
     return Status(201, {"username": user.username, "role": payload.role})
+
+
+@router.delete("/projects/{project_id}/members/{username}", response={204: None})
+def remove_member(request, project_id: Id, username: str):
+    """Take someone off the project (owners); their labels stay."""
+    project = get_project_for_user(request, project_id, Role.OWNER)
+    if not project.members.filter(user__username=username).delete()[0]:
+        raise HttpError(404, f"{username!r} is not a member of this project.")
+    return Status(204, None)
 
 
 def _task_out(project, task, annotation) -> dict:

@@ -332,7 +332,8 @@ def stats_version() -> str:
 
 def cached_model_stats(config_ids=None, run_ids=None) -> list[ModelStats]:
     """model_stats, computed once per version of the data (the page, CSV and API share it)."""
-    key = f"model-stats:{stats_version()}:{sorted(config_ids or [])}:{sorted(run_ids or [])}"
+    scope = f"{sorted(config_ids or [])}:{sorted(run_ids or [])}"
+    key = f"model-stats:{stats_version()}:{hashlib.sha256(scope.encode()).hexdigest()[:32]}"
     stats = cache.get(key)
     if stats is None:
         stats = model_stats(config_ids, run_ids)

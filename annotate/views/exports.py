@@ -38,14 +38,15 @@ def list_exports(request: HttpRequest) -> HttpResponse:
     return render(request, "annotate/exports.html", {"form": form, "exports": exports})
 
 
-def _export_for_user(request: HttpRequest, pk: int) -> Export:
+def export_for_user(request: HttpRequest, pk: int) -> Export:
+    """One of the caller's own exports (404 for anyone else's)."""
     require_manager(request.user)
     return get_object_or_404(Export, pk=pk, owner=request.user)
 
 
 @login_required
 def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    export = _export_for_user(request, pk)
+    export = export_for_user(request, pk)
     if request.htmx:
         response = render(request, "annotate/_export_progress.html", {"export": export})
         active = export.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
@@ -55,7 +56,11 @@ def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def download_export(request: HttpRequest, pk: int) -> FileResponse:
-    export = _export_for_user(request, pk)
+    return export_file(export_for_user(request, pk))
+
+
+def export_file(export: Export) -> FileResponse:
+    """The finished export's file as a download (404 while it is not ready)."""
     if export.status != ExportStatus.DONE:
         raise Http404("This export is not ready.")
     return FileResponse(open(export.path, "rb"), as_attachment=True, filename=export.filename)
@@ -63,7 +68,7 @@ def download_export(request: HttpRequest, pk: int) -> FileResponse:
 
 @login_required
 def export_manifest(request: HttpRequest, pk: int) -> JsonResponse:
-    return JsonResponse(_export_for_user(request, pk).manifest)
+    return JsonResponse(export_for_user(request, pk).manifest)
 
 
 @login_required

@@ -115,6 +115,27 @@ def test_payloads_refuse_unknown_fields_and_unknown_backends(owner_client):
     assert unknown.status_code == 422 and "Unknown backend 'gpt9'" in unknown.json()["detail"]
 
 
+def test_model_configurations_are_read_and_replaced_runs_keep_their_settings(
+    owner_client, owner, mlx_config
+):
+    from annotate.runs import create_run
+    from tests.conftest import make_dataset
+
+    run = create_run(make_dataset(owner, 1), mlx_config, owner)
+    url = f"/api/models/{mlx_config.pk}"
+    body = {**owner_client.get(url).json(), "max_tokens": 99, "temperature": 0.1}
+    body.pop("id")
+    replaced = owner_client.put(url, body, content_type="application/json")
+    assert replaced.status_code == 200, replaced.content
+    assert (replaced.json()["max_tokens"], replaced.json()["temperature"]) == (99, 0.1)
+    run.refresh_from_db()
+    assert run.params["max_tokens"] == 24  # the run keeps what it started with
+    owner_client.post("/api/models", {**body, "name": "other"}, content_type="application/json")
+    clash = owner_client.put(url, {**body, "name": "other"}, content_type="application/json")
+    assert clash.status_code == 409
+    assert owner_client.get("/api/models/999999").status_code == 404
+
+
 def test_the_import_command_imports_or_names_the_bad_line(owner, tmp_path, capsys):
     good = tmp_path / "good.jsonl"
     good.write_text('{"prompt": "a"}\n{"prompt": "b"}\n')

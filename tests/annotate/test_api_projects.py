@@ -73,3 +73,52 @@ def test_an_annotator_gets_no_content_when_the_queue_is_empty(client, owner, mlx
     first = client.post(f"/api/projects/{project.pk}/next").json()
     client.post(f"/api/projects/{project.pk}/tasks/{first['task_id']}/skip")
     assert client.post(f"/api/projects/{project.pk}/next").status_code == 204
+
+
+def test_owners_edit_sync_and_staff_projects_through_the_api(
+    client, owner, mlx_config, annotator, annotator2, reviewer
+):
+    from annotate import queue
+    from annotate.runs import create_run
+    from tests.conftest import make_dataset
+
+    project = make_project(owner, mlx_config, n=2, overlap=2)
+    join(project, annotator)
+    join(project, annotator2)
+    join(project, reviewer, role="reviewer")
+    url = f"/api/projects/{project.pk}"
+    for person, verdict in ((annotator, "pass"), (annotator2, "fail")):
+        held = queue.next_task(project, person)
+        queue.submit(held, {"quality": 3, "correct": verdict}, 1.0)
+    first_task = held.task_id
+
+    client.force_login(reviewer)
+    assert client.get(f"{url}/disagreements").json() == [first_task]
+    assert client.put(url, {"name": "x"}, content_type="application/json").status_code == 403
+
+    client.force_login(owner)
+    body = {
+        "name": "renamed",
+        "guidelines": "Be strict.",
+        "overlap": 1,
+        "runs": [project.runs.get().pk],
+    }
+    edited = client.put(url, body, content_type="application/json")
+    assert edited.status_code == 200, edited.content
+    project.refresh_from_db()
+    assert (project.name, project.guidelines, project.overlap) == ("renamed", "Be strict.", 1)
+    assert project.questions[0]["key"] == "quality"  # questions left out: kept
+    changed = client.put(url, {**body, "kind": "compare"}, content_type="application/json")
+    assert changed.status_code == 409
+
+    # Outputs of a run finished later join the queue when the owner syncs.
+    other = create_run(make_dataset(owner, 3), mlx_config, owner)
+    other.generations.update(status="done", output="def later(): ...")
+    client.put(url, {**body, "runs": []}, content_type="application/json")
+    project.runs.add(other)
+    assert client.post(f"{url}/sync").json() == {"added": 3}
+
+    assert client.delete(f"{url}/members/annie").status_code == 204
+    assert client.delete(f"{url}/members/annie").status_code == 404
+    assert not project.members.filter(user=annotator).exists()
+    assert project.tasks.filter(annotations__annotator=annotator).exists()  # labels stay

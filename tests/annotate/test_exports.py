@@ -3,6 +3,7 @@ and the files come back in."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from pathlib import Path
@@ -229,7 +230,14 @@ def test_exports_through_the_page_and_the_api_with_a_token(client, owner, labele
         HTTP_AUTHORIZATION=f"Bearer {token}",
     )
     assert made.status_code == 201, made.content
-    assert made.json()["rows"] == 3 and made.json()["download"]
+    assert made.json()["rows"] == 3
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    listed = api.get("/api/exports", **auth).json()
+    assert [e["format"] for e in listed["items"]] == ["csv", "jsonl"]
+    csv_file = api.get(made.json()["download"], **auth)
+    assert csv_file["Content-Disposition"].startswith("attachment")
+    table = list(csv.DictReader(io.StringIO(b"".join(csv_file.streaming_content).decode())))
+    assert len(table) == 3 and table[0]["model_config"] == "demo"
     ApiToken.objects.update(revoked_at="2026-01-01T00:00:00Z")
     assert api.get("/api/datasets", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
 
