@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from inference.measurement import Timing
+from inference.prompts import truncate_at_stop
 
 
 class BackendError(Exception):
@@ -41,6 +42,35 @@ class GenerationResult:
     cancelled: bool = False
     # Batch mode: the provider's batch this came from (its discount applies).
     batched: bool = False
+
+
+def stop_strings(params: dict) -> list[str]:
+    """A run's stop strings, without empty ones."""
+    return [s for s in params.get("stop") or [] if s]
+
+
+def decoded_result(
+    request: GenerationRequest,
+    tokens: list[int],
+    decode: Callable[[list[int]], str],
+    params: dict,
+    finish_reason: str,
+    prompt_tokens: int,
+    timing: Timing,
+    concurrency: int,
+) -> GenerationResult:
+    """A local backend's result from its output tokens (without end-of-sequence): the text,
+    cut at the first stop string (the finish reason is then "stop"), and its counts."""
+    text, stopped = truncate_at_stop(decode(tokens), stop_strings(params))
+    return GenerationResult(
+        key=request.key,
+        output=text,
+        finish_reason="stop" if stopped else finish_reason,
+        prompt_tokens=prompt_tokens,
+        output_tokens=len(tokens),
+        timing=timing,
+        concurrency=concurrency,
+    )
 
 
 Claim = Callable[[int], list[GenerationRequest]]

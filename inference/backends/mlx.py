@@ -18,9 +18,11 @@ from inference.backends.base import (
     GenerationRequest,
     GenerationResult,
     ShouldStop,
+    decoded_result,
+    stop_strings,
 )
 from inference.measurement import Timing
-from inference.prompts import render_chat, truncate_at_stop
+from inference.prompts import render_chat
 
 
 @dataclass
@@ -140,20 +142,20 @@ class MLXBackend(Backend):
     @staticmethod
     def _hit_stop(tokenizer, params, seq: _Sequence) -> bool:
         """A stop string in the newest tokens (stop strings need not align with tokens)."""
-        stops = params.get("stop")
+        stops = stop_strings(params)
         if not stops:
             return False
         tail = tokenizer.decode(seq.tokens[-16:])
         return any(s in tail for s in stops)
 
     def _result(self, tokenizer, params, seq: _Sequence, finish_reason: str) -> GenerationResult:
-        text, stopped = truncate_at_stop(tokenizer.decode(seq.tokens), params.get("stop") or [])
-        return GenerationResult(
-            key=seq.request.key,
-            output=text,
-            finish_reason="stop" if stopped else finish_reason,
-            prompt_tokens=seq.prompt_tokens,
-            output_tokens=len(seq.tokens),
-            timing=seq.timing,
-            concurrency=seq.concurrency,
+        return decoded_result(
+            seq.request,
+            seq.tokens,
+            tokenizer.decode,
+            params,
+            finish_reason,
+            seq.prompt_tokens,
+            seq.timing,
+            seq.concurrency,
         )

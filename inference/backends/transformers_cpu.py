@@ -24,9 +24,11 @@ from inference.backends.base import (
     GenerationRequest,
     GenerationResult,
     ShouldStop,
+    decoded_result,
+    stop_strings,
 )
 from inference.measurement import Timing
-from inference.prompts import render_chat, truncate_at_stop
+from inference.prompts import render_chat
 
 DTYPES = ("float32", "bfloat16", "float16")
 DEFAULT_DTYPE = "float32"  # bfloat16 is what big checkpoints ship in; float32 is exact on a CPU
@@ -178,7 +180,7 @@ class TransformersBackend(Backend):
             top_p=(params.get("top_p") or 1.0) if temperature > 0 else None,
             top_k=0 if temperature > 0 else None,  # 0: none; transformers would apply 50
         )
-        if stops := _stops(params):
+        if stops := stop_strings(params):
             kwargs.update(stop_strings=stops, tokenizer=tokenizer)
         return kwargs
 
@@ -190,20 +192,9 @@ class TransformersBackend(Backend):
         eos = set(eos if isinstance(eos, list) else [eos])
         ended = bool(ids) and ids[-1] in eos
         tokens = ids[:-1] if ended else ids
-        text, stopped = truncate_at_stop(self._tokenizer.decode(tokens), _stops(params))
-        return GenerationResult(
-            key=request.key,
-            output=text,
-            finish_reason="stop" if ended or stopped else "length",
-            prompt_tokens=len(prompt),
-            output_tokens=len(tokens),
-            timing=timing,
-            concurrency=1,
-        )
-
-
-def _stops(params: dict) -> list[str]:
-    return [s for s in params.get("stop") or [] if s]
+        finish = "stop" if ended else "length"
+        decode = self._tokenizer.decode
+        return decoded_result(request, tokens, decode, params, finish, len(prompt), timing, 1)
 
 
 def _token_ids_only(config, tokenizer):
