@@ -8,8 +8,10 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from annotate import queue
 from annotate.access import get_project_for_user, get_task_for_user
@@ -78,6 +80,13 @@ def _questions(project, answers: dict) -> list[dict]:
     return [{**q, "choices": choices(q), "value": answers.get(q["key"])} for q in project.questions]
 
 
+def _to_next(request: HttpRequest, project) -> HttpResponse:
+    """On to the next item: a redirect, or for the page's htmx submit, htmx's client-side
+    redirect (the browser loads the next item once, after the server has the answers)."""
+    url = reverse("annotate-next", kwargs={"pk": project.pk})
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
 @login_required
 def label_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
     project = get_project_for_user(request, pk)
@@ -87,14 +96,14 @@ def label_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
     if request.method == "POST":
         if mine is None or mine.state == AnnotationState.SKIPPED:
             messages.error(request, "This item is not yours to label.")
-            return redirect("annotate-next", pk=project.pk)
+            return _to_next(request, project)
         try:
             answers = clean_answers(project.questions, request.POST, task.generation.output)
             queue.submit(mine, answers, _spent(request))
         except (SchemaError, queue.QueueError) as exc:
             error = str(exc)
         else:
-            return redirect("annotate-next", pk=project.pk)
+            return _to_next(request, project)
     previous, following = _history(project, request.user, mine)
     generation = task.generation
     context = {

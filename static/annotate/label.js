@@ -23,6 +23,46 @@
   }
   document.querySelectorAll("form").forEach(function (f) { f.addEventListener("submit", stampTime); });
 
+  // The label form is sent by htmx (hx-post, nothing swapped): the next item is loaded only once
+  // the server has answered. When it cannot be reached (restarting, network down) or refuses,
+  // the page stays as it is, answers and all, and the alert says what to do.
+  const alertBox = form.querySelector("[data-form-alert]");
+  const KEPT = " — your answers are kept; press Enter to try again.";
+  function warn(text) {
+    alertBox.textContent = text;
+    alertBox.hidden = false;
+  }
+  // Signing in again (in another tab) gives a new CSRF token: send the cookie's, not the page's.
+  form.addEventListener("submit", function () {
+    const cookie = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    const field = form.querySelector("[name=csrfmiddlewaretoken]");
+    if (cookie && field) field.value = decodeURIComponent(cookie[1]);
+  });
+  function refusal(xhr) {
+    // A 400 is the page again with the reason (a required answer missing): show the reason.
+    const page = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+    const reason = page.querySelector("#label-form [data-form-alert]");
+    return reason && reason.textContent.trim();
+  }
+  if (alertBox) {
+    form.addEventListener("htmx:sendError", function () { warn("Could not reach the server" + KEPT); });
+    form.addEventListener("htmx:responseError", function (event) {
+      const xhr = event.detail.xhr;
+      warn((xhr.status === 400 && refusal(xhr)) || "The server answered " + xhr.status + KEPT);
+    });
+    form.addEventListener("htmx:afterRequest", function (event) {
+      // Stored: the server says where to go (HX-Redirect) and htmx goes there.
+      if (!event.detail.successful || event.detail.xhr.getResponseHeader("HX-Redirect")) return;
+      // Else the request followed the server's redirects: a login page means signed out.
+      const next = new URL(event.detail.xhr.responseURL || form.action, window.location.href);
+      if (next.pathname === form.dataset.loginUrl) {
+        warn("You are signed out: sign in again in another tab" + KEPT);
+        return;
+      }
+      window.location.assign(next.href);
+    });
+  }
+
   function activate(index) {
     if (!questions.length) return;
     active = Math.max(0, Math.min(index, questions.length - 1));

@@ -153,3 +153,26 @@ def test_an_owner_builds_a_project_and_its_questions_in_the_browser(client, owne
     assert [q["key"] for q in project.questions] == ["helpful", "problems"]
     assert project.questions[1]["options"] == ["wrong", "rude", "long"]
     assert project.tasks.count() == 4
+
+
+def test_the_pages_htmx_submit_is_told_where_to_go_without_loading_the_next_item(
+    client, owner, mlx_config, annotator
+):
+    from annotate import queue
+    from tests.conftest import join, make_project
+
+    project = make_project(owner, mlx_config, n=2)
+    join(project, annotator)
+    client.force_login(annotator)
+    held = queue.next_task(project, annotator)
+    response = client.post(
+        f"/projects/{project.pk}/tasks/{held.task_id}/",
+        {"quality": "4", "correct": "pass"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == f"/projects/{project.pk}/next/"
+    held.refresh_from_db()
+    assert held.state == "submitted"
+    # The next item is claimed only when the browser goes there, not by the submit.
+    assert project.tasks.filter(annotations__annotator=annotator).count() == 1
