@@ -50,8 +50,6 @@ import io
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -212,44 +210,6 @@ def cancel_stale_runs() -> int:
 
 
 # --- The worker ---------------------------------------------------------------------------------
-
-
-def worker_command(bench: Bench) -> list[str]:
-    cmd = [sys.executable, "-m", "celery", "-A", "annotate", "worker", "-Q", "api"]
-    cmd += ["--pool", bench.pool, "-n", "bench-api@%h", "--without-gossip", "--without-mingle"]
-    if bench.pool == "threads":
-        cmd += ["--concurrency", str(bench.worker_concurrency)]
-    return [*cmd, "--loglevel", "INFO"]
-
-
-def start_worker(bench: Bench, log: Path) -> subprocess.Popen:
-    """The worker in a session of its own, returned once it logs " ready."."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            worker_command(bench),
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and proc.poll() is None:
-        if b" ready." in log.read_bytes():
-            return proc
-        time.sleep(0.1)
-    stop_worker(proc)
-    raise RuntimeError(f"the worker did not start:\n{log.read_text()[-3000:]}")
-
-
-def stop_worker(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def tasks_received(log: Path) -> int:
@@ -569,9 +529,12 @@ def measure(bench: Bench, log: Path) -> tuple[list[Result], float]:
     stale = cancel_stale_runs()
     if stale:
         print(f"cancelled {stale} active bench run(s) left by an earlier bench", flush=True)
+    from tests.support.processes import celery_worker
+
     with start_server(bench) as api:
-        worker = start_worker(bench, log)
-        app = App(api, bench, log, worker.pid)
+        concurrency = bench.worker_concurrency if bench.pool == "threads" else None
+        worker = celery_worker("bench-api", log, "api", bench.pool, concurrency)
+        app = App(api, bench, log, worker.proc.pid)
         try:
             warm_s = app.warm_up()
             results = []
@@ -580,7 +543,7 @@ def measure(bench: Bench, log: Path) -> tuple[list[Result], float]:
                 print(f"  {scenario.label:<40} {results[-1].wall_s:6.2f} s", flush=True)
             return results, warm_s
         finally:
-            stop_worker(worker)
+            worker.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

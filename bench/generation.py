@@ -38,8 +38,6 @@ import io
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -216,35 +214,6 @@ def setup_django(var_dir: Path, model_path: Path) -> None:
     call_command("migrate", verbosity=0)
 
 
-def start_worker(log: Path) -> subprocess.Popen:
-    """`celery worker -Q mlx --pool solo` in a session of its own, returned once ready."""
-    cmd = [sys.executable, "-m", "celery", "-A", "annotate", "worker", "-Q", "mlx"]
-    cmd += ["--pool", "solo", "-n", "bench@%h", "--without-gossip", "--without-mingle"]
-    cmd += ["--loglevel", "INFO"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and proc.poll() is None:
-        if b" ready." in log.read_bytes():
-            return proc
-        time.sleep(0.1)
-    stop_worker(proc)
-    raise RuntimeError(f"the worker did not start:\n{log.read_text()[-3000:]}")
-
-
-def stop_worker(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 def tasks_done(log: Path) -> int:
     """Tasks the worker has finished so far, from its log."""
     return log.read_text(errors="replace").count(" succeeded in ")
@@ -379,15 +348,17 @@ def measure_rounds(raw: RawMLX, app: App, bench: Bench) -> dict[str, list[Part]]
 
 def measure(model_path: Path, texts: list[str], bench: Bench, log: Path):
     """Start the worker, warm both sides up, measure the rounds, stop the worker."""
+    from tests.support.processes import celery_worker
+
     app = App(model_path, texts, bench, log)
-    worker = start_worker(log)
+    worker = celery_worker("bench", log, "mlx")
     try:
         warm_s = app.warm_up()
         # MLX is imported here only after the worker process has started.
         raw = RawMLX(model_path, texts, bench)
         return measure_rounds(raw, app, bench), warm_s
     finally:
-        stop_worker(worker)
+        worker.stop()
 
 
 # --- Report -------------------------------------------------------------------------------------

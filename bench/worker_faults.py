@@ -55,8 +55,6 @@ import json
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,6 +63,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.processes import Service, worker_command  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPTS_FILE = ROOT / "annotate" / "demo" / "coding_prompts.jsonl"
@@ -345,51 +346,22 @@ def make_config(owner, model: Path, name: str, max_tokens: int, batch_size: int)
 # --- The workers --------------------------------------------------------------------------------
 
 
-class Worker:
-    """`celery -A annotate worker -Q mlx --pool solo` in a session of its own."""
+class Worker(Service):
+    """`celery -A annotate worker -Q mlx --pool solo`, with its log read as it goes."""
 
     def __init__(self, name: str, log: Path) -> None:
-        self.name, self.log = name, log
-        cmd = [sys.executable, "-m", "celery", "-A", "annotate", "worker", "-Q", "mlx"]
-        cmd += ["--pool", "solo", "-n", f"{name}@%h", "--without-gossip", "--without-mingle"]
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [*cmd, "--loglevel", "INFO"],
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        super().__init__(worker_command(name), log)
+        self.name = name
         self.offset = 0
         self.killed = False
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
+        self.start()
 
     def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            if b" ready." in self.log.read_bytes():
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"worker {self.name} did not start:\n{self.log.read_text()[-3000:]}")
+        self.wait_until(lambda: b" ready." in self.log.read_bytes(), timeout, f"worker {self.name}")
 
     def kill(self) -> None:
-        """SIGKILL to the process group: no warm shutdown, nothing given back."""
         self.killed = True
-        if self.alive:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        super().kill()
 
     def mark(self) -> None:
         """Count log lines from here on."""

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from unittest import mock
 
 import pytest
 from django.conf import settings
+
+from tests.support.processes import Service, celery_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -142,60 +141,10 @@ def worker_env() -> dict[str, str]:
     return {**os.environ, **TEST_ENV, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
 
 
-class WorkerProcess:
-    """`celery worker` in a process of its own, as in production."""
-
-    def __init__(self, name: str, log: Path, queues: str = "mlx,api") -> None:
-        self.log = log
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "annotate",
-                "worker",
-                "-Q",
-                queues,
-                "--pool",
-                "solo",
-                "-n",
-                f"{name}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "INFO",
-            ],
-            cwd=ROOT,
-            env=worker_env(),
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.wait_ready()
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if b" ready." in self.log.read_bytes():
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise RuntimeError(f"worker did not start:\n{self.log.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL: no warm shutdown, nothing given back."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+def WorkerProcess(name: str, log: Path, queues: str = "mlx,api") -> Service:
+    """`celery worker` (solo pool) in a process of its own, as in production, on the tests'
+    database and broker; returned once ready."""
+    return celery_worker(name, log, queues, env=worker_env(), timeout=60)
 
 
 def purge_broker() -> None:

@@ -8,17 +8,14 @@ DEBUG stays on, as with `./run.sh`: WhiteNoise then serves the static files stra
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.support.processes import Service
 
 
 def free_port() -> int:
@@ -27,45 +24,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class WebServer:
+class WebServer(Service):
     """`gunicorn annotate.wsgi` on 127.0.0.1; `start` again after `kill` keeps the port."""
 
     def __init__(self, env: dict[str, str], log: Path, port: int | None = None) -> None:
-        self.env = {**env, "DJANGO_SETTINGS_MODULE": "annotate.settings_test", "DEBUG": "true"}
-        self.log = log
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
         self.starts = 0
+        cmd = [sys.executable, "-m", "gunicorn", "annotate.wsgi"]
+        cmd += ["--bind", f"127.0.0.1:{self.port}", "--access-logfile", "-"]
+        # One process with threads boots in half the time of two processes.
+        cmd += ["--workers", "1", "--threads", "4"]
+        env = {**env, "DJANGO_SETTINGS_MODULE": "annotate.settings_test", "DEBUG": "true"}
+        super().__init__(cmd, log, env)
 
     def start(self, timeout: float = 30) -> None:
         self.starts += 1
         with self.log.open("ab") as log:
             log.write(f"--- start {self.starts} ---\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "annotate.wsgi",
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                    # One process with threads boots in half the time of two processes.
-                    "--workers",
-                    "1",
-                    "--threads",
-                    "4",
-                    "--access-logfile",
-                    "-",
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: kill() takes the workers too
-            )
-        self.wait_ready(timeout)
+        super().start()
+        self.wait_until(self.answers, timeout, "the web server")
 
     def answers(self) -> bool:
         """Whether an HTTP answer comes back (any status: the process is up and serving)."""
@@ -77,21 +55,8 @@ class WebServer:
         except OSError:
             return False
 
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.answers():
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise RuntimeError(f"web server did not start:\n{self.log.read_text()[-3000:]}")
-
     def kill(self) -> None:
-        """SIGKILL to the master and its workers: no graceful shutdown, requests cut."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        super().kill()
         # The worker dies a moment after the master: wait until nothing listens on the port.
         deadline = time.monotonic() + 10
         while self.listening() and time.monotonic() < deadline:
@@ -101,11 +66,5 @@ class WebServer:
         with socket.socket() as s:
             return s.connect_ex(("127.0.0.1", self.port)) == 0
 
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill()
+    def stop(self, timeout: float = 10) -> None:
+        super().stop(timeout)
