@@ -2,8 +2,9 @@
 tests' database: a test can kill it (SIGKILL, nothing flushed) and start it again on the same
 port, the way a deploy or a crash restarts the server under people's browsers.
 
-DEBUG stays on, as with `./run.sh`: WhiteNoise then serves the static files straight from
-`static/` (no collectstatic) and the cookies are not marked Secure on plain http.
+By default DEBUG stays on, as with `./run.sh`: WhiteNoise then serves the static files
+straight from `static/` (no collectstatic) and the cookies are not marked Secure on plain
+http. `debug=False` with `settings="annotate.settings"` is the production configuration.
 """
 
 from __future__ import annotations
@@ -27,7 +28,14 @@ def free_port() -> int:
 class WebServer(Service):
     """`gunicorn annotate.wsgi` on 127.0.0.1; `start` again after `kill` keeps the port."""
 
-    def __init__(self, env: dict[str, str], log: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        port: int | None = None,
+        settings: str = "annotate.settings_test",
+        debug: bool = True,
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.starts = 0
@@ -35,7 +43,7 @@ class WebServer(Service):
         cmd += ["--bind", f"127.0.0.1:{self.port}", "--access-logfile", "-"]
         # One process with threads boots in half the time of two processes.
         cmd += ["--workers", "1", "--threads", "4"]
-        env = {**env, "DJANGO_SETTINGS_MODULE": "annotate.settings_test", "DEBUG": "true"}
+        env = {**env, "DJANGO_SETTINGS_MODULE": settings, "DEBUG": str(debug).lower()}
         super().__init__(cmd, log, env)
 
     def start(self, timeout: float = 30) -> None:
