@@ -100,6 +100,16 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     }
     # Tests share their database with a real worker process: it must be a file, not :memory:.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_annotate.sqlite3")}
+else:
+    # A database that goes silent (a network partition, not a clean restart) must not hang a
+    # worker for ever: connecting times out, and TCP keepalives notice a dead peer in ~1 min.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        connect_timeout=envint("DB_CONNECT_TIMEOUT_S", "10"),
+        keepalives=1,
+        keepalives_idle=30,
+        keepalives_interval=10,
+        keepalives_count=3,
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.db import InterfaceError, OperationalError
 
 from inference import runner, watchdog
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    # The database went away (restart, failover, network): try again on a fresh connection
+    # within 1, 2, 4 ... 60 s (jittered), rather than leave the run to the watchdog. What the
+    # failed try held comes back when its lease runs out.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=8,
+)
 def generate_run_task(run_id: int) -> None:
     from django.db import close_old_connections
 

@@ -33,8 +33,9 @@ def sweep(rung: dict[int, float]) -> list[int]:
         ):
             continue
         if Generation.objects.filter(run=run, status=GenerationStatus.PENDING).exists():
-            rung[run.pk] = now
             enqueue_run(run.pk)
+            # Only a ring that reached the broker counts: one that failed is tried next sweep.
+            rung[run.pk] = now
             ids.append(run.pk)
     return ids
 

@@ -141,12 +141,6 @@ def worker_env() -> dict[str, str]:
     return {**os.environ, **TEST_ENV, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
 
 
-def WorkerProcess(name: str, log: Path, queues: str = "mlx,api") -> Service:
-    """`celery worker` (solo pool) in a process of its own, as in production, on the tests'
-    database and broker; returned once ready."""
-    return celery_worker(name, log, queues, env=worker_env(), timeout=60)
-
-
 def purge_broker() -> None:
     from annotate.celery import app
 
@@ -167,17 +161,32 @@ def _worker_setup(django_db_setup, django_db_blocker, demo_model_path):
 
 @pytest.fixture
 def start_worker(_worker_setup, tmp_path):
-    """A factory of worker processes; those a test started stop when it ends."""
-    started: list[WorkerProcess] = []
+    """A factory of worker processes (`celery worker`, solo pool, as in production) on the
+    tests' database and broker, returned once ready; `env` overrides their environment. Those
+    a test started stop when it ends."""
+    started: list[Service] = []
 
-    def start(name: str = "w1", queues: str = "mlx,api") -> WorkerProcess:
-        worker = WorkerProcess(name, tmp_path / f"{name}.log", queues)
+    def start(name: str = "w1", queues: str = "mlx,api", env: dict | None = None) -> Service:
+        environment = {**worker_env(), **(env or {})}
+        worker = celery_worker(name, tmp_path / f"{name}.log", queues, env=environment, timeout=60)
         started.append(worker)
         return worker
 
     yield start
     for worker in started:
         worker.stop()
+
+
+def run_status(run) -> str:
+    """The run's status as the database has it now."""
+    run.refresh_from_db()
+    return run.status
+
+
+def finished_outputs(run) -> dict[int, tuple]:
+    """The run's done generations by id: what must not change once written."""
+    rows = run.generations.filter(status="done")
+    return {pk: rest for pk, *rest in rows.values_list("pk", "output", "finished_at", "worker")}
 
 
 def wait_for(predicate, timeout: float = 90, interval: float = 0.3, what: str = "condition"):

@@ -7,14 +7,9 @@ import pytest
 
 from annotate.models import Generation, GenerationStatus, Run, RunStatus
 from annotate.runs import create_run
-from tests.conftest import make_dataset, wait_for
+from tests.conftest import make_dataset, run_status, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
-
-
-def _status(run: Run) -> str:
-    run.refresh_from_db()
-    return run.status
 
 
 def _counts(run: Run) -> dict[str, int]:
@@ -24,7 +19,7 @@ def _counts(run: Run) -> dict[str, int]:
 def test_a_run_of_20_items_completes_through_a_worker(owner, mlx_config, start_worker):
     start_worker()
     run = create_run(make_dataset(owner, 20), mlx_config, owner)
-    wait_for(lambda: _status(run) == RunStatus.COMPLETED, what="the run to complete")
+    wait_for(lambda: run_status(run) == RunStatus.COMPLETED, what="the run to complete")
     gens = list(run.generations.all())
     assert len(gens) == 20
     for g in gens:
@@ -58,7 +53,7 @@ def test_a_killed_workers_items_finish_on_the_next_worker_none_lost_none_doubled
     assert in_flight and done_before < 20
 
     start_worker("rescuer")
-    wait_for(lambda: _status(run) == RunStatus.COMPLETED, what="the run to complete")
+    wait_for(lambda: run_status(run) == RunStatus.COMPLETED, what="the run to complete")
     assert _counts(run)[GenerationStatus.DONE] == 20
     assert Generation.objects.filter(run=run).count() == 20  # one row per item: none doubled
     rescued = run.generations.filter(pk__in=in_flight)
@@ -66,9 +61,7 @@ def test_a_killed_workers_items_finish_on_the_next_worker_none_lost_none_doubled
     assert all(g.worker.startswith("rescuer@") for g in rescued)
 
 
-def test_two_workers_on_one_queue_share_a_run_at_once_none_doubled(
-    owner, mlx_config, start_worker
-):
+def test_two_workers_on_one_queue_share_a_run_at_once_none_doubled(owner, mlx_config, start_worker):
     from annotate.models import WorkerHeartbeat
 
     mlx_config.max_tokens = 120
@@ -78,7 +71,7 @@ def test_two_workers_on_one_queue_share_a_run_at_once_none_doubled(
     start_worker("right", queues="mlx")
     wait_for(lambda: WorkerHeartbeat.objects.count() == 2, what="both workers' heartbeats")
     run = create_run(make_dataset(owner, 48), mlx_config, owner)
-    wait_for(lambda: _status(run) == RunStatus.COMPLETED, what="the run to complete")
+    wait_for(lambda: run_status(run) == RunStatus.COMPLETED, what="the run to complete")
     gens = list(run.generations.all())
     assert len(gens) == 48 and all(g.status == GenerationStatus.DONE for g in gens)
     assert {g.attempts for g in gens} == {1}  # nobody took an item another had
@@ -110,12 +103,12 @@ def test_cancel_and_resume_from_the_run_page(owner, owner_client, mlx_config, st
         what="the worker to let go",
     )
     counts = _counts(run)
-    assert _status(run) == RunStatus.CANCELLED
+    assert run_status(run) == RunStatus.CANCELLED
     assert counts[GenerationStatus.CANCELLED] > 0
     assert counts[GenerationStatus.DONE] + counts[GenerationStatus.CANCELLED] == 20
 
     owner_client.post(f"/runs/{run.pk}/resume/")
-    wait_for(lambda: _status(run) == RunStatus.COMPLETED, what="the resumed run to complete")
+    wait_for(lambda: run_status(run) == RunStatus.COMPLETED, what="the resumed run to complete")
     assert _counts(run)[GenerationStatus.DONE] == 20
 
 
@@ -136,7 +129,7 @@ def test_a_hosted_run_goes_through_the_api_queue(owner, start_worker, monkeypatc
             owner=owner,
         )
         run = create_run(make_dataset(owner, 24), config, owner)
-        wait_for(lambda: _status(run) == RunStatus.COMPLETED, what="the hosted run")
+        wait_for(lambda: run_status(run) == RunStatus.COMPLETED, what="the hosted run")
         assert api.ledger.max_in_flight == 8
         assert set(api.ledger.completed.values()) == {1} and len(api.ledger.completed) == 24
     assert all(g.worker.startswith("api-worker@") for g in run.generations.all())
@@ -167,7 +160,7 @@ def test_workers_report_their_queues_and_the_models_they_hold(owner, mlx_config,
 
     start_worker("reporter", queues="mlx")
     run = create_run(make_dataset(owner, 2), mlx_config, owner)
-    wait_for(lambda: _status(run) == RunStatus.COMPLETED, what="the run")
+    wait_for(lambda: run_status(run) == RunStatus.COMPLETED, what="the run")
 
     def held() -> list:
         online = [w for w in report()["workers"] if w["hostname"].startswith("reporter@")]
