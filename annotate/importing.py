@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime
+import decimal
 import io
 import itertools
 import json
+import math
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -54,6 +58,7 @@ KNOWN_KEYS = {
 }
 MAX_ERRORS_SHOWN = 20
 BULK = 2000
+MAX_DEPTH = 100  # levels of JSON nesting in a record; real ones use a handful
 
 
 class ImportFailed(Exception):
@@ -99,7 +104,7 @@ def _chat(turns, where: str, role_key: str, content_key: str, roles: dict) -> li
                 f"`{where}[{i}]` must be an object with `{role_key}` and `{content_key}`"
             )
         role, content = turn.get(role_key), turn.get(content_key)
-        if role not in roles:
+        if not isinstance(role, str) or role not in roles:  # a list or object is unhashable
             raise LineError(
                 f"`{where}[{i}].{role_key}` must be one of {', '.join(roles)}, not {role!r}"
             )
@@ -140,24 +145,39 @@ def _chosen(value) -> str:
     return ""
 
 
-def _has_nul(value) -> bool:
-    """Whether a NUL character is in any text of a parsed record (json.dumps would show it
-    only as the escape \\u0000, so the text itself is searched)."""
+def unstorable(value, depth: int = 0) -> str:
+    """Why a parsed record cannot be stored, or "": text with a NUL character (json.dumps
+    would show it only as the escape \\u0000, so the text itself is searched) or a lone
+    surrogate (not UTF-8), NaN or an infinity (not JSON), a Parquet cell of no JSON type, or
+    nesting deeper than the database's JSON (or Python's stack) takes."""
+    if depth > MAX_DEPTH:
+        return f"is nested more than {MAX_DEPTH} levels deep"
     if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        if "\x00" in value:
+            return "contains a NUL character, which no text field can hold"
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            return f"contains a lone surrogate (U+{ord(value[exc.start]):04X}), not Unicode text"
+        return ""
+    if isinstance(value, float):
+        return "" if math.isfinite(value) else f"holds {value}, which is not a JSON number"
+    if isinstance(value, dict | list):
+        parts = (x for kv in value.items() for x in kv) if isinstance(value, dict) else value
+        return next((why for v in parts if (why := unstorable(v, depth + 1))), "")
+    if value is None or isinstance(value, bool | int):
+        return ""
+    if isinstance(value, bytes):
+        return "holds binary data that is not UTF-8 text"
+    return f"holds a value of type {type(value).__name__}, which has no JSON form"
 
 
 def parse_record(record) -> ParsedItem:
     """Map one JSON object (or CSV row) onto an item; LineError says what is wrong."""
     if not isinstance(record, dict):
         raise LineError(f"expected a JSON object, not {type(record).__name__}")
-    if _has_nul(record):
-        raise LineError("contains a NUL character, which no text field can hold")
+    if why := unstorable(record):
+        raise LineError(why)
     messages = _messages(record)
     reference = next((_text(record, k) for k in REFERENCE_KEYS if record.get(k)), "")
     reference = reference or _chosen(record.get("chosen"))
@@ -179,10 +199,10 @@ def parse_record(record) -> ParsedItem:
     if not isinstance(metadata, dict):
         raise LineError("`metadata` must be an object")
     extra = {k: v for k, v in record.items() if k not in KNOWN_KEYS}
-    external_id = record.get("id")
-    return ParsedItem(
-        messages, reference, "" if external_id is None else str(external_id), {**metadata, **extra}
-    )
+    external_id = "" if record.get("id") is None else str(record["id"])
+    if len(external_id) > (limit := Item._meta.get_field("external_id").max_length):
+        raise LineError(f"`id` is longer than {limit} characters")
+    return ParsedItem(messages, reference, external_id, {**metadata, **extra})
 
 
 def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
@@ -199,6 +219,15 @@ def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
             yield number, json.loads(line), ""
         except json.JSONDecodeError as exc:
             yield number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+        except (ValueError, RecursionError) as exc:
+            yield number, None, f"not valid JSON ({_json_limit(exc)})"
+
+
+def _json_limit(exc: Exception) -> str:
+    """Which limit of Python's JSON reader a text hit (it raises these, not JSONDecodeError)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return "a number of more than 4,300 digits"
 
 
 def read_csv(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
@@ -225,12 +254,15 @@ def _csv_record(row: dict) -> tuple[dict | None, str]:
                 record[key] = json.loads(record[key])
             except json.JSONDecodeError as exc:
                 return None, f"`{key}` cell is not valid JSON ({exc.msg})"
+            except (ValueError, RecursionError) as exc:
+                return None, f"`{key}` cell is not valid JSON ({_json_limit(exc)})"
     return record, ""
 
 
 def read_parquet(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
     """(row number, record, error) per row, read a batch at a time; JSON-looking string cells
-    of `messages`, `conversations`, `prompt`, `chosen`, `rejected` or `metadata` are parsed."""
+    of `messages`, `conversations` or `metadata` are parsed, and of `prompt`, `chosen` or
+    `rejected` when they hold turns."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -241,7 +273,8 @@ def read_parquet(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
             for row in batch.to_pylist():
                 number += 1
                 yield number, _parquet_record(row), ""
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError, RecursionError) as exc:
+        # ValueError: a damaged file's names that are not UTF-8, nanoseconds no datetime holds.
         yield 1, None, f"unreadable Parquet ({exc})"
 
 
@@ -255,10 +288,40 @@ def _parquet_record(row: dict) -> dict:
             and isinstance(value, str)
             and value[:1] in "[{"
         ):
-            with contextlib.suppress(json.JSONDecodeError):
-                value = json.loads(value)
-        out[key] = value
+            with contextlib.suppress(ValueError, RecursionError):
+                parsed = json.loads(value)
+                # A prompt or answer that merely looks like JSON stays text; turns are turns.
+                if key in ("messages", "conversations", "metadata") or _is_turns(parsed):
+                    value = parsed
+        out[key] = _plain(value)
     return out
+
+
+def _is_turns(value) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(t, dict) and "role" in t for t in value)
+    )
+
+
+def _plain(value):
+    """A Parquet cell as JSON: dates and times as ISO text, decimals and UUIDs as text,
+    durations in seconds, UTF-8 bytes as text (parse_record refuses other bytes)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        with contextlib.suppress(UnicodeDecodeError):
+            return value.decode()
+    return value
 
 
 READERS = {"jsonl": read_jsonl, "csv": read_csv, "parquet": read_parquet}
@@ -340,7 +403,7 @@ def import_dataset(
     """Create a dataset from a JSONL or CSV stream, all or nothing. Raises ImportFailed."""
     records = READERS[fmt or detect_format(filename)](stream)
     dataset = Dataset.objects.create(
-        name=name or filename, description=description, source_filename=filename, owner=owner
+        name=name or filename[:200], description=description, source_filename=filename, owner=owner
     )
     first = next(records, None)
     records = itertools.chain([first] if first else [], records)

@@ -35,6 +35,7 @@ from annotate.models import (
     Task,
 )
 from annotate.schema import SchemaError, clean_answers, normalize_questions
+from inference.backends import BACKENDS
 
 BATCH = 1000
 MEASURES_INT = ("prompt_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
@@ -75,12 +76,18 @@ def _obj(record: dict, key: str, where: str) -> dict:
     return value
 
 
-def _int(value, where: str, optional: bool = False) -> int | None:
+def _int(value, where: str, optional: bool = False, limit: int = 2**31) -> int | None:
+    """A whole number from 0 to below limit (by default what an integer column holds; ids
+    of the exporting instance are only keys, up to 2**63)."""
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-        raise RowError(f"`{where}` must be a whole number >= 0")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
+        raise RowError(f"`{where}` must be a whole number from 0 to {limit - 1}")
     return value
+
+
+def _key(value, where: str) -> int:
+    return _int(value, where, limit=2**63)
 
 
 def _float(value, where: str) -> float | None:
@@ -102,7 +109,10 @@ def _str(value, where: str, optional: bool = True) -> str:
 def _when(value, where: str):
     if value is None:
         return None
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well formed, but no such date or time
+        parsed = None
     if parsed is None:
         raise RowError(f"`{where}` must be an ISO 8601 date and time")
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
@@ -153,7 +163,8 @@ def check_row(line: int, record: dict, parse_item) -> _Row:
         }
     )
     params = _obj(gen, "params", "generation.params")
-    _str(params.get("backend"), "generation.params.backend", optional=False)
+    if not isinstance(params.get("backend"), str) or params["backend"] not in BACKENDS:
+        raise RowError(f"`generation.params.backend` must be one of {', '.join(BACKENDS)}")
     _str(params.get("model"), "generation.params.model", optional=False)
     generation = {
         "sample_index": _int(gen.get("sample_index", 0), "generation.sample_index"),
@@ -170,11 +181,14 @@ def check_row(line: int, record: dict, parse_item) -> _Row:
         generation[key] = _int(measures.get(key), f"measurements.{key}", optional=True)
     for key in MEASURES_FLOAT:
         generation[key] = _float(measures.get(key), f"measurements.{key}")
+    definitions = record.get("projects") or []
+    if not isinstance(definitions, list):
+        raise RowError("`projects` must be a list")
     projects = {}
-    for n, definition in enumerate(record.get("projects") or []):
+    for n, definition in enumerate(definitions):
         if not isinstance(definition, dict):
             raise RowError(f"`projects[{n}]` must be an object")
-        pk = _int(definition.get("id"), f"projects[{n}].id")
+        pk = _key(definition.get("id"), f"projects[{n}].id")
         try:
             questions = normalize_questions(definition.get("questions") or [])
         except (SchemaError, TypeError, ValueError, AttributeError) as exc:
@@ -189,10 +203,10 @@ def check_row(line: int, record: dict, parse_item) -> _Row:
         }
     return _Row(
         line=line,
-        row_id=_int(record.get("id"), "id"),
-        item_id=_int(item.get("id"), "item.id"),
+        row_id=_key(record.get("id"), "id"),
+        item_id=_key(item.get("id"), "item.id"),
         item=parsed,
-        run_id=_int(gen.get("run_id"), "generation.run_id"),
+        run_id=_key(gen.get("run_id"), "generation.run_id"),
         config_name=_str(gen.get("model_config"), "generation.model_config", optional=False)[:200],
         params=params,
         generation=generation,
@@ -213,7 +227,7 @@ def _labels(value, where: str, projects: dict[int, dict], person: str) -> list[d
         here = f"{where}[{n}]"
         if not isinstance(label, dict):
             raise RowError(f"`{here}` must be an object")
-        project = _int(label.get("project"), f"{here}.project")
+        project = _key(label.get("project"), f"{here}.project")
         if project not in projects:
             raise RowError(f"`{here}.project` {project} is not among the row's `projects`")
         answers = label.get("answers")
@@ -255,6 +269,7 @@ class Restorer:
         self.members: set[tuple[int, int]] = set()
         self.project_runs: set[tuple[int, int]] = set()
         self.seen_rows: dict[int, int] = {}
+        self.seen_outputs: dict[tuple[int, int, int], int] = {}
         self.done = Restored()
 
     def write(self, rows: list[_Row]) -> None:
@@ -404,8 +419,9 @@ def _config_fields(params: dict) -> dict:
         if isinstance(params.get(key), int | float) and not isinstance(params.get(key), bool):
             fields[key] = params[key]
     for key in ("max_tokens", "batch_size", "seed"):
-        if isinstance(params.get(key), int) and not isinstance(params.get(key), bool):
-            fields[key] = params[key]
+        value = params.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31:
+            fields[key] = value
     if params.get("mode") in ("stream", "batch"):
         fields["mode"] = params["mode"]
     return fields
@@ -440,7 +456,7 @@ def restore(
 
 
 def _checked(records, restorer: Restorer, parse_item) -> Iterator[tuple[int, _Row | str]]:
-    from annotate.importing import LineError
+    from annotate.importing import LineError, unstorable
 
     for line, record, error in records:
         if error:
@@ -449,6 +465,9 @@ def _checked(records, restorer: Restorer, parse_item) -> Iterator[tuple[int, _Ro
         if not is_export_row(record):
             yield line, "not a row of an Annotate export, unlike the file's first line"
             continue
+        if why := unstorable(record):
+            yield line, why
+            continue
         try:
             row = check_row(line, record, parse_item)
         except (RowError, LineError) as exc:
@@ -456,5 +475,9 @@ def _checked(records, restorer: Restorer, parse_item) -> Iterator[tuple[int, _Ro
             continue
         if (first := restorer.seen_rows.setdefault(row.row_id, line)) != line:
             yield line, f"row id {row.row_id} is also on line {first}"
+            continue
+        output = (row.run_id, row.item_id, row.generation["sample_index"])
+        if (first := restorer.seen_outputs.setdefault(output, line)) != line:
+            yield line, f"the same run, item and sample as line {first}"
             continue
         yield line, row
