@@ -4,6 +4,11 @@ Formats: full JSONL and Parquet (item, output, measurements, every label, final 
 CSV, chat SFT JSONL and OpenAI's fine-tuning JSONL (`messages`, the corrected output where one
 exists), and preference pairs JSONL in TRL's conversational layout (`prompt`, `chosen`,
 `rejected`) from comparisons and from ratings. Each export writes a manifest beside its file.
+
+Two paths give the same rows: this module's, through the ORM, on any database; and on
+PostgreSQL, annotate/export_sql.py's for the full JSONL, CSV and Parquet files and for rows(),
+one COPY with the labels serialized by the database. Label semantics (mean rating, agreement,
+pass, the projects a row carries) are the functions below on both paths.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -124,7 +131,6 @@ def _labels(gens, filters: dict) -> tuple[Iterator, Iterator]:
     if filters.get("project"):
         notes = notes.filter(task__project_id=filters["project"])
     name = _namer(filters)
-    projects = _projects()
     labels = (
         (
             gen_id,
@@ -134,11 +140,11 @@ def _labels(gens, filters: dict) -> tuple[Iterator, Iterator]:
                 "answers": answers,
                 "time_spent_s": spent,
                 "submitted_at": _iso(at),
-                "_questions": projects[project]["questions"],
             },
         )
+        # pk last: two labels started at the same instant keep one order (the SQL path's).
         for gen_id, project, user, answers, spent, at in notes.order_by(
-            "task__generation_id", "started_at"
+            "task__generation_id", "started_at", "pk"
         )
         .values_list(
             "task__generation_id",
@@ -216,55 +222,76 @@ PROJECT_FIELDS = (
 )
 
 
-def _projects() -> _Lazy:
+def project_definitions() -> _Lazy:
     """Projects' definitions by id: what a re-import needs to rebuild them."""
     return _Lazy(lambda pk: Project.objects.values(*PROJECT_FIELDS).get(pk=pk))
+
+
+def run_definitions() -> _Lazy:
+    """Runs' (configuration name, params) by id."""
+    return _Lazy(lambda pk: Run.objects.values_list("model_config__name", "params").get(pk=pk))
 
 
 def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def _first_key(labels: list[dict], kind: str) -> str | None:
+# Label semantics. `defs` are the definitions of the projects the labels belong to, by id.
+
+
+def _first_key(labels: list[dict], kind: str, defs: dict[int, dict]) -> str | None:
     for label in labels:
-        for q in label["_questions"]:
+        for q in defs[label["project"]]["questions"]:
             if q["kind"] == kind:
                 return q["key"]
     return None
 
 
-def _mean_rating(labels: list[dict]) -> float | None:
-    key = _first_key(labels, "rating")
+def _mean_rating(labels: list[dict], defs: dict[int, dict]) -> float | None:
+    key = _first_key(labels, "rating", defs)
     values = [lb["answers"][key] for lb in labels if isinstance(lb["answers"].get(key), int)]
     return sum(values) / len(values) if values else None
 
 
-def _agreed(labels: list[dict]) -> bool:
+def _agreed(labels: list[dict], defs: dict[int, dict]) -> bool:
     if len(labels) < 2:
         return False
-    scored = {q["key"] for q in labels[0]["_questions"] if q["kind"] not in ("text", "correction")}
+    questions = defs[labels[0]["project"]]["questions"]
+    scored = {q["key"] for q in questions if q["kind"] not in ("text", "correction")}
     return all(len({json.dumps(lb["answers"].get(k)) for lb in labels}) == 1 for k in scored)
 
 
-def _passes(labels: list[dict], finals: list[dict]) -> bool:
-    key = _first_key(labels, "passfail")
+def _passes(labels: list[dict], finals: list[dict], defs: dict[int, dict]) -> bool:
+    key = _first_key(labels, "passfail", defs)
     if finals and key and key in finals[-1]["answers"]:
         return finals[-1]["answers"][key] == "pass"
     votes = [lb["answers"].get(key) for lb in labels if key]
     return bool(votes) and votes.count("pass") > len(votes) / 2
 
 
-def _keep(row: dict, filters: dict) -> bool:
-    labels, finals = row["labels"], row["final"]
+def _keep(labels: list[dict], finals: list[dict], rating, defs: dict[int, dict], filters) -> bool:
+    """Whether an output with these labels, final labels and mean rating passes the export's
+    label-based filters."""
     if filters.get("reviewed") and not finals:
         return False
-    if filters.get("agreed") and not _agreed(labels):
+    if filters.get("agreed") and not _agreed(labels, defs):
         return False
-    if filters.get("min_rating") is not None:
-        rating = row["mean_rating"]
-        if rating is None or rating < float(filters["min_rating"]):
-            return False
-    return not (filters.get("require_pass") and not _passes(labels, finals))
+    minimum = filters.get("min_rating")
+    if minimum is not None and (rating is None or rating < float(minimum)):
+        return False
+    return not (filters.get("require_pass") and not _passes(labels, finals, defs))
+
+
+def carried_projects(labels: list[dict], finals: list[dict]) -> list[int]:
+    """Ids of the projects whose definitions a row carries: those of its labels."""
+    return sorted({lb["project"] for lb in labels} | {f["project"] for f in finals})
+
+
+def label_facts(labels, finals, project_ids: list[int], projects: dict, filters: dict):
+    """(mean rating, whether the label-based filters keep the output)."""
+    defs = {pk: projects[pk] for pk in project_ids}
+    rating = _mean_rating(labels, defs)
+    return rating, _keep(labels, finals, rating, defs, filters)
 
 
 GEN_FIELDS = (
@@ -297,20 +324,37 @@ GEN_FIELDS = (
 )
 
 
-def rows(filters: dict, progress=None) -> Iterator[dict]:
-    """Full rows, streamed: one query for the outputs, one for their labels, one for their
-    reviews, each read CHUNK rows at a time and merged by generation id; `progress(n)` is
-    told how many outputs were gone through."""
+def use_sql() -> bool:
+    """Whether exports take PostgreSQL's path (annotate/export_sql.py)."""
+    return connection.vendor == "postgresql"
+
+
+def rows(filters: dict, progress=None, sql: bool | None = None) -> Iterator[dict]:
+    """Full rows, streamed, in generation order; `progress(n)` is told how many outputs were
+    gone through. sql: PostgreSQL's path (the default there) or the ORM's. On PostgreSQL's,
+    the connection streams while rows come: query nothing else until the iteration ends."""
+    if use_sql() if sql is None else sql:
+        from annotate import export_sql  # which imports this module
+
+        return export_sql.rows(filters, progress)
+    return _orm_rows(filters, progress)
+
+
+def _orm_rows(filters: dict, progress=None) -> Iterator[dict]:
+    """One query for the outputs, one for their labels, one for their reviews, each read
+    CHUNK rows at a time and merged by generation id."""
     gens = generations(filters)
     label_stream, final_stream = _labels(gens, filters)
     labels, finals = _Merged(label_stream), _Merged(final_stream)
-    runs = _Lazy(lambda pk: Run.objects.values_list("model_config__name", "params").get(pk=pk))
-    projects = _projects()
+    runs, projects = run_definitions(), project_definitions()
     seen = 0
     for g in gens.values_list(*GEN_FIELDS, named=True).iterator(chunk_size=CHUNK):
-        row = full_row(g, runs[g.run_id], labels.take(g.pk), finals.take(g.pk), projects)
-        if _keep(row, filters):
-            yield row
+        row_labels, row_finals = labels.take(g.pk), finals.take(g.pk)
+        project_ids = carried_projects(row_labels, row_finals)
+        rating, keep = label_facts(row_labels, row_finals, project_ids, projects, filters)
+        if keep:
+            row = full_row(g, runs[g.run_id], row_labels, row_finals)
+            yield {**row, "projects": [projects[pk] for pk in project_ids], "mean_rating": rating}
         seen += 1
         if progress and seen % CHUNK == 0:
             progress(CHUNK)
@@ -318,14 +362,12 @@ def rows(filters: dict, progress=None) -> Iterator[dict]:
         progress(seen % CHUNK)
 
 
-def full_row(
-    g, run: tuple[str, dict], labels: list[dict], finals: list[dict], projects: _Lazy
-) -> dict:
+def full_row(g, run: tuple[str, dict], labels: list[dict], finals: list[dict]) -> dict:
     """One output's row from its GEN_FIELDS (a named values_list row), its run's
-    (configuration name, params), and the definitions of the projects its labels belong to
-    (so that a re-import can rebuild them: annotate/reimport.py)."""
+    (configuration name, params), its labels and final labels; rows() adds the definitions of
+    the projects its labels belong to (so that a re-import can rebuild them:
+    annotate/reimport.py) and its mean rating."""
     config_name, params = run
-    project_ids = sorted({lb["project"] for lb in labels} | {f["project"] for f in finals})
     return {
         "schema_version": SCHEMA_VERSION,
         "id": g.pk,
@@ -366,21 +408,11 @@ def full_row(
         },
         "labels": labels,
         "final": finals,
-        "projects": [projects[pk] for pk in project_ids],
-        "mean_rating": _mean_rating(labels),
-    }
-
-
-def _public(row: dict) -> dict:
-    return {
-        **row,
-        "labels": [{k: v for k, v in lb.items() if k != "_questions"} for lb in row["labels"]],
     }
 
 
 def flat_row(row: dict) -> dict:
     item, gen, m = row["item"], row["generation"], row["measurements"]
-    public = _public(row)
     return {
         "id": row["id"],
         "dataset_id": item["dataset_id"],
@@ -407,14 +439,15 @@ def flat_row(row: dict) -> dict:
         "mean_rating": row["mean_rating"],
         "messages_json": json.dumps(item["messages"]),
         "metadata_json": json.dumps(item["metadata"]),
-        "labels_json": json.dumps(public["labels"]),
+        "labels_json": json.dumps(row["labels"]),
         "final_json": json.dumps(row["final"]),
     }
 
 
 def corrected_output(row: dict) -> str:
     """The gold answer: the reviewer's correction, else an annotator's, else the output."""
-    key = _first_key(row["labels"], "correction")
+    defs = {p["id"]: p for p in row["projects"]}
+    key = _first_key(row["labels"], "correction", defs)
     for source in [
         *(f["answers"] for f in reversed(row["final"])),
         *(lb["answers"] for lb in reversed(row["labels"])),
@@ -430,7 +463,7 @@ def chat_row(row: dict) -> dict:
     return {"messages": [*messages, {"role": "assistant", "content": corrected_output(row)}]}
 
 
-def preference_pairs(filters: dict) -> Iterator[dict]:
+def preference_pairs(filters: dict, sql: bool | None = None) -> Iterator[dict]:
     """Pairs from comparison votes, then from ratings (best against worst rated output of an
     item with different ratings)."""
     votes = Annotation.objects.filter(
@@ -449,7 +482,7 @@ def preference_pairs(filters: dict) -> Iterator[dict]:
         winner, loser = (left, right) if answers["verdict"] == "left" else (right, left)
         yield _pair(winner, loser, "comparison")
     by_item: dict[int, list[tuple[float, dict]]] = defaultdict(list)
-    for row in rows({**filters, "min_rating": None}):
+    for row in rows({**filters, "min_rating": None}, sql=sql):
         if row["mean_rating"] is not None:
             by_item[row["item"]["id"]].append((row["mean_rating"], row))
     for rated in by_item.values():
@@ -476,11 +509,20 @@ def _pair(winner: Generation, loser: Generation, source: str) -> dict:
     }
 
 
+def jsonl_line(record: dict) -> bytes:
+    """One JSONL line, UTF-8. orjson is fast; json writes what orjson refuses (integers past
+    64 bits, say in an item's metadata)."""
+    try:
+        return orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
+
+
 def _write_jsonl(path: Path, records: Iterator[dict]) -> int:
     n = 0
-    with path.open("w", encoding="utf-8") as f:
+    with path.open("wb") as f:
         for record in records:
-            f.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            f.write(jsonl_line(record))
             n += 1
     return n
 
@@ -529,9 +571,17 @@ PARQUET_SCHEMA = pa.schema(
 )
 
 
+# Dictionary encoding pays for repeated values only; outputs, prompts and labels rarely repeat.
+PARQUET_DICTIONARY = ["model_config", "backend", "model", "finish_reason", "error", "machine"]
+
+
+def parquet_writer(path: Path) -> pq.ParquetWriter:
+    return pq.ParquetWriter(path, PARQUET_SCHEMA, use_dictionary=PARQUET_DICTIONARY)
+
+
 def _write_parquet(path: Path, records: Iterator[dict]) -> int:
     n = 0
-    with pq.ParquetWriter(path, PARQUET_SCHEMA) as writer:
+    with parquet_writer(path) as writer:
         batch: list[dict] = []
         for record in records:
             batch.append(flat_row(record))
@@ -544,16 +594,22 @@ def _write_parquet(path: Path, records: Iterator[dict]) -> int:
     return n
 
 
-def _records(export: Export, progress) -> tuple[Iterator[dict], callable]:
-    filters, fmt = export.filters, export.format
+def write_export(fmt: str, filters: dict, path: Path, progress=None, sql: bool | None = None):
+    """Write an export's file in format fmt; returns how many rows it has. sql: PostgreSQL's
+    path (the default there) or the ORM's."""
+    sql = use_sql() if sql is None else sql
     if fmt == "preference":
-        return preference_pairs(filters), _write_jsonl
-    source = rows(filters, progress)
+        return _write_jsonl(path, preference_pairs(filters, sql=sql))
+    if sql and fmt in ("jsonl", "csv", "parquet"):
+        from annotate import export_sql  # which imports this module
+
+        return export_sql.write(fmt, filters, path, progress)
+    source = rows(filters, progress, sql=sql)
     if fmt in ("sft", "openai"):
-        return (chat_row(r) for r in source), _write_jsonl
+        return _write_jsonl(path, (chat_row(r) for r in source))
     if fmt == "jsonl":
-        return (_public(r) for r in source), _write_jsonl
-    return source, _write_csv if fmt == "csv" else _write_parquet
+        return _write_jsonl(path, source)
+    return (_write_csv if fmt == "csv" else _write_parquet)(path, source)
 
 
 def run_export(export: Export) -> Export:
@@ -570,8 +626,7 @@ def run_export(export: Export) -> Export:
         Export.objects.filter(pk=export.pk).update(done=export.done)
 
     try:
-        records, writer = _records(export, progress)
-        written = writer(path, records)
+        written = write_export(export.format, export.filters, path, progress)
     except Exception as exc:
         Export.objects.filter(pk=export.pk).update(status=ExportStatus.FAILED, error=str(exc))
         raise

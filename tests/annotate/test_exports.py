@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.json as pajson
@@ -13,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from annotate import queue
-from annotate.exporting import pseudonym, run_export
+from annotate.exporting import pseudonym, rows, run_export, write_export
 from annotate.importing import import_dataset
-from annotate.models import ApiToken, Export, Project, ProjectKind, Task
+from annotate.models import Annotation, ApiToken, Export, Project, ProjectKind, Task
 from tests.conftest import join, make_project
 
 pytestmark = pytest.mark.django_db
@@ -201,7 +203,8 @@ def test_a_bad_row_of_an_export_names_its_line_and_imports_nothing(owner, labele
     rows = lines(path)
     rows[1]["labels"][0]["answers"]["quality"] = 9
     rows[2]["generation"]["params"] = "mlx"
-    body = "\n".join(json.dumps(r) for r in [*rows, rows[0]]).encode()
+    twin = {**rows[0], "id": 10**9}  # another row id, the same output
+    body = "\n".join(json.dumps(r) for r in [*rows, rows[0], twin]).encode()
     counts = Dataset.objects.count(), Annotation.objects.count()
     with pytest.raises(ImportFailed) as failed:
         import_dataset(io.BytesIO(body), "bad.jsonl", "bad", owner)
@@ -209,6 +212,7 @@ def test_a_bad_row_of_an_export_names_its_line_and_imports_nothing(owner, labele
         "line 2: `labels[0].answers`: Quality: from 1 to 5.",
         "line 3: `generation.params` must be an object",
         f"line 4: row id {rows[0]['id']} is also on line 1",
+        "line 5: the same run, item and sample as line 1",
     ]
     assert (Dataset.objects.count(), Annotation.objects.count()) == counts
 
@@ -264,3 +268,107 @@ def test_the_api_and_the_page_say_what_an_export_brought_back(owner_client, labe
     with path.open("rb") as f:
         page = owner_client.post("/datasets/import/", {"file": f, "name": "again2"}, follow=True)
     assert "3 outputs of 1 runs, 1 projects with 6 labels" in page.content.decode()
+
+
+@pytest.fixture
+def reviewed(labeled, owner, reviewer, annotator, annotator2):
+    """`labeled`, plus what tells the two export paths apart if anything does: final labels
+    (one without a reviewer), a second label project over the same run whose first rating
+    asks something else, outputs with quotes, newlines, control and non-ASCII characters,
+    measurements, and times on the second exactly (isoformat drops the microseconds)."""
+    from annotate.projects import sync_tasks
+
+    run = labeled.runs.get()
+    on_the_second = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    tasks = list(Task.objects.filter(project=labeled).order_by("id"))
+    tasks[1].final = {"quality": 3, "correct": "pass", "correction": "def fixed():\n\t..."}
+    tasks[1].reviewed_by, tasks[1].reviewed_at = reviewer, on_the_second
+    tasks[2].final = {"quality": 2, "correct": "fail"}
+    for task in tasks:
+        task.save()
+    gens = list(run.generations.order_by("pk"))
+    gens[0].output = 'Voilà: "quoted", a\\backslash,\na tab\t, \x01 and 🙂'
+    gens[0].ttft_s, gens[0].latency_s, gens[0].decode_tps = 0.1, 2.0, 1e-7
+    gens[0].cost_usd, gens[0].finished_at = Decimal("0.00000060"), on_the_second
+    gens[1].finished_at = None
+    for g in gens:
+        g.save()
+    second = Project.objects.create(
+        name="Clarity",
+        owner=owner,
+        questions=[
+            {"key": "clarity", "label": "Clarity", "kind": "rating", "min": 1, "max": 5},
+            {"key": "quality", "label": "Quality", "kind": "rating", "min": 1, "max": 5},
+            {"key": "ok", "label": "OK?", "kind": "passfail"},
+        ],
+    )
+    second.runs.add(run)
+    sync_tasks(second)
+    join(second, annotator2)
+    for given in ({"clarity": 1, "quality": 4, "ok": "pass"}, {"clarity": 5, "ok": "fail"}):
+        queue.submit(queue.next_task(second, annotator2), given, 1.5)
+    Annotation.objects.filter(task__project=second, task__generation=gens[1]).update(
+        submitted_at=on_the_second
+    )
+    return labeled, second
+
+
+def _written(owner, tmp_path, fmt: str, filters: dict, sql: bool) -> list[dict]:
+    """The rows of an export file written by one path, parsed (JSON columns too)."""
+    path = tmp_path / f"{fmt}-{'sql' if sql else 'orm'}-{len(list(tmp_path.iterdir()))}"
+    n = write_export(fmt, filters, path, sql=sql)
+    if fmt == "parquet":
+        found = pq.read_table(path).to_pylist()
+    elif fmt == "csv":
+        found = list(csv.DictReader(path.open(encoding="utf-8", newline="")))
+    else:
+        found = lines(path)
+    assert len(found) == n
+    for row in found if fmt in ("csv", "parquet") else []:
+        for key in ("messages_json", "metadata_json", "labels_json", "final_json"):
+            row[key] = json.loads(row[key])
+    return found
+
+
+def test_the_sql_and_python_paths_write_the_same_rows(owner, reviewed, tmp_path):
+    from django.db import connection
+
+    labeled, second = reviewed
+    run = labeled.runs.get()
+    every = [
+        {},
+        {"project": labeled.pk},
+        {"project": labeled.pk, "pseudonyms": True},
+        {"min_rating": 3},
+        {"agreed": True},
+        {"reviewed": True},
+        {"require_pass": True},
+        {"project": second.pk, "min_rating": 2, "pseudonyms": True},
+        {"run": run.pk, "since": "2000-01-01", "until": "2100-01-01", "require_pass": True},
+    ]
+    # The SQL path needs PostgreSQL: on SQLite, the ORM path alone (CI runs both databases).
+    paths = (False, True) if connection.vendor == "postgresql" else (False,)
+    for filters in every:
+        for fmt in ("jsonl", "csv", "parquet"):
+            orm, *sql = [_written(owner, tmp_path, fmt, filters, path) for path in paths]
+            assert all(other == orm for other in sql), (fmt, filters)
+        orm, *sql = [json.loads(json.dumps(list(rows(filters, sql=path)))) for path in paths]
+        assert all(other == orm for other in sql), ("rows", filters)
+    # What the rows say, on either path.
+    every_row = _written(owner, tmp_path, "jsonl", {}, paths[-1])
+    first = every_row[0]
+    assert [p["name"] for p in first["projects"]] == ["Quality", "Clarity"]
+    # The first label's project asks "quality" first: 5, 5 and the second project's 4.
+    assert first["mean_rating"] == pytest.approx(14 / 3)
+    assert first["generation"]["output"].endswith("\x01 and 🙂")
+    assert first["measurements"]["finished_at"] == "2026-03-04T05:06:07+00:00"
+    assert every_row[1]["measurements"]["finished_at"] is None
+    assert every_row[1]["final"][0]["reviewed_at"] == "2026-03-04T05:06:07+00:00"
+    assert every_row[2]["final"] == [
+        {"project": labeled.pk, "answers": {"quality": 2, "correct": "fail"}, "reviewer": None}
+        | {"reviewed_at": None}
+    ]
+    masked = _written(owner, tmp_path, "jsonl", {"pseudonyms": True}, paths[-1])
+    names = {lb["annotator"] for row in masked for lb in row["labels"]}
+    assert names == {pseudonym("annie"), pseudonym("bert")}
+    assert masked[1]["final"][0]["reviewer"] == pseudonym("rita")
