@@ -27,16 +27,14 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Q
 
+from annotate.export_formats import CSV_COLUMNS, PARQUET_SCHEMA, parquet_writer
 from annotate.exporting import (
     CHUNK,
-    CSV_COLUMNS,
-    PARQUET_SCHEMA,
     PROJECT_FIELDS,
     SCHEMA_VERSION,
     carried_projects,
     generations,
     label_facts,
-    parquet_writer,
     project_definitions,
     pseudonym,
     run_definitions,

@@ -22,14 +22,18 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from annotate.export_formats import (
+    CSV_COLUMNS,
+    PARQUET_SCHEMA,
+    jsonl_line,
+    parquet_writer,
+)
 from annotate.models import (
     Annotation,
     AnnotationState,
@@ -59,35 +63,6 @@ FILTER_KEYS = (
     "until",
     "pseudonyms",
 )
-CSV_COLUMNS = [
-    "id",
-    "dataset_id",
-    "item_index",
-    "external_id",
-    "prompt",
-    "reference",
-    "model_config",
-    "backend",
-    "model",
-    "run_id",
-    "sample_index",
-    "output",
-    "finish_reason",
-    "error",
-    "prompt_tokens",
-    "output_tokens",
-    "ttft_s",
-    "latency_s",
-    "decode_tps",
-    "cost_usd",
-    "machine",
-    "labels_n",
-    "mean_rating",
-    "messages_json",
-    "metadata_json",
-    "labels_json",
-    "final_json",
-]
 
 
 def generations(filters: dict):
@@ -509,15 +484,6 @@ def _pair(winner: Generation, loser: Generation, source: str) -> dict:
     }
 
 
-def jsonl_line(record: dict) -> bytes:
-    """One JSONL line, UTF-8. orjson is fast; json writes what orjson refuses (integers past
-    64 bits, say in an item's metadata)."""
-    try:
-        return orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
-    except orjson.JSONEncodeError:
-        return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
-
-
 def _write_jsonl(path: Path, records: Iterator[dict]) -> int:
     n = 0
     with path.open("wb") as f:
@@ -536,47 +502,6 @@ def _write_csv(path: Path, records: Iterator[dict]) -> int:
             writer.writerow(flat_row(record))
             n += 1
     return n
-
-
-PARQUET_SCHEMA = pa.schema(
-    [
-        ("id", pa.int64()),
-        ("dataset_id", pa.int64()),
-        ("item_index", pa.int64()),
-        ("external_id", pa.string()),
-        ("prompt", pa.string()),
-        ("reference", pa.string()),
-        ("model_config", pa.string()),
-        ("backend", pa.string()),
-        ("model", pa.string()),
-        ("run_id", pa.int64()),
-        ("sample_index", pa.int64()),
-        ("output", pa.string()),
-        ("finish_reason", pa.string()),
-        ("error", pa.string()),
-        ("prompt_tokens", pa.int64()),
-        ("output_tokens", pa.int64()),
-        ("ttft_s", pa.float64()),
-        ("latency_s", pa.float64()),
-        ("decode_tps", pa.float64()),
-        ("cost_usd", pa.float64()),
-        ("machine", pa.string()),
-        ("labels_n", pa.int64()),
-        ("mean_rating", pa.float64()),
-        ("messages_json", pa.string()),
-        ("metadata_json", pa.string()),
-        ("labels_json", pa.string()),
-        ("final_json", pa.string()),
-    ]
-)
-
-
-# Dictionary encoding pays for repeated values only; outputs, prompts and labels rarely repeat.
-PARQUET_DICTIONARY = ["model_config", "backend", "model", "finish_reason", "error", "machine"]
-
-
-def parquet_writer(path: Path) -> pq.ParquetWriter:
-    return pq.ParquetWriter(path, PARQUET_SCHEMA, use_dictionary=PARQUET_DICTIONARY)
 
 
 def _write_parquet(path: Path, records: Iterator[dict]) -> int:
