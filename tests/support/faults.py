@@ -136,7 +136,7 @@ class Ledger:
     """A thread-safe log of requests, with the prompt keys answered completely."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._records: list[RequestRecord] = []
         self._completed: Counter[str] = Counter()
         self._in_flight = 0
@@ -153,17 +153,25 @@ class Ledger:
             self._records.append(record)
             if record.outcome == "completed" and record.key is not None:
                 self._completed[record.key] += 1
+            self._lock.notify_all()
+
+    def _settled(self) -> None:
+        """Wait (up to 2 s) for the requests being answered: a client can read its whole
+        response before the server has written the request's record."""
+        self._lock.wait_for(lambda: self._in_flight == 0, timeout=2)
 
     @property
     def records(self) -> list[RequestRecord]:
         """A copy of the records, in the order the requests finished."""
         with self._lock:
+            self._settled()
             return list(self._records)
 
     @property
     def completed(self) -> Counter[str]:
         """A copy of: prompt key -> times its whole answer was sent."""
         with self._lock:
+            self._settled()
             return Counter(self._completed)
 
     @property
@@ -187,10 +195,13 @@ class Ledger:
 
     def summary(self) -> dict[str, Any]:
         """Counts as plain JSON-able values, for `GET /_fake/stats`."""
+        with self._lock:  # as things stand now: requests may be in flight
+            records, completed = list(self._records), dict(self._completed)
+        statuses = Counter(r.status for r in records)
         return {
-            "requests": len(self.records),
-            "statuses": {str(k): v for k, v in sorted(self.statuses().items())},
-            "completed": dict(self.completed),
+            "requests": len(records),
+            "statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "completed": completed,
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
         }
