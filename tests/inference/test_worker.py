@@ -3,6 +3,9 @@ filesystem transport by default, Redis in CI's second pass)."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 from annotate.models import Generation, GenerationStatus, Run, RunStatus
@@ -40,16 +43,19 @@ def test_a_killed_workers_items_finish_on_the_next_worker_none_lost_none_doubled
     mlx_config.save()
     first = start_worker("doomed")
     run = create_run(make_dataset(owner, 20), mlx_config, owner)
-    wait_for(
-        lambda: run.generations.filter(status=GenerationStatus.DONE).count() >= 2,
-        interval=0.05,
-        what="the first items",
-    )
+    running = run.generations.filter(status=GenerationStatus.RUNNING)
+    done = run.generations.filter(status=GenerationStatus.DONE)
+    # Kill it while it holds items: frozen (SIGSTOP) it cannot finish them between the look
+    # and the kill; between two batches it holds none, so let it go on and look again.
+    in_flight: set[int] = set()
+    while not in_flight:
+        wait_for(lambda: done.count() >= 2 and running.exists(), interval=0.05, what="items")
+        os.killpg(first.proc.pid, signal.SIGSTOP)
+        in_flight = set(running.values_list("pk", flat=True))
+        if not in_flight:
+            os.killpg(first.proc.pid, signal.SIGCONT)
     first.kill()
-    in_flight = set(
-        run.generations.filter(status=GenerationStatus.RUNNING).values_list("pk", flat=True)
-    )
-    done_before = run.generations.filter(status=GenerationStatus.DONE).count()
+    done_before = done.count()
     assert in_flight and done_before < 20
 
     start_worker("rescuer")
