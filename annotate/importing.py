@@ -73,6 +73,23 @@ class LineError(ValueError):
     pass
 
 
+class LineErrors:
+    """A file's bad lines: the first MAX_ERRORS_SHOWN as `line N: why`, and how many."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+        self.total = 0
+
+    def add(self, line: int, why: str) -> None:
+        self.total += 1
+        if len(self.shown) < MAX_ERRORS_SHOWN:
+            self.shown.append(f"line {line}: {why}")
+
+    def raise_any(self) -> None:
+        if self.total:
+            raise ImportFailed(self.shown, self.total)
+
+
 @dataclass
 class ParsedItem:
     messages: list[dict]
@@ -83,6 +100,18 @@ class ParsedItem:
     @property
     def prompt(self) -> str:
         return self.messages[-1]["content"]
+
+    def item(self, dataset: Dataset, index: int) -> Item:
+        """The (unsaved) item of a dataset."""
+        return Item(
+            dataset=dataset,
+            index=index,
+            messages=self.messages,
+            prompt=self.prompt,
+            reference=self.reference,
+            external_id=self.external_id,
+            metadata=self.metadata,
+        )
 
 
 def _text(record: dict, key: str) -> str:
@@ -372,17 +401,7 @@ def _item_writer(dataset: Dataset):
     batch: list[Item] = []
 
     def write(index: int, parsed: ParsedItem) -> None:
-        batch.append(
-            Item(
-                dataset=dataset,
-                index=index,
-                messages=parsed.messages,
-                prompt=parsed.prompt,
-                reference=parsed.reference,
-                external_id=parsed.external_id,
-                metadata=parsed.metadata,
-            )
-        )
+        batch.append(parsed.item(dataset, index))
         if len(batch) >= BULK:
             Item.objects.bulk_create(batch)
             batch.clear()
@@ -409,12 +428,9 @@ def import_dataset(
     records = itertools.chain([first] if first else [], records)
     if first and is_export_row(first[1]):
         # Annotate's own export: its runs, outputs, projects and labels come back too.
-        dataset.restored, errors, total_errors = restore(dataset, records, owner, parse_record)
-        if total_errors:
-            raise ImportFailed(errors, total_errors)
+        dataset.restored = restore(dataset, records, owner)
         return dataset
-    errors: list[str] = []
-    total_errors = 0
+    errors = LineErrors()
     index = 0
     with _item_writer(dataset) as write:
         for number, record, error in records:
@@ -424,18 +440,13 @@ def import_dataset(
                 except LineError as exc:
                     error = str(exc)
             if error:
-                total_errors += 1
-                if len(errors) < MAX_ERRORS_SHOWN:
-                    errors.append(f"line {number}: {error}")
-                continue
-            if total_errors:
-                continue  # keep reading to report every bad line, but write nothing more
-            write(index, parsed)
-            index += 1
-    if not total_errors and not index:
-        errors, total_errors = [f"{filename}: no items found"], 1
-    if total_errors:
-        raise ImportFailed(errors, total_errors)
+                errors.add(number, error)
+            elif not errors.total:  # after a bad line, read on to report all, write nothing
+                write(index, parsed)
+                index += 1
+    errors.raise_any()
+    if not index:
+        raise ImportFailed([f"{filename}: no items found"], 1)
     return dataset
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -36,6 +37,9 @@ from annotate.models import (
 )
 from annotate.schema import SchemaError, clean_answers, normalize_questions
 from inference.backends import BACKENDS
+
+if TYPE_CHECKING:
+    from annotate.importing import ParsedItem
 
 BATCH = 1000
 MEASURES_INT = ("prompt_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
@@ -134,10 +138,9 @@ def _cost(value) -> Decimal | None:
 class _Row:
     """One exported row, checked; ids are the exporting instance's."""
 
-    line: int
     row_id: int
     item_id: int
-    item: object  # ParsedItem
+    item: ParsedItem
     run_id: int
     config_name: str
     params: dict
@@ -147,14 +150,16 @@ class _Row:
     projects: dict[int, dict]
 
 
-def check_row(line: int, record: dict, parse_item) -> _Row:
+def check_row(record: dict) -> _Row:
     """The row's parts, checked; RowError names the first problem."""
     item = _obj(record, "item", "item")
     gen = _obj(record, "generation", "generation")
     measures = record.get("measurements") or {}
     if not isinstance(measures, dict):
         raise RowError("`measurements` must be an object")
-    parsed = parse_item(
+    from annotate.importing import parse_record
+
+    parsed = parse_record(
         {
             "messages": item.get("messages"),
             "reference": item.get("reference") or "",
@@ -202,7 +207,6 @@ def check_row(line: int, record: dict, parse_item) -> _Row:
             "blind": bool(definition.get("blind", True)),
         }
     return _Row(
-        line=line,
         row_id=_key(record.get("id"), "id"),
         item_id=_key(item.get("id"), "item.id"),
         item=parsed,
@@ -276,16 +280,8 @@ class Restorer:
         new_items: dict[int, Item] = {}
         for row in rows:
             if row.item_id not in self.items and row.item_id not in new_items:
-                p = row.item
-                new_items[row.item_id] = Item(
-                    dataset=self.dataset,
-                    index=len(self.items) + len(new_items),
-                    messages=p.messages,
-                    prompt=p.prompt,
-                    reference=p.reference,
-                    external_id=p.external_id,
-                    metadata=p.metadata,
-                )
+                index = len(self.items) + len(new_items)
+                new_items[row.item_id] = row.item.item(self.dataset, index)
         Item.objects.bulk_create(new_items.values())
         self.items.update((old, item.pk) for old, item in new_items.items())
         gens = [
@@ -427,35 +423,28 @@ def _config_fields(params: dict) -> dict:
     return fields
 
 
-def restore(
-    dataset: Dataset, records: Iterable[tuple[int, dict | None, str]], owner, parse_item
-) -> tuple[Restored, list[str], int]:
-    """Rebuild the work of an export's rows (line number, record, read error) into `dataset`.
-    Returns what was restored and the errors (the first few, and how many): with any error,
-    the caller rolls the transaction back."""
+def restore(dataset: Dataset, records: Iterable[tuple[int, dict | None, str]], owner) -> Restored:
+    """Rebuild the work of an export's rows (line number, record, read error) into `dataset`;
+    ImportFailed names the bad lines (the caller's transaction is then rolled back)."""
+    from annotate.importing import LineErrors
+
     restorer = Restorer(dataset, owner)
-    errors: list[str] = []
-    total_errors = 0
+    errors = LineErrors()
     batch: list[_Row] = []
-    for line, row in _checked(records, restorer, parse_item):
+    for line, row in _checked(records, restorer):
         if isinstance(row, str):
-            total_errors += 1
-            if len(errors) < 20:
-                errors.append(f"line {line}: {row}")
-            continue
-        if total_errors:
-            continue  # keep checking to report every bad line, but write nothing more
-        batch.append(row)
-        if len(batch) >= BATCH:
-            restorer.write(batch)
-            batch = []
-    if not total_errors:
-        restorer.write(batch)
-        return restorer.finish(), errors, total_errors
-    return restorer.done, errors, total_errors
+            errors.add(line, row)
+        elif not errors.total:  # after a bad line, check on to report all, write nothing
+            batch.append(row)
+            if len(batch) >= BATCH:
+                restorer.write(batch)
+                batch = []
+    errors.raise_any()
+    restorer.write(batch)
+    return restorer.finish()
 
 
-def _checked(records, restorer: Restorer, parse_item) -> Iterator[tuple[int, _Row | str]]:
+def _checked(records, restorer: Restorer) -> Iterator[tuple[int, _Row | str]]:
     from annotate.importing import LineError, unstorable
 
     for line, record, error in records:
@@ -469,7 +458,7 @@ def _checked(records, restorer: Restorer, parse_item) -> Iterator[tuple[int, _Ro
             yield line, why
             continue
         try:
-            row = check_row(line, record, parse_item)
+            row = check_row(record)
         except (RowError, LineError) as exc:
             yield line, str(exc)
             continue

@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pg import ensure_database, reset, setup_django  # noqa: E402
+from pg import ensure_database, reset, setup_django, vacuum_analyze  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/annotate_bench_queue"
@@ -237,7 +237,7 @@ def build(bench: Bench) -> tuple[int, list[int], dict[str, float]]:
     steps["sync_tasks"] = time.perf_counter() - start - steps["outputs"]
     user_ids = [u.pk for u in annotators]
     prefill(project.pk, user_ids, bench.overlap, int(bench.done * bench.generations))
-    vacuum_analyze()
+    vacuum_analyze(("annotate_item", "annotate_generation", "annotate_task", "annotate_annotation"))
     return project.pk, user_ids, steps
 
 
@@ -265,15 +265,6 @@ def prefill(project_id: int, user_ids: list[int], k: int, count: int) -> None:
                 WHERE id IN ({first})""",
             params,
         )
-
-
-def vacuum_analyze() -> None:
-    from django.db import connection
-
-    tables = ("annotate_item", "annotate_generation", "annotate_task", "annotate_annotation")
-    with connection.cursor() as cursor:
-        for table in tables:
-            cursor.execute(f"VACUUM ANALYZE {table}")
 
 
 # --- The load -----------------------------------------------------------------------------------

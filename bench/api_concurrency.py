@@ -57,6 +57,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common import wait_finished  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_TIME_VS_IDEAL = 1.25
 POLL_S = 0.05
@@ -256,18 +258,6 @@ def make_config(owner, url: str, bench: Bench, name: str):
     )
 
 
-def wait_finished(run_id: int, timeout: float = 600) -> str:
-    from annotate.models import ACTIVE_RUN_STATUSES, Run
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = Run.objects.filter(pk=run_id).values_list("status", flat=True).get()
-        if status not in ACTIVE_RUN_STATUSES:
-            return status
-        time.sleep(POLL_S)
-    raise RuntimeError(f"run {run_id} did not finish within {timeout:.0f} s")
-
-
 def count_lost(run) -> int:
     """Items of the run's dataset without a DONE generation."""
     from annotate.models import Generation, GenerationStatus, Item
@@ -323,7 +313,7 @@ class App:
         tasks_before = tasks_received(self.log)
         clock = Clock(self.worker_pid)
         run = create_run(dataset, config, self.owner)
-        status = wait_finished(run.pk)
+        status = wait_finished(run.pk, timeout=600, poll_s=POLL_S)
         clock.stop()
         return self.result(scenario, run.pk, status, clock, tasks_received(self.log) - tasks_before)
 

@@ -57,9 +57,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pg import copy_rows, ensure_database, setup_django, vacuum_analyze  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/annotate_bench_export"
@@ -156,39 +158,6 @@ def bench_from_args(args: argparse.Namespace) -> Bench:
         tracemalloc=args.tracemalloc,
         rebuild=args.rebuild,
     )
-
-
-def ensure_database(url: str, recreate: bool = False) -> None:
-    """Create the database named in url if it does not exist (connecting to "postgres")."""
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if recreate and "bench" not in name:
-        raise SystemExit(f"--rebuild drops the database: its name must say bench: {name}")
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        if recreate:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def setup_django(url: str, migrate: bool = True) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "annotate.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-    from django.conf import settings
-    from django.core.management import call_command
-
-    django.setup()
-    if migrate:
-        call_command("migrate", verbosity=0)
-    # As in a worker in production: no query log growing in memory.
-    settings.DEBUG = False
 
 
 def clean_leftovers() -> None:
@@ -360,18 +329,6 @@ def next_ids(table: str, count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def copy_rows(table: str, columns: tuple[str, ...], rows) -> None:
-    """COPY rows (tuples in the order of columns) into table."""
-    from django.db import connection
-
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
-
-
 @dataclass
 class LabelPlan:
     """Per task: its labels' count, annotators and answers, and the review of some."""
@@ -500,20 +457,9 @@ def build(bench: Bench) -> Built:
         project = make_project(bench, owner, reviewer, annotators, run)
         insert_labels(bench, project, run, reviewer, annotators)
         seconds["labels"] = time.perf_counter() - start - seconds["outputs"]
-    vacuum_analyze()
+    vacuum_analyze(TABLES)
     seconds["build"] = time.perf_counter() - start
     return Built(project_id=project.pk, owner_id=owner.pk, seconds=seconds)
-
-
-def vacuum_analyze() -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        for table in TABLES:
-            cursor.execute(f"VACUUM ANALYZE {table}")
-
-
-# --- The import file ----------------------------------------------------------------------------
 
 
 def write_import_file(path: Path, lines: int, seed: int) -> int:

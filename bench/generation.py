@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common import copy_without_eos, demo_model_path, wait_finished  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 PROMPTS_FILE = ROOT / "annotate" / "demo" / "coding_prompts.jsonl"
 GOAL_APP_VS_RAW = 0.9
@@ -116,37 +118,6 @@ def prompt_texts(n: int) -> list[str]:
     """n distinct prompts: the demo coding prompts, cycled and numbered."""
     base = [json.loads(line)["prompt"] for line in PROMPTS_FILE.read_text().splitlines() if line]
     return [f"{base[i % len(base)]} Call it solution_{i}." for i in range(n)]
-
-
-def demo_model_path() -> Path:
-    """MLX_MODEL, else the settings' default (var/models/demo), built there if missing."""
-    if path := os.environ.get("MLX_MODEL"):
-        return Path(path)
-    path = Path(os.environ.get("ANNOTATE_VAR_DIR", ROOT / "var")) / "models" / "demo"
-    if not (path / "config.json").exists():
-        from inference.demo_model import build_demo_model
-
-        print(f"Building the demo model into {path} ...", flush=True)
-        build_demo_model(path)
-    return path
-
-
-def _patch_json(path: Path, **values: Any) -> None:
-    if path.exists():
-        path.write_text(json.dumps(json.loads(path.read_text()) | values, indent=2))
-
-
-def copy_without_eos(src: Path, dst: Path) -> Path:
-    """A copy of the model whose only end-of-sequence id is vocab_size, which the model can
-    never emit: every sequence runs to max_tokens, in mlx_lm and in the app alike."""
-    shutil.copytree(src, dst)
-    never = int(json.loads((dst / "config.json").read_text())["vocab_size"])
-    # mlx_lm reads eos ids from config.json, overridden by generation_config.json, and adds
-    # the tokenizer's own eos_token: declare none there.
-    _patch_json(dst / "config.json", eos_token_id=[never])
-    _patch_json(dst / "generation_config.json", eos_token_id=[never])
-    _patch_json(dst / "tokenizer_config.json", eos_token=None)
-    return dst
 
 
 # --- (a) raw mlx-lm -----------------------------------------------------------------------------
@@ -245,18 +216,6 @@ def make_config(owner, bench: Bench, model_path: Path, batch_size: int, max_toke
     )
 
 
-def wait_finished(run_id: int, timeout: float = 900) -> str:
-    from annotate.models import ACTIVE_RUN_STATUSES, Run
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = Run.objects.filter(pk=run_id).values_list("status", flat=True).get()
-        if status not in ACTIVE_RUN_STATUSES:
-            return status
-        time.sleep(POLL_S)
-    raise RuntimeError(f"run {run_id} did not finish within {timeout:.0f} s")
-
-
 def run_stats(run_id: int, created_at) -> dict[str, Any]:
     """What the database says: tokens, finish reasons, wall time, the wait before the worker
     started, and the span from the first generation's start to the last one's finish."""
@@ -319,7 +278,7 @@ class App:
         tasks_before = tasks_done(self.log)
         created_at = timezone.now()
         run = create_run(dataset, config, self.owner)
-        status = wait_finished(run.pk)
+        status = wait_finished(run.pk, timeout=900, poll_s=POLL_S)
         stats = run_stats(run.pk, created_at)
         if status != "completed":
             raise RuntimeError(f"run {run.pk} ended {status}:\n{self.log.read_text()[-3000:]}")

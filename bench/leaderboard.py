@@ -52,7 +52,6 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,7 +60,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pg import TABLES, copy_rows, ensure_database, reset, setup_django  # noqa: E402
+from common import timed  # noqa: E402
+from pg import copy_rows, ensure_database, reset, setup_django, vacuum_analyze  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/annotate_bench_leaderboard"
@@ -358,21 +358,7 @@ def build(bench: Bench) -> Built:
     )
 
 
-def vacuum_analyze() -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        for table in TABLES:
-            cursor.execute(f"VACUUM ANALYZE {table}")
-
-
 # --- Measurements -------------------------------------------------------------------------------
-
-
-def timed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
-    start = time.perf_counter()
-    result = call(*args, **kwargs)
-    return result, time.perf_counter() - start
 
 
 def measure_leaderboard(project_id: int, rounds: int, repeat: int = 3) -> tuple[Any, dict]:

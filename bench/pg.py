@@ -11,9 +11,10 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def ensure_database(url: str) -> None:
-    """Create the database named in url if it does not exist (connecting to "postgres").
-    Benchmarks empty their tables, so the name must say "bench"."""
+def ensure_database(url: str, recreate: bool = False) -> None:
+    """Create the database named in url if it does not exist (connecting to "postgres"), or
+    drop and create it (recreate). Benchmarks empty their tables, so the name must say
+    "bench"."""
     import psycopg
     from psycopg import sql
 
@@ -22,6 +23,10 @@ def ensure_database(url: str) -> None:
     if "bench" not in name:
         raise SystemExit(f"The bench empties tables: its database's name must say bench: {name}")
     with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+        if recreate:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
@@ -80,3 +85,12 @@ def reset(user_prefix: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
     get_user_model().objects.filter(username__startswith=user_prefix).delete()
+
+
+def vacuum_analyze(tables=TABLES) -> None:
+    """Fresh planner statistics after a build, as autovacuum would give them in time."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"VACUUM ANALYZE {table}")

@@ -60,7 +60,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pg import TABLES, copy_rows, ensure_database, reset, setup_django  # noqa: E402
+from common import timed  # noqa: E402
+from pg import copy_rows, ensure_database, reset, setup_django, vacuum_analyze  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/annotate_bench_stats"
@@ -664,21 +665,7 @@ def build(bench: Bench) -> tuple[int, dict[str, float]]:
     return root.pk, seconds
 
 
-def vacuum_analyze() -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        for table in TABLES:
-            cursor.execute(f"VACUUM ANALYZE {table}")
-
-
 # --- Measurements -------------------------------------------------------------------------------
-
-
-def timed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
-    start = time.perf_counter()
-    result = call(*args, **kwargs)
-    return result, time.perf_counter() - start
 
 
 def client_for(user_id: int):

@@ -65,6 +65,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import copy_without_eos, demo_model_path  # noqa: E402
+
 from tests.support.processes import Service, worker_command  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -284,35 +286,6 @@ def logged_writes(run_id: int) -> tuple[int, int]:
 
 
 # --- The model and the data ---------------------------------------------------------------------
-
-
-def demo_model_path() -> Path:
-    """MLX_MODEL, else var/models/demo, built there if missing."""
-    if path := os.environ.get("MLX_MODEL"):
-        return Path(path)
-    path = ROOT / "var" / "models" / "demo"
-    if not (path / "config.json").exists():
-        from inference.demo_model import build_demo_model
-
-        print(f"Building the demo model into {path} ...", flush=True)
-        build_demo_model(path)
-    return path
-
-
-def _patch_json(path: Path, **values: Any) -> None:
-    if path.exists():
-        path.write_text(json.dumps(json.loads(path.read_text()) | values, indent=2))
-
-
-def copy_without_eos(src: Path, dst: Path) -> Path:
-    """A copy whose only end-of-sequence id is vocab_size, which the model can never emit:
-    every item runs to max_tokens, so the clean and the fault run do the same work."""
-    shutil.copytree(src, dst)
-    never = int(json.loads((dst / "config.json").read_text())["vocab_size"])
-    _patch_json(dst / "config.json", eos_token_id=[never])
-    _patch_json(dst / "generation_config.json", eos_token_id=[never])
-    _patch_json(dst / "tokenizer_config.json", eos_token=None)
-    return dst
 
 
 def prompt_texts(n: int) -> list[str]:
