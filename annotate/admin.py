@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from annotate.models import Dataset, Generation, Item, ModelConfig, Price, ProviderBatch, Run
+from annotate.datasets.models import Dataset, Item
+from inference.models import Generation, ModelConfig, Price, ProviderBatch, Run
 
 
 @admin.register(Dataset)

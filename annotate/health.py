@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from annotate.models import Generation, GenerationStatus, Run, WorkerHeartbeat
+from inference.models import Generation, GenerationStatus, Run, WorkerHeartbeat
 
 
 def _timed(check) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from annotate.env import envbool, envint, envsecret
+from inference.env import envbool, envint, envsecret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("ANNOTATE_VAR_DIR", BASE_DIR / "var"))
@@ -78,8 +78,10 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "annotate.context_processors.nav",
+                "annotate.web.context_processors.nav",
             ],
+            # The web door's template tags live with its views, not at the app's top.
+            "libraries": {"annotate_tags": "annotate.web.templatetags.annotate_tags"},
         },
     },
 ]
@@ -150,7 +152,7 @@ PROMPT_MAX_CHARS = envint("PROMPT_MAX_CHARS", "1000000")
 NINJA_PAGINATION_PER_PAGE = 100
 NINJA_PAGINATION_MAX_LIMIT = 1000
 NINJA_PAGINATION_MAX_OFFSET = 10**9
-NINJA_PAGINATION_CLASS = "annotate.api_types.Pages"
+NINJA_PAGINATION_CLASS = "annotate.api.types.Pages"
 
 # Exports of up to this many outputs are written during the request; larger ones by a worker.
 EXPORT_INLINE_MAX = envint("EXPORT_INLINE_MAX", "5000")

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from annotate.api import api
-from annotate.views import (
+from annotate.web.views import (
     auth,
     configs,
     datasets,

@@ -8,7 +8,7 @@ Needs PostgreSQL: DATABASE_URL, or postgres://postgres@127.0.0.1:5432/annotate_b
 created if missing. The bench's tables in it are emptied at start, so its name must contain
 "bench". Phases, all on one project:
 
-- serial: one annotator alone calls `annotate.queue.next_task` then `submit`: the latency
+- serial: one annotator alone calls `annotation_queue.next_task` then `submit`: the latency
   without contention;
 - queue: --annotators threads, each with its own database connection, call `next_task` then
   `submit` (every other annotator `skip`s a fifth of the time) --rounds times, back to back
@@ -203,9 +203,11 @@ def insert_outputs(dataset_id: int, run_id: int, count: int) -> None:
 
 def build(bench: Bench) -> tuple[int, list[int], dict[str, float]]:
     """The project and its annotators: (project id, annotator ids, seconds by step)."""
-    from annotate.models import Dataset, ModelConfig, Project, ProjectMember, Run, RunStatus
-    from annotate.projects import sync_tasks
-    from annotate.schema import DEFAULT_QUESTIONS
+    from annotate.datasets.models import Dataset
+    from annotate.labeling.models import Project, ProjectMember
+    from annotate.labeling.projects import sync_tasks
+    from annotate.labeling.questions import DEFAULT_QUESTIONS
+    from inference.models import ModelConfig, Run, RunStatus
 
     start = time.perf_counter()
     owner, annotators = make_users(bench.annotators)
@@ -298,9 +300,9 @@ def annotate_directly(bench: Bench, ctx: dict, index: int, rounds: int, samples:
     """One annotator calling the queue's functions: next, then submit or skip."""
     from django.contrib.auth import get_user_model
 
-    from annotate import queue
-    from annotate.models import Project
-    from annotate.schema import clean_answers
+    from annotate.labeling import annotation_queue
+    from annotate.labeling.models import Project
+    from annotate.labeling.questions import clean_answers
 
     project = Project.objects.get(pk=ctx["project_id"])
     user = get_user_model().objects.get(pk=ctx["user_ids"][index])
@@ -308,15 +310,15 @@ def annotate_directly(bench: Bench, ctx: dict, index: int, rounds: int, samples:
     ctx["barrier"].wait()
     for _ in range(rounds):
         think(ctx, rng)
-        annotation = timed(samples, "next", queue.next_task, project, user)
+        annotation = timed(samples, "next", annotation_queue.next_task, project, user)
         if annotation is None:
             return
         if skips(bench, index, rng):
-            timed(samples, "skip", queue.skip, annotation, 3.0)
+            timed(samples, "skip", annotation_queue.skip, annotation, 3.0)
             continue
         answers = clean_answers(project.questions, random_answers(rng))
         think(ctx, rng)
-        timed(samples, "submit", queue.submit, annotation, answers, 5.0)
+        timed(samples, "submit", annotation_queue.submit, annotation, answers, 5.0)
 
 
 def annotate_through_views(
@@ -363,8 +365,8 @@ def warm_up(project_id: int, user_id: int) -> dict[str, int]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from annotate import queue
-    from annotate.models import Project
+    from annotate.labeling import annotation_queue
+    from annotate.labeling.models import Project
 
     def count(op: str, call: Callable[..., Any], *args: Any) -> Any:
         with CaptureQueriesContext(connection) as queries:
@@ -374,8 +376,8 @@ def warm_up(project_id: int, user_id: int) -> dict[str, int]:
 
     statements: dict[str, int] = {}
     project, user = Project.objects.get(pk=project_id), get_user_model().objects.get(pk=user_id)
-    annotation = count("next", queue.next_task, project, user)
-    count("submit", queue.submit, annotation, {"quality": 3, "correct": "pass"}, 1.0)
+    annotation = count("next", annotation_queue.next_task, project, user)
+    count("submit", annotation_queue.submit, annotation, {"quality": 3, "correct": "pass"}, 1.0)
     client = Client()
     client.force_login(user)
     task_url = count("next_view", client.get, f"/projects/{project_id}/next/")["Location"]
@@ -390,7 +392,7 @@ def run_phase(name: str, worker: Callable, bench: Bench, ctx: dict, rounds: int)
     its own database connection, timed from the moment all of them are ready."""
     from django.db import connection
 
-    from annotate.models import Annotation, AnnotationState
+    from annotate.labeling.models import Annotation, AnnotationState
 
     ctx = {**ctx, "barrier": threading.Barrier(len(ctx["user_ids"]) + 1)}
     results: list[Samples] = []
@@ -491,20 +493,20 @@ def skipped_on_final_asks(project_id: int, user_ids: list[int], k: int) -> int:
     """Each annotator asks once more, one at a time; how many are not given the task owed."""
     from django.contrib.auth import get_user_model
 
-    from annotate import queue
-    from annotate.models import Project
+    from annotate.labeling import annotation_queue
+    from annotate.labeling.models import Project
 
     project = Project.objects.get(pk=project_id)
     mismatches = 0
     for user in get_user_model().objects.filter(pk__in=user_ids).order_by("pk"):
         owed = lowest_open_unseen(project_id, user.pk, k)
-        annotation = queue.next_task(project, user)
+        annotation = annotation_queue.next_task(project, user)
         mismatches += (annotation.task_id if annotation else None) != owed
     return mismatches
 
 
 def check(project_id: int, user_ids: list[int], k: int) -> dict[str, int]:
-    from annotate.models import Annotation, AnnotationState
+    from annotate.labeling.models import Annotation, AnnotationState
 
     held = Annotation.objects.filter(task__project_id=project_id, state=AnnotationState.HELD)
     found = {"holds_left": held.count(), "gaps": task_counts(project_id, k)["gaps"]}

@@ -203,7 +203,7 @@ def setup_django(var_dir: Path) -> None:
 def cancel_stale_runs() -> int:
     """Runs a crashed earlier bench left active in a shared database would be rung by the
     worker's watchdog and compete with ours: cancel the bench's own."""
-    from annotate.models import ACTIVE_RUN_STATUSES, Run, RunStatus
+    from inference.models import ACTIVE_RUN_STATUSES, Run, RunStatus
 
     stale = Run.objects.filter(
         status__in=ACTIVE_RUN_STATUSES, model_config__name__startswith="bench-api-"
@@ -238,14 +238,14 @@ def prompt_texts(tag: str, n: int) -> list[str]:
 
 
 def make_dataset(owner, texts: list[str], name: str):
-    from annotate.importing import import_dataset
+    from annotate.datasets.importing import import_dataset
 
     lines = "".join(json.dumps({"prompt": t}) + "\n" for t in texts)
     return import_dataset(io.BytesIO(lines.encode()), "bench.jsonl", name, owner)
 
 
 def make_config(owner, url: str, bench: Bench, name: str):
-    from annotate.models import ModelConfig
+    from inference.models import ModelConfig
 
     return ModelConfig.objects.create(
         name=name,
@@ -260,7 +260,8 @@ def make_config(owner, url: str, bench: Bench, name: str):
 
 def count_lost(run) -> int:
     """Items of the run's dataset without a DONE generation."""
-    from annotate.models import Generation, GenerationStatus, Item
+    from annotate.datasets.models import Item
+    from inference.models import Generation, GenerationStatus
 
     done = Generation.objects.filter(run=run, status=GenerationStatus.DONE).values("item_id")
     return Item.objects.filter(dataset=run.dataset_id).exclude(pk__in=done).count()
@@ -271,7 +272,7 @@ def count_doubled(run, completed: dict[str, int]) -> int:
     one generation row (the unique constraint forbids them: counted all the same)."""
     from django.db.models import Count
 
-    from annotate.models import Generation
+    from inference.models import Generation
 
     rows = (
         Generation.objects.filter(run=run)
@@ -301,7 +302,7 @@ class App:
 
     def run_scenario(self, scenario: Scenario, requests: int | None = None) -> Result:
         """One run of the scenario's faults on fresh prompts, checked and timed."""
-        from annotate.runs import create_run
+        from inference.actions import create_run
 
         n = requests or self.bench.requests
         texts = prompt_texts(f"{scenario.key}-{self.stamp}", n)
@@ -320,7 +321,7 @@ class App:
     def result(self, scenario: Scenario, run_id: int, status: str, clock: Clock, tasks) -> Result:
         from django.db.models import Avg, Sum
 
-        from annotate.models import Run
+        from inference.models import Run
 
         run = Run.objects.get(pk=run_id)
         records = [r for r in self.server.ledger.records if r.path == MESSAGES_PATH]

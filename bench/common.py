@@ -54,7 +54,7 @@ def copy_without_eos(src: Path, dst: Path) -> Path:
 
 def wait_finished(run_id: int, timeout: float, poll_s: float = 0.05) -> str:
     """The run's final status, once it has one; RuntimeError after timeout seconds."""
-    from annotate.models import ACTIVE_RUN_STATUSES, Run
+    from inference.models import ACTIVE_RUN_STATUSES, Run
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

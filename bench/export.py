@@ -162,7 +162,8 @@ def bench_from_args(args: argparse.Namespace) -> Bench:
 
 def clean_leftovers() -> None:
     """Datasets an interrupted import measurement left, and earlier runs' export rows."""
-    from annotate.models import Dataset, Export
+    from annotate.datasets.models import Dataset
+    from annotate.exports.models import Export
 
     for pk in Dataset.objects.filter(name__startswith=f"{PREFIX} import").values_list(
         "pk", flat=True
@@ -190,7 +191,8 @@ class StaleData(Exception):
 def find_built(bench: Bench) -> Built | None:
     """The project and owner of data built earlier for this size and seed, if its marker says
     the current version (an older version's data is rebuilt in a fresh database)."""
-    from annotate.models import Dataset, Project
+    from annotate.datasets.models import Dataset
+    from annotate.labeling.models import Project
 
     dataset = Dataset.objects.filter(name=bench.dataset_name).first()
     if dataset is None:
@@ -215,7 +217,7 @@ def make_users() -> tuple[Any, Any, list[Any]]:
 
 
 def make_run(bench: Bench, owner, dataset) -> Any:
-    from annotate.models import ModelConfig, Run, RunStatus
+    from inference.models import ModelConfig, Run, RunStatus
 
     config = ModelConfig.objects.create(
         name=bench.dataset_name,
@@ -304,8 +306,8 @@ def insert_generations(run_id: int, dataset_id: int) -> None:
 
 
 def make_project(bench: Bench, owner, reviewer, annotators: list[Any], run) -> Any:
-    from annotate.models import Project, ProjectMember, Role
-    from annotate.schema import DEFAULT_QUESTIONS
+    from annotate.labeling.models import Project, ProjectMember, Role
+    from annotate.labeling.questions import DEFAULT_QUESTIONS
 
     project = Project.objects.create(
         name=bench.dataset_name, owner=owner, overlap=2, questions=DEFAULT_QUESTIONS
@@ -400,7 +402,7 @@ ANNOTATION_COLUMNS = (
 
 def insert_labels(bench: Bench, project, run, reviewer, annotators: list[Any]) -> None:
     """One task per generation of the run and its 1-2 submitted labels, by COPY."""
-    from annotate.models import Generation
+    from inference.models import Generation
 
     gen_ids = list(Generation.objects.filter(run=run).order_by("pk").values_list("pk", flat=True))
     task_ids = next_ids("annotate_task", len(gen_ids))
@@ -441,7 +443,7 @@ def build(bench: Bench) -> Built:
     written with it, so an interrupted build leaves neither."""
     from django.db import transaction
 
-    from annotate.models import Dataset
+    from annotate.datasets.models import Dataset
 
     start = time.perf_counter()
     seconds: dict[str, float] = {}
@@ -526,8 +528,8 @@ def database_cpu_s() -> float | None:
 
 def export_operation(spec: dict):
     """run_export of the project's outputs in spec's format; returns (call, rows of)."""
-    from annotate.exporting import run_export
-    from annotate.models import Export
+    from annotate.exports.models import Export
+    from annotate.exports.rows import run_export
 
     export = Export.objects.create(
         owner_id=spec["owner"], format=spec["format"], filters={"project": spec["project"]}
@@ -539,7 +541,7 @@ def import_operation(spec: dict):
     """import_dataset of spec's file; returns (call, rows of)."""
     from django.contrib.auth import get_user_model
 
-    from annotate.importing import import_dataset
+    from annotate.datasets.importing import import_dataset
 
     owner = get_user_model().objects.get(pk=spec["owner"])
     path = Path(spec["path"])

@@ -194,14 +194,14 @@ def tasks_done(log: Path) -> int:
 
 
 def make_dataset(owner, texts: list[str], name: str):
-    from annotate.importing import import_dataset
+    from annotate.datasets.importing import import_dataset
 
     lines = "".join(json.dumps({"prompt": t}) + "\n" for t in texts)
     return import_dataset(io.BytesIO(lines.encode()), "bench.jsonl", name, owner)
 
 
 def make_config(owner, bench: Bench, model_path: Path, batch_size: int, max_tokens: int, name):
-    from annotate.models import ModelConfig
+    from inference.models import ModelConfig
 
     return ModelConfig.objects.create(
         name=name,
@@ -221,7 +221,7 @@ def run_stats(run_id: int, created_at) -> dict[str, Any]:
     started, and the span from the first generation's start to the last one's finish."""
     from django.db.models import Count, Max, Min, Sum
 
-    from annotate.models import Generation, Run
+    from inference.models import Generation, Run
 
     run = Run.objects.get(pk=run_id)
     gens = Generation.objects.filter(run=run)
@@ -272,7 +272,7 @@ class App:
     def _run(self, dataset, key: str) -> Part:
         from django.utils import timezone
 
-        from annotate.runs import create_run
+        from inference.actions import create_run
 
         config = self.configs[key]
         tasks_before = tasks_done(self.log)

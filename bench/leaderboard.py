@@ -196,7 +196,7 @@ def make_users(annotators: int) -> tuple[Any, Any, list[Any]]:
 
 def make_runs(bench: Bench, owner, dataset) -> list[Any]:
     """One model configuration and one COMPLETED run of it per model."""
-    from annotate.models import ModelConfig, Run, RunStatus
+    from inference.models import ModelConfig, Run, RunStatus
 
     configs = ModelConfig.objects.bulk_create(
         ModelConfig(name=f"{PREFIX}-model-{k}", backend="openai", model=f"m{k}", owner=owner)
@@ -318,8 +318,9 @@ def spare_pairs(bench: Bench, plan: dict[str, np.ndarray], count: int) -> list[t
 
 
 def build(bench: Bench) -> Built:
-    from annotate.comparisons import compare_questions
-    from annotate.models import Dataset, Project, ProjectKind, ProjectMember
+    from annotate.comparisons.pairs import compare_questions
+    from annotate.datasets.models import Dataset
+    from annotate.labeling.models import Project, ProjectKind, ProjectMember
 
     start = time.perf_counter()
     rng = np.random.default_rng(bench.seed)
@@ -366,8 +367,8 @@ def measure_leaderboard(project_id: int, rounds: int, repeat: int = 3) -> tuple[
     with the median total of `repeat` (the machine's other load makes single runs noisy)."""
     from django.core.cache import cache
 
-    from annotate.leaderboard import compute, load_votes
-    from annotate.models import Project
+    from annotate.comparisons.leaderboard import compute, load_votes
+    from annotate.labeling.models import Project
 
     project = Project.objects.get(pk=project_id)
     runs = []
@@ -412,7 +413,7 @@ def measure_results_page(built: Built, repeat: int) -> dict[str, Any]:
 
 def add_open_tasks(project_id: int, pairs: list[tuple[int, int]]) -> None:
     """New comparison tasks, open for the next annotator to ask."""
-    from annotate.models import Task
+    from annotate.labeling.models import Task
 
     Task.objects.bulk_create(
         Task(project_id=project_id, generation_id=a, generation_b_id=b) for a, b in pairs
@@ -500,8 +501,8 @@ def explain_load_votes(project_id: int) -> list[str]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from annotate.leaderboard import load_votes
-    from annotate.models import Project
+    from annotate.comparisons.leaderboard import load_votes
+    from annotate.labeling.models import Project
 
     project = Project.objects.get(pk=project_id)
     with CaptureQueriesContext(connection) as queries:
@@ -516,7 +517,7 @@ def cheap_key_s(project_id: int, repeat: int) -> float:
     submitted_at of the project's submitted annotations."""
     from django.db.models import Count, Max
 
-    from annotate.models import Annotation, AnnotationState
+    from annotate.labeling.models import Annotation, AnnotationState
 
     submitted = Annotation.objects.filter(
         task__project_id=project_id, state=AnnotationState.SUBMITTED
@@ -542,7 +543,7 @@ def diagnose(built: Built, repeat: int) -> dict[str, Any]:
 
 
 def last_task_of(annotator_id: int, project_id: int) -> int:
-    from annotate.models import Annotation
+    from annotate.labeling.models import Annotation
 
     return (
         Annotation.objects.filter(annotator_id=annotator_id, task__project_id=project_id)

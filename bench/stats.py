@@ -189,7 +189,8 @@ def existing_data(bench: Bench) -> int | None:
     """The superuser's id if the stored data matches the marker and its size, else None."""
     from django.contrib.auth import get_user_model
 
-    from annotate.models import Dataset, Generation, GenerationStatus
+    from annotate.datasets.models import Dataset
+    from inference.models import Generation, GenerationStatus
 
     if not Dataset.objects.filter(name=f"{PREFIX} dataset", description=bench.marker).exists():
         return None
@@ -229,7 +230,7 @@ def make_users() -> tuple[Any, Any, list[Any]]:
 
 
 def make_configs(models: list[Profile], owner) -> list[Any]:
-    from annotate.models import ModelConfig
+    from inference.models import ModelConfig
 
     return ModelConfig.objects.bulk_create(
         ModelConfig(
@@ -314,7 +315,7 @@ def plan_runs(bench: Bench, models: list[Profile], now: datetime) -> list[RunPla
 
 
 def make_runs(plans: list[RunPlan], configs: list[Any], dataset, owner) -> list[Any]:
-    from annotate.models import Run, RunStatus
+    from inference.models import Run, RunStatus
 
     return Run.objects.bulk_create(
         Run(
@@ -538,8 +539,8 @@ ANNOTATION_COLUMNS = ("id", "task_id", "annotator_id", "state", "answers", "star
 
 
 def make_project(kind: str, owner, runs: list[Any], annotators: list[Any]):
-    from annotate.comparisons import compare_questions
-    from annotate.models import Project, ProjectKind, ProjectMember
+    from annotate.comparisons.pairs import compare_questions
+    from annotate.labeling.models import Project, ProjectKind, ProjectMember
 
     project = Project.objects.create(name=f"{PREFIX} {kind}", kind=kind, overlap=1, owner=owner)
     project.questions = (
@@ -591,7 +592,7 @@ def insert_annotations(
     models: list[Profile], gens: dict[str, np.ndarray], projects: dict, annotators: list, rng
 ) -> int:
     """Tasks and one submitted annotation each, by COPY; returns how many."""
-    from annotate.models import ProjectKind
+    from annotate.labeling.models import ProjectKind
 
     done = int((~gens["failed"]).sum())
     labels = label_tasks(gens, round(done * LABEL_SHARE), rng)
@@ -638,7 +639,8 @@ def annotation_row(task_id: int, annotator_id: int, answers: dict, now: datetime
 
 def build(bench: Bench) -> tuple[int, dict[str, float]]:
     """Build the data; returns the superuser's id and the seconds of each part."""
-    from annotate.models import Dataset, ProjectKind
+    from annotate.datasets.models import Dataset
+    from annotate.labeling.models import ProjectKind
 
     start = time.perf_counter()
     models = profiles(bench.models)
@@ -698,7 +700,7 @@ def measure(user_id: int, repeat: int) -> dict[str, Any]:
     process's first request. Then model_stats() called directly."""
     from django.core.cache import cache
 
-    from annotate.stats import model_stats
+    from annotate.stats.figures import model_stats
 
     cache.clear()  # whatever the app may cache starts empty, as after a deployment
     client = client_for(user_id)
@@ -718,7 +720,7 @@ def record_result() -> None:
     from django.db.models import F
     from django.utils import timezone
 
-    from annotate.models import Generation, GenerationStatus, Run
+    from inference.models import Generation, GenerationStatus, Run
 
     latest = Generation.objects.filter(status=GenerationStatus.DONE).latest("pk")
     Generation.objects.filter(pk=latest.pk).update(finished_at=F("finished_at"))
@@ -761,9 +763,9 @@ def statements(user_id: int) -> dict[str, dict[str, float]]:
 
 def page_parts(repeat: int) -> dict[str, float]:
     """The page's parts on their own (medians): the statistics, each chart, the projection."""
-    from annotate import charts
-    from annotate.projection import Workload, compare
-    from annotate.stats import model_stats
+    from annotate.stats import charts
+    from annotate.stats.figures import model_stats
+    from annotate.stats.projection import Workload, compare
 
     stats = model_stats()
     workload = Workload(queries=10000, input_tokens=500, output_tokens=300, per_day=True)

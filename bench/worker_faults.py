@@ -201,7 +201,7 @@ def setup_django(var_dir: Path) -> None:
 def cancel_stale_runs() -> int:
     """Active runs an earlier, crashed bench left in a shared database would be rung by the
     workers' watchdogs and compete with ours."""
-    from annotate.models import ACTIVE_RUN_STATUSES, Run, RunStatus
+    from inference.models import ACTIVE_RUN_STATUSES, Run, RunStatus
 
     stale = Run.objects.filter(
         status__in=ACTIVE_RUN_STATUSES, model_config__name__startswith=NAME_PREFIX
@@ -294,14 +294,14 @@ def prompt_texts(n: int) -> list[str]:
 
 
 def make_dataset(owner, texts: list[str], name: str):
-    from annotate.importing import import_dataset
+    from annotate.datasets.importing import import_dataset
 
     lines = "".join(json.dumps({"prompt": t}) + "\n" for t in texts)
     return import_dataset(io.BytesIO(lines.encode()), "bench.jsonl", name, owner)
 
 
 def make_config(owner, model: Path, name: str, max_tokens: int, batch_size: int):
-    from annotate.models import ModelConfig
+    from inference.models import ModelConfig
 
     return ModelConfig.objects.create(
         name=name,
@@ -384,7 +384,7 @@ def short(worker: str) -> str:
 
 
 def wait_finished(run_ids: list[int], timeout: float) -> bool:
-    from annotate.models import ACTIVE_RUN_STATUSES, Run
+    from inference.models import ACTIVE_RUN_STATUSES, Run
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -398,7 +398,7 @@ def warm_up(workers: list[Worker], owner, model: Path, rounds: int = 4) -> float
     """Tiny runs, one per worker at a time, until every worker has finished a task: each loads
     the model on its first one (its runs may be finished by a worker that is already warm).
     Not timed."""
-    from annotate.runs import create_run
+    from inference.actions import create_run
 
     start = time.perf_counter()
     name = f"{NAME_PREFIX}warm-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -420,7 +420,7 @@ def poll(run_id: int) -> tuple[int, dict[str, int]]:
     """(DONE generations, leased generations by worker)."""
     from django.db.models import Count
 
-    from annotate.models import Generation, GenerationStatus
+    from inference.models import Generation, GenerationStatus
 
     gens = Generation.objects.filter(run_id=run_id)
     done = gens.filter(status=GenerationStatus.DONE).count()
@@ -437,7 +437,7 @@ def follow(
 ) -> tuple[bool, Watch]:
     """Poll the run until it ends, the timeout, or no worker is left; on_poll sees every
     poll."""
-    from annotate.models import ACTIVE_RUN_STATUSES, Run
+    from inference.models import ACTIVE_RUN_STATUSES, Run
 
     watch = Watch()
     while time.time() - created < timeout:
@@ -473,7 +473,7 @@ class Killer:
         print(f"  killed {short(victim)} at {done} done, {len(self.kill.in_flight)} in flight")
 
     def held_by(self, worker: str) -> frozenset[int]:
-        from annotate.models import Generation, GenerationStatus
+        from inference.models import Generation, GenerationStatus
 
         rows = Generation.objects.filter(
             run_id=self.run_id, status=GenerationStatus.RUNNING, worker=worker
@@ -483,7 +483,7 @@ class Killer:
 
 def run_once(key: str, workers: list[Worker], dataset, config, owner, bench: Bench) -> Outcome:
     """One run of the dataset through the workers; the fault run kills one halfway."""
-    from annotate.runs import create_run
+    from inference.actions import create_run
 
     for worker in workers:
         worker.mark()
@@ -502,7 +502,8 @@ def run_once(key: str, workers: list[Worker], dataset, config, owner, bench: Ben
 
 def count_lost(run) -> int:
     """Items of the dataset without a DONE generation in the run."""
-    from annotate.models import Generation, GenerationStatus, Item
+    from annotate.datasets.models import Item
+    from inference.models import Generation, GenerationStatus
 
     done = Generation.objects.filter(run=run, status=GenerationStatus.DONE).values("item_id")
     return Item.objects.filter(dataset=run.dataset_id).exclude(pk__in=done).count()
@@ -511,7 +512,7 @@ def count_lost(run) -> int:
 def count_doubled_rows(run) -> int:
     from django.db.models import Count
 
-    from annotate.models import Generation
+    from inference.models import Generation
 
     return (
         Generation.objects.filter(run=run)
@@ -525,7 +526,7 @@ def count_doubled_rows(run) -> int:
 def done_by_worker(run) -> dict[str, int]:
     from django.db.models import Count
 
-    from annotate.models import GenerationStatus
+    from inference.models import GenerationStatus
 
     rows = (
         run.generations.filter(status=GenerationStatus.DONE)
@@ -549,7 +550,7 @@ def takeover_s(run, kill: Kill | None) -> float | None:
 def outcome(
     key: str, run_id: int, created: float, finished: bool, watch: Watch, workers: list[Worker]
 ) -> Outcome:
-    from annotate.models import Run
+    from inference.models import Run
 
     run = Run.objects.get(pk=run_id)
     retried = set(run.generations.filter(attempts__gt=1).values_list("pk", flat=True))

@@ -24,7 +24,7 @@ def find_price(backend: str, model: str, on: date | None = None):
     """The price in effect on a date for a model: an exact name, else the longest prefix."""
     from django.utils import timezone
 
-    from annotate.models import Price
+    from inference.models import Price
 
     on = on or timezone.localdate()
     rows = Price.objects.filter(backend=backend, effective_from__lte=on).order_by("-effective_from")

@@ -19,10 +19,10 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotate.models import ACTIVE_RUN_STATUSES, Generation, GenerationStatus, Run, RunStatus
 from inference.backends import BackendError, get_backend
 from inference.backends.base import GenerationRequest, GenerationResult
 from inference.measurement import decode_tps, machine
+from inference.models import ACTIVE_RUN_STATUSES, Generation, GenerationStatus, Run, RunStatus
 from inference.pricing import find_price, generation_cost
 from inference.prompts import build_messages
 
@@ -190,7 +190,7 @@ def finish_run_if_done(run: Run) -> bool:
         status=status, finished_at=timezone.now()
     )
     if ended:
-        from annotate.projects import sync_tasks
+        from annotate.labeling.projects import sync_tasks
 
         for project in run.projects.all():  # its outputs join the projects that take this run
             sync_tasks(project)
@@ -223,7 +223,7 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
     Run.objects.filter(pk=run.pk).update(last_activity_at=timezone.now())
     price = None if backend.is_local else find_price(run.params["backend"], run.params["model"])
     if run.params.get("mode") == "batch":
-        from inference.batches import process_batches
+        from inference.provider_batches import process_batches
 
         return process_batches(
             run, backend, worker, lambda lease, result: write_result(lease, result, version, price)

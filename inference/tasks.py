@@ -1,4 +1,4 @@
-"""Celery tasks: thin doorbells around inference.runner."""
+"""Celery tasks of generation: thin doorbells around inference.runner."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def generate_run_task(run_id: int) -> None:
     worker = generate_run_task.request.hostname or "worker"
     delay = runner.process_run(run_id, worker=worker)
     if delay is not None:
-        from annotate.runs import enqueue_run
+        from inference.actions import enqueue_run
 
         enqueue_run(run_id, countdown=delay)
 
@@ -37,28 +37,3 @@ def generate_run_task(run_id: int) -> None:
 def _start_watchdog(sender=None, **kwargs) -> None:
     queues = [q.name for q in sender.task_consumer.queues] if sender is not None else []
     watchdog.start(getattr(sender, "hostname", "worker"), queues)
-
-
-@shared_task(acks_late=True, ignore_result=True)
-def export_task(export_id: int) -> None:
-    """A large export, written in the background; the page shows its progress."""
-    from django.db import close_old_connections
-
-    from annotate.exporting import run_export
-    from annotate.models import Export, ExportStatus
-
-    close_old_connections()
-    export = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).first()
-    if export is not None:
-        run_export(export)
-
-
-@shared_task(ignore_result=True)
-def refresh_leaderboard_task(project_id: int) -> None:
-    """Recompute a comparison project's leaderboard after new votes."""
-    from django.db import close_old_connections
-
-    from annotate.leaderboard import refresh
-
-    close_old_connections()
-    refresh(project_id)

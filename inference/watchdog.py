@@ -18,8 +18,8 @@ _started = threading.Event()
 def sweep(rung: dict[int, float]) -> list[int]:
     """One pass: release expired leases, then ring stalled runs not rung in the last stall
     period. Returns the ids of the runs rung."""
-    from annotate.models import ACTIVE_RUN_STATUSES, Generation, GenerationStatus, Run
-    from annotate.runs import enqueue_run
+    from inference.actions import enqueue_run
+    from inference.models import ACTIVE_RUN_STATUSES, Generation, GenerationStatus, Run
     from inference.runner import release_expired_leases
 
     release_expired_leases()
@@ -44,9 +44,9 @@ def heartbeat(hostname: str, queues: list[str]) -> None:
     """Say this worker is alive, with its queues and the models it has loaded."""
     import os
 
-    from annotate.models import WorkerHeartbeat
     from inference.backends import loaded_models
     from inference.measurement import machine
+    from inference.models import WorkerHeartbeat
 
     WorkerHeartbeat.objects.update_or_create(
         hostname=hostname,

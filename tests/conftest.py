@@ -75,7 +75,7 @@ def owner_client(client, owner):
 
 @pytest.fixture
 def mlx_config(owner, demo_model_path):
-    from annotate.models import ModelConfig
+    from inference.models import ModelConfig
 
     return ModelConfig.objects.create(
         name="demo",
@@ -96,7 +96,7 @@ def seeded_prices(db):
     from datetime import date
     from decimal import Decimal
 
-    from annotate.models import Price
+    from inference.models import Price
 
     rows = {
         ("anthropic", "claude-haiku-4-5"): ("1", "5", "0.10", "1.25"),
@@ -120,7 +120,7 @@ def make_dataset(owner, n: int = 20, prompt: str = "Write a function number {i}.
     import io
     import json
 
-    from annotate.importing import import_dataset
+    from annotate.datasets.importing import import_dataset
 
     lines = "".join(json.dumps({"prompt": prompt.format(i=i), "n": i}) + "\n" for i in range(n))
     return import_dataset(io.BytesIO(lines.encode()), "prompts.jsonl", f"{n} prompts", owner)
@@ -200,12 +200,13 @@ def wait_for(predicate, timeout: float = 90, interval: float = 0.3, what: str = 
 
 def make_project(owner, mlx_config, n: int = 5, overlap: int = 1, outputs=None, **fields):
     """A labeling project over a finished run of n items (outputs written directly)."""
-    from annotate.models import GenerationStatus, Project
-    from annotate.projects import sync_tasks
-    from annotate.runs import create_run
-    from annotate.schema import DEFAULT_QUESTIONS
+    from annotate.labeling.models import Project
+    from annotate.labeling.projects import sync_tasks
+    from annotate.labeling.questions import DEFAULT_QUESTIONS
+    from inference.actions import create_run
+    from inference.models import GenerationStatus
 
-    with mock.patch("annotate.runs.enqueue_run", autospec=True):  # no broker needed here
+    with mock.patch("inference.actions.enqueue_run", autospec=True):  # no broker needed here
         run = create_run(make_dataset(owner, n), mlx_config, owner)
     for i, g in enumerate(run.generations.order_by("item__index")):
         g.status = GenerationStatus.DONE
@@ -224,6 +225,6 @@ def make_project(owner, mlx_config, n: int = 5, overlap: int = 1, outputs=None, 
 
 
 def join(project, user, role="annotator"):
-    from annotate.models import ProjectMember
+    from annotate.labeling.models import ProjectMember
 
     ProjectMember.objects.create(project=project, user=user, role=role)

@@ -9,7 +9,6 @@ from typing import ClassVar
 
 from django.conf import settings
 
-from annotate.env import envsecret
 from inference.backends.base import (
     Backend,
     BackendError,
@@ -20,6 +19,7 @@ from inference.backends.base import (
     ShouldStop,
 )
 from inference.backends.retry import Failure, GaveUp, Retrying
+from inference.env import envsecret
 
 
 class HostedBackend(Backend):

@@ -7,10 +7,10 @@ from functools import cached_property
 
 from django.conf import settings
 
-from annotate.env import envsecret
 from inference.backends.base import BackendError, GenerationRequest, GenerationResult
 from inference.backends.hosted import HostedBackend, sampling
 from inference.backends.retry import Failure, parse_retry_after, status_retryable
+from inference.env import envsecret
 from inference.measurement import Timing
 
 OPENAI_URL = "https://api.openai.com/v1"

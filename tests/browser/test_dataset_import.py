@@ -7,7 +7,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from annotate.models import Dataset, Item
+from annotate.datasets.models import Dataset, Item
 from tests.browser.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

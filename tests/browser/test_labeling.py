@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from annotate import queue
-from annotate.models import Annotation, AnnotationState, Task
+from annotate.labeling import annotation_queue
+from annotate.labeling.models import Annotation, AnnotationState, Task
 from tests.browser.conftest import log_in
 from tests.conftest import join, make_project
 
@@ -201,7 +201,7 @@ def disputed(owner, mlx_config, annotator, annotator2, reviewer) -> Task:
         (annotator, {"quality": 5, "correct": "pass"}),
         (annotator2, {"quality": 1, "correct": "fail"}),
     ]:
-        queue.submit(queue.next_task(project, user), answers, 20.0)
+        annotation_queue.submit(annotation_queue.next_task(project, user), answers, 20.0)
     return Task.objects.get(project=project, submitted=2)
 
 

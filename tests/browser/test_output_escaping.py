@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from annotate.models import Generation, GenerationStatus, Run, RunStatus
+from inference.models import Generation, GenerationStatus, Run, RunStatus
 from tests.conftest import make_dataset
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

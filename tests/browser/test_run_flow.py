@@ -9,8 +9,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from annotate.models import GenerationStatus, Run, RunStatus
-from annotate.runs import create_run
+from inference.actions import create_run
+from inference.models import GenerationStatus, Run, RunStatus
 from tests.browser.conftest import log_in
 from tests.conftest import make_dataset
 

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.sessions.models import Session
 from playwright.sync_api import Page, expect
 
-from annotate.models import Annotation, AnnotationState, Task
+from annotate.labeling.models import Annotation, AnnotationState, Task
 from tests.browser.conftest import log_in
 from tests.conftest import join, make_project, worker_env
 from tests.support.web_server import WebServer

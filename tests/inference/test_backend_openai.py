@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import pytest
 
-from annotate.models import GenerationStatus, ModelConfig, RunStatus
-from annotate.runs import create_run
+from inference.actions import create_run
+from inference.models import GenerationStatus, ModelConfig, RunStatus
 from inference.runner import process_run
 from tests.conftest import make_dataset
 from tests.support.fake_openai import FakeOpenAI

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from annotate.models import GenerationStatus, ModelConfig, RunStatus
-from annotate.runs import create_run
+from inference.actions import create_run
 from inference.backends.base import GenerationRequest
 from inference.backends.transformers_cpu import TransformersBackend
+from inference.models import GenerationStatus, ModelConfig, RunStatus
 from inference.prompts import render_chat
 from inference.runner import process_run
 from tests.conftest import make_dataset

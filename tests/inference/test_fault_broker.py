@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from annotate.models import Generation, GenerationStatus, RunStatus
-from annotate.runs import create_run
+from inference.actions import create_run
+from inference.models import Generation, GenerationStatus, RunStatus
 from tests.conftest import finished_outputs, make_dataset, run_status, wait_for
 from tests.support.redis_server import INSTALLED, RedisServer
 

@@ -10,8 +10,8 @@ import time
 import pytest
 from django.conf import settings
 
-from annotate.models import Generation, GenerationStatus, RunStatus
-from annotate.runs import create_run
+from inference.actions import create_run
+from inference.models import Generation, GenerationStatus, RunStatus
 from tests.conftest import finished_outputs, make_dataset, run_status, wait_for
 from tests.support.tcp_proxy import TcpProxy
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from annotate.models import Generation, GenerationStatus, RunStatus
-from annotate.runs import cancel_run, create_run, retry_failed
+from inference.actions import cancel_run, create_run, retry_failed
 from inference.backends.base import GenerationResult
+from inference.models import Generation, GenerationStatus, RunStatus
 from inference.runner import Lease, process_run, release_expired_leases, write_result
 from tests.conftest import make_dataset
 

@@ -9,8 +9,8 @@ import kombu.exceptions
 import pytest
 from django.utils import timezone
 
-from annotate.models import Run
-from annotate.runs import create_run
+from inference.actions import create_run
+from inference.models import Run
 from inference.watchdog import sweep
 from tests.conftest import make_dataset
 
@@ -28,7 +28,7 @@ def stalled_run(owner, mlx_config, settings, django_capture_on_commit_callbacks)
 
 def test_it_rings_a_stalled_run_once_per_stall_period(stalled_run):
     rung: dict[int, float] = {}
-    with mock.patch("annotate.runs.enqueue_run", autospec=True) as enqueue:
+    with mock.patch("inference.actions.enqueue_run", autospec=True) as enqueue:
         assert sweep(rung) == [stalled_run.pk]
         assert sweep(rung) == []
     enqueue.assert_called_once_with(stalled_run.pk)
@@ -37,7 +37,7 @@ def test_it_rings_a_stalled_run_once_per_stall_period(stalled_run):
 def test_a_ring_the_broker_refused_is_tried_again_at_the_next_sweep(stalled_run):
     rung: dict[int, float] = {}
     refused = kombu.exceptions.OperationalError("Error 111 connecting. Connection refused.")
-    with mock.patch("annotate.runs.enqueue_run", autospec=True, side_effect=[refused, None]):
+    with mock.patch("inference.actions.enqueue_run", autospec=True, side_effect=[refused, None]):
         with pytest.raises(kombu.exceptions.OperationalError):
             sweep(rung)
         assert sweep(rung) == [stalled_run.pk]

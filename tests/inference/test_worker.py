@@ -8,8 +8,8 @@ import signal
 
 import pytest
 
-from annotate.models import Generation, GenerationStatus, Run, RunStatus
-from annotate.runs import create_run
+from inference.actions import create_run
+from inference.models import Generation, GenerationStatus, Run, RunStatus
 from tests.conftest import make_dataset, run_status, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -68,7 +68,7 @@ def test_a_killed_workers_items_finish_on_the_next_worker_none_lost_none_doubled
 
 
 def test_two_workers_on_one_queue_share_a_run_at_once_none_doubled(owner, mlx_config, start_worker):
-    from annotate.models import WorkerHeartbeat
+    from inference.models import WorkerHeartbeat
 
     mlx_config.max_tokens = 120
     mlx_config.batch_size = 4
@@ -119,7 +119,7 @@ def test_cancel_and_resume_from_the_run_page(owner, owner_client, mlx_config, st
 
 
 def test_a_hosted_run_goes_through_the_api_queue(owner, start_worker, monkeypatch):
-    from annotate.models import ModelConfig
+    from inference.models import ModelConfig
     from tests.support.fake_anthropic import FakeAnthropic
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-worker")
@@ -144,7 +144,7 @@ def test_a_hosted_run_goes_through_the_api_queue(owner, start_worker, monkeypatc
 def test_a_large_export_runs_in_the_background_with_progress(
     owner, mlx_config, start_worker, settings, client
 ):
-    from annotate.models import Export, ExportStatus
+    from annotate.exports.models import Export, ExportStatus
     from tests.conftest import make_project
 
     settings.EXPORT_INLINE_MAX = 2  # anything above two outputs goes to a worker

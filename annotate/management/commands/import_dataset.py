@@ -5,7 +5,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from annotate.importing import ImportFailed, import_dataset
+from annotate.datasets.importing import ImportFailed, import_dataset
 
 
 class Command(BaseCommand):

@@ -8,8 +8,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from annotate.importing import import_dataset
-from annotate.models import Dataset, ModelConfig
+from annotate.datasets.importing import import_dataset
+from annotate.datasets.models import Dataset
+from inference.models import ModelConfig
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "coding_prompts.jsonl"
 DEMO_DATASET = "Demo: coding prompts"

@@ -1,0 +1,38 @@
+"""Exports people start, and who may read them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from annotate.exports.models import Export, ExportStatus
+from annotate.exports.rows import clean_filters, generations, run_export
+from annotate.exports.tasks import export_task
+from inference.access import require_manager
+
+
+def start_export(user, fmt: str, filters: dict) -> Export:
+    """Managers only. Small exports are written now; past EXPORT_INLINE_MAX outputs, by a
+    worker (poll the export)."""
+    require_manager(user)
+    filters = clean_filters(filters)
+    export = Export.objects.create(owner=user, format=fmt, filters=filters)
+    if generations(filters).count() <= settings.EXPORT_INLINE_MAX:
+        return run_export(export)
+    transaction.on_commit(lambda: export_task.apply_async((export.pk,), queue="api"))
+    return export
+
+
+def get_export_for_user(user, pk: int) -> Export:
+    """One of the caller's own exports (404 for anyone else's)."""
+    require_manager(user)
+    return get_object_or_404(Export, pk=pk, owner=user)
+
+
+def finished_file(export: Export) -> tuple[str, str]:
+    """The finished export's path and file name (404 while it is not ready)."""
+    if export.status != ExportStatus.DONE:
+        raise Http404("This export is not ready.")
+    return export.path, export.filename

@@ -1,0 +1,44 @@
+"""Who may see a labeling project and its items: members, by their role in it (annotator <
+reviewer < owner). Annotators see only their own queue and labels."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from annotate.labeling.models import ROLE_RANK, Project, Role, Task
+
+
+def project_role(user, project: Project) -> str | None:
+    """The user's role in the project, or None if they are not in it."""
+    if user.is_superuser or project.owner_id == user.pk:
+        return Role.OWNER
+    member = project.members.filter(user=user).first()
+    return member.role if member else None
+
+
+def get_project_for_user(user, pk: int, role: str = Role.ANNOTATOR) -> Project:
+    """404 if the user is not in the project; PermissionDenied if their role is too low.
+    Sets project.role to the user's role."""
+    project = get_object_or_404(Project, pk=pk)
+    have = project_role(user, project)
+    if have is None:
+        raise Http404("No such project.")  # outsiders do not learn that it exists
+    if ROLE_RANK[have] < ROLE_RANK[role]:
+        raise PermissionDenied(f"This needs the {role} role in the project.")
+    project.role = have
+    return project
+
+
+def get_task_for_user(user, project: Project, pk: int) -> Task:
+    """Annotators open only the tasks they hold or labeled; reviewers and owners any."""
+    task = get_object_or_404(
+        Task.objects.select_related("generation__item", "generation_b"), pk=pk, project=project
+    )
+    if (
+        ROLE_RANK[project.role] < ROLE_RANK[Role.REVIEWER]
+        and not task.annotations.filter(annotator=user).exists()
+    ):
+        raise PermissionDenied("This item is not in your queue.")
+    return task

@@ -1,0 +1,140 @@
+"""Handing out items to annotators: each task goes to `overlap` different people, and two
+people asking at the same moment never get the same slot.
+
+`Task.claimed` counts submitted labels and live holds; a task is full when it reaches the
+project's overlap. Claiming takes the first open task the annotator has not seen, row-locked
+with SKIP LOCKED on PostgreSQL, and inside an IMMEDIATE transaction on SQLite (which admits one
+writer at a time): either way the check and the increment are one step.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from annotate.labeling.models import Annotation, AnnotationState, Project, ProjectKind, Task
+
+HELD, SUBMITTED, SKIPPED = AnnotationState.HELD, AnnotationState.SUBMITTED, AnnotationState.SKIPPED
+
+
+class QueueError(Exception):
+    pass
+
+
+def _unclaim(task_ids: list[int]) -> None:
+    for task_id in task_ids:
+        Task.objects.filter(pk=task_id, claimed__gt=0).update(
+            claimed=F("claimed") - 1, is_full=False
+        )
+
+
+def release_expired_holds(project: Project, now=None) -> int:
+    """Give back items held past the project's hold time."""
+    now = now or timezone.now()
+    expired = Annotation.objects.filter(task__project=project, state=HELD, held_until__lt=now)
+    with transaction.atomic():
+        rows = list(expired.select_for_update().values_list("pk", "task_id"))
+        if rows:
+            Annotation.objects.filter(pk__in=[pk for pk, _ in rows], state=HELD).delete()
+            _unclaim([task_id for _, task_id in rows])
+    return len(rows)
+
+
+def current_hold(project: Project, user) -> Annotation | None:
+    return (
+        Annotation.objects.filter(
+            task__project=project, annotator=user, state=HELD, held_until__gte=timezone.now()
+        )
+        .select_related("task")
+        .order_by("started_at")
+        .first()
+    )
+
+
+def next_task(project: Project, user) -> Annotation | None:
+    """The annotator's current hold, or a new hold on the first open task they have not
+    seen; None when nothing is left for them."""
+    release_expired_holds(project)
+    if hold := current_hold(project, user):
+        return hold
+    for _ in range(3):  # a unique-constraint race with the same user in two tabs: try again
+        try:
+            return _claim(project, user)
+        except IntegrityError:
+            continue
+    return None
+
+
+def _claim(project: Project, user) -> Annotation | None:
+    with transaction.atomic():
+        open_tasks = (
+            Task.objects.filter(project=project, is_full=False)
+            .exclude(annotations__annotator=user)
+            .order_by("is_full", "id")  # same order, but only task_open can supply it
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            open_tasks = open_tasks.select_for_update(skip_locked=True, of=("self",))
+        task = open_tasks.first()
+        if task is None:
+            return None
+        claimed = task.claimed + 1
+        Task.objects.filter(pk=task.pk).update(claimed=claimed, is_full=claimed >= project.overlap)
+        now = timezone.now()
+        return Annotation.objects.create(
+            task=task,
+            annotator=user,
+            state=HELD,
+            started_at=now,
+            held_until=now + timedelta(seconds=project.hold_s),
+        )
+
+
+def submit(annotation: Annotation, answers: dict, time_spent_s: float) -> Annotation:
+    """Save an annotator's answers: a first submission, or an edit of their own label."""
+    with transaction.atomic():
+        row = Annotation.objects.select_for_update().filter(pk=annotation.pk).first()
+        if row is None:  # the hold expired and was given back: claim the slot again if free
+            row = _reclaim(annotation)
+        first = row.state != SUBMITTED
+        row.answers = answers
+        row.time_spent_s = row.time_spent_s + max(time_spent_s, 0)
+        row.state = SUBMITTED
+        row.submitted_at = row.submitted_at if not first else timezone.now()
+        row.held_until = None
+        row.save()
+        if first:
+            Task.objects.filter(pk=row.task_id).update(submitted=F("submitted") + 1)
+        # A comparison's leaderboard is recomputed when its votes change.
+        Project.objects.filter(tasks=row.task_id, kind=ProjectKind.COMPARE).update(
+            votes_version=F("votes_version") + 1
+        )
+    return row
+
+
+def _reclaim(annotation: Annotation) -> Annotation:
+    task = Task.objects.select_for_update().get(pk=annotation.task_id)
+    project = task.project
+    if task.claimed >= project.overlap:
+        raise QueueError(
+            "Your hold on this item expired and others have labeled it since; "
+            "your answer was not needed. Take the next item."
+        )
+    Task.objects.filter(pk=task.pk).update(
+        claimed=F("claimed") + 1, is_full=task.claimed + 1 >= project.overlap
+    )
+    return Annotation.objects.create(
+        task=task, annotator=annotation.annotator, state=HELD, started_at=annotation.started_at
+    )
+
+
+def skip(annotation: Annotation, time_spent_s: float = 0) -> None:
+    """Pass on an item: its slot goes to someone else, and this annotator is not asked again."""
+    with transaction.atomic():
+        updated = Annotation.objects.filter(pk=annotation.pk, state=HELD).update(
+            state=SKIPPED, held_until=None, time_spent_s=F("time_spent_s") + time_spent_s
+        )
+        if updated:
+            _unclaim([annotation.task_id])

@@ -1,0 +1,114 @@
+"""Labeling projects: filling their queues and summing up their progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Avg, Count, F, Q, Sum
+from django.utils import timezone
+
+from annotate.labeling.agreement import disagreements, labels_by_item, project_agreement
+from annotate.labeling.models import Annotation, AnnotationState, Project, ProjectKind, Task
+from inference.models import Generation, GenerationStatus
+
+BULK = 2000
+
+
+def sync_tasks(project: Project) -> int:
+    """Add a task for every finished generation of the project's runs (a comparison project:
+    for every pair to compare); returns how many are new."""
+    if project.kind == ProjectKind.COMPARE:
+        from annotate.comparisons.pairs import sync_pairs
+
+        return sync_pairs(project)
+    done = Generation.objects.filter(run__in=project.runs.all(), status=GenerationStatus.DONE)
+    have = Task.objects.filter(project=project).values("generation_id")
+    new_ids = done.exclude(pk__in=have).order_by("item__index", "run_id", "sample_index")
+    created = 0
+    with transaction.atomic():
+        batch = []
+        for gen_id in new_ids.values_list("pk", flat=True).iterator():
+            batch.append(Task(project=project, generation_id=gen_id))
+            if len(batch) >= BULK:
+                created += len(Task.objects.bulk_create(batch, ignore_conflicts=True))
+                batch = []
+        created += len(Task.objects.bulk_create(batch, ignore_conflicts=True))
+    return created
+
+
+@dataclass
+class AnnotatorProgress:
+    username: str
+    submitted: int
+    skipped: int
+    mean_s: float | None
+    per_hour: float | None
+
+
+@dataclass
+class ProjectProgress:
+    tasks: int
+    complete: int  # labeled by `overlap` annotators
+    labels: int
+    reviewed: int
+    held: int
+    annotators: list[AnnotatorProgress]
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.complete / self.tasks) if self.tasks else 0
+
+
+def progress(project: Project) -> ProjectProgress:
+    tasks = Task.objects.filter(project=project).aggregate(
+        tasks=Count("pk"),
+        complete=Count("pk", filter=Q(submitted__gte=project.overlap)),
+        labels=Sum("submitted"),
+        reviewed=Count("pk", filter=Q(final__isnull=False)),
+    )
+    annotations = Annotation.objects.filter(task__project=project)
+    held = annotations.filter(state=AnnotationState.HELD, held_until__gte=timezone.now()).count()
+    return ProjectProgress(
+        tasks["tasks"],
+        tasks["complete"],
+        tasks["labels"] or 0,
+        tasks["reviewed"],
+        held,
+        annotator_progress(annotations),
+    )
+
+
+def annotator_progress(annotations) -> list[AnnotatorProgress]:
+    rows = (
+        annotations.values(username=F("annotator__username"))
+        .annotate(
+            submitted=Count("pk", filter=Q(state=AnnotationState.SUBMITTED)),
+            skipped=Count("pk", filter=Q(state=AnnotationState.SKIPPED)),
+            mean_s=Avg("time_spent_s", filter=Q(state=AnnotationState.SUBMITTED)),
+            total_s=Sum("time_spent_s", filter=Q(state=AnnotationState.SUBMITTED)),
+        )
+        .order_by("username")
+    )
+    out = []
+    for row in rows:
+        per_hour = 3600 * row["submitted"] / row["total_s"] if row["total_s"] else None
+        out.append(
+            AnnotatorProgress(
+                row["username"], row["submitted"], row["skipped"], row["mean_s"], per_hour
+            )
+        )
+    return out
+
+
+def submitted_labels(project: Project) -> dict[int, dict[int, dict]]:
+    rows = Annotation.objects.filter(task__project=project, state=AnnotationState.SUBMITTED)
+    return labels_by_item(rows.values_list("task_id", "annotator_id", "answers"))
+
+
+def agreement(project: Project):
+    return project_agreement(project.questions, submitted_labels(project))
+
+
+def disagreeing_tasks(project: Project) -> list[int]:
+    return disagreements(project.questions, submitted_labels(project))

@@ -1,0 +1,100 @@
+"""A dataset as a matrix: items as rows, model configurations as columns, each cell one
+output with its rating, latency, tokens and cost."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from statistics import mean
+
+from django.db.models import F, OuterRef, Q, Subquery
+
+from annotate.datasets.models import Dataset, Item
+from annotate.labeling.models import Annotation, AnnotationState
+from inference.models import Generation, Run
+
+SORTS = {"latency": "latency_s", "tokens": "output_tokens", "cost": "cost_usd", "ttft": "ttft_s"}
+
+
+@dataclass
+class Column:
+    config_id: int
+    name: str
+    run_id: int
+
+
+def columns(dataset: Dataset) -> list[Column]:
+    """One column per model configuration: its latest run on the dataset."""
+    latest: dict[int, Run] = {}
+    for run in dataset.runs.select_related("model_config").order_by("created_at"):
+        latest[run.model_config_id] = run
+    return [Column(r.model_config_id, r.model_config.name, r.pk) for r in latest.values()]
+
+
+def items(dataset: Dataset, cols: list[Column], query: str = "", sort: str = ""):
+    """The dataset's items, filtered by prompt text or `key=value` metadata, and sorted by
+    one column's measurement (`<config id>:<latency|tokens|cost|ttft>`, `-` for descending)."""
+    rows = Item.objects.filter(dataset=dataset)
+    if "=" in query:
+        key, value = query.split("=", 1)
+        rows = rows.filter(**{f"metadata__{key.strip()}": _json_value(value.strip())})
+    elif query:
+        rows = rows.filter(Q(prompt__icontains=query) | Q(reference__icontains=query))
+    descending = sort.startswith("-")
+    config, _, metric = sort.lstrip("-").partition(":")
+    run = next((c.run_id for c in cols if str(c.config_id) == config), None)
+    if run is None or metric not in SORTS:
+        return rows.order_by("index")
+    value = Generation.objects.filter(run_id=run, item=OuterRef("pk"), sample_index=0)
+    rows = rows.annotate(sort_value=Subquery(value.values(SORTS[metric])[:1]))
+    order = (
+        F("sort_value").desc(nulls_last=True)
+        if descending
+        else F("sort_value").asc(nulls_last=True)
+    )
+    return rows.order_by(order, "index")
+
+
+def cells(page_items, cols: list[Column]) -> dict[tuple[int, int], Generation]:
+    """{(item id, config id): generation} for the items shown, in one query."""
+    by_run = {c.run_id: c.config_id for c in cols}
+    gens = Generation.objects.filter(run_id__in=by_run, item__in=page_items, sample_index=0)
+    return {(g.item_id, by_run[g.run_id]): g for g in gens}
+
+
+def ratings(generations) -> dict[int, float]:
+    """Mean rating per generation over submitted labels: the first rating question of each
+    project that labeled it."""
+    values: dict[int, list[float]] = defaultdict(list)
+    rows = Annotation.objects.filter(
+        task__generation__in=generations, state=AnnotationState.SUBMITTED
+    ).values_list("task__generation_id", "task__project__questions", "answers")
+    for gen_id, questions, answers in rows:
+        key = next((q["key"] for q in questions if q["kind"] == "rating"), None)
+        if key and isinstance(answers.get(key), int | float):
+            values[gen_id].append(answers[key])
+    return {gen_id: mean(v) for gen_id, v in values.items()}
+
+
+def table(page_items, cols: list[Column]) -> list[tuple[Item, list[dict | None]]]:
+    found = cells(page_items, cols)
+    rated = ratings(list(found.values()))
+    return [
+        (item, [_cell(found.get((item.pk, c.config_id)), rated) for c in cols])
+        for item in page_items
+    ]
+
+
+def _cell(generation: Generation | None, rated: dict[int, float]) -> dict | None:
+    if generation is None:
+        return None
+    return {"g": generation, "rating": rated.get(generation.pk)}
+
+
+def _json_value(text: str):
+    """`n=2` matches the number 2, `ok=true` the boolean; anything else is text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

@@ -1,0 +1,215 @@
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from annotate.datasets.importing import upload_too_big
+from annotate.datasets.models import Dataset
+from annotate.exports.models import ExportFormat
+from annotate.exports.rows import clean_filters
+from annotate.labeling.models import Project, Role
+from annotate.labeling.questions import KINDS
+from inference.models import ModelConfig, Run
+
+
+class DatasetImportForm(forms.Form):
+    file = forms.FileField(
+        help_text="JSONL or CSV: prompt, messages, conversations or "
+        "instruction/input/output; other fields are kept as metadata."
+    )
+    name = forms.CharField(max_length=200, required=False, help_text="Default: the file's name.")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if refused := upload_too_big(upload.size):
+            raise forms.ValidationError(refused)
+        return upload
+
+
+class ModelConfigForm(forms.ModelForm):
+    stop = forms.CharField(
+        required=False,
+        help_text="Stop sequences, one per line.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    class Meta:
+        model = ModelConfig
+        fields = (
+            "name",
+            "backend",
+            "model",
+            "system_prompt",
+            "temperature",
+            "top_p",
+            "max_tokens",
+            "seed",
+            "stop",
+            "batch_size",
+            "mode",
+            "base_url",
+            "api_key_env",
+            "queue",
+            "hourly_usd",
+        )
+        widgets = {"system_prompt": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["mode"].required = False
+        if self.instance.pk:
+            self.initial["stop"] = "\n".join(self.instance.stop)
+        elif not self.initial.get("model"):
+            self.initial["model"] = settings.MLX_MODEL
+
+    def clean_mode(self) -> str:
+        return self.cleaned_data.get("mode") or "stream"
+
+    def clean(self):
+        data = super().clean()
+        if data.get("mode") == "batch" and data.get("backend") != "anthropic":
+            self.add_error("mode", "Batch mode is for the Anthropic backend.")
+        key_env = data.get("api_key_env") or ""
+        if key_env and not key_env.replace("_", "").isalnum():
+            self.add_error("api_key_env", "The name of an environment variable, not a key.")
+        return data
+
+    def clean_stop(self) -> list[str]:
+        return [s for s in self.cleaned_data["stop"].splitlines() if s]
+
+    def clean_temperature(self):
+        value = self.cleaned_data["temperature"]
+        if value is not None and not 0 <= value <= 2:
+            raise forms.ValidationError("Temperature goes from 0 to 2.")
+        return value
+
+    def clean_top_p(self):
+        value = self.cleaned_data["top_p"]
+        if value is not None and not 0 < value <= 1:
+            raise forms.ValidationError("top_p is above 0 and at most 1.")
+        return value
+
+
+class RunForm(forms.Form):
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.all())
+    model_config = forms.ModelChoiceField(queryset=ModelConfig.objects.all(), label="Model")
+    samples_per_prompt = forms.IntegerField(min_value=1, max_value=100, initial=1)
+
+
+class ProjectForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = (
+            "name",
+            "kind",
+            "description",
+            "guidelines",
+            "blind",
+            "overlap",
+            "hold_s",
+            "runs",
+            "pairs_per_item",
+            "side_ratings",
+        )
+        widgets = {
+            "guidelines": forms.Textarea(attrs={"rows": 6}),
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "runs": forms.CheckboxSelectMultiple,
+        }
+        labels = {"hold_s": "Hold time (seconds)", "runs": "Outputs of these runs"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        runs = Run.objects.select_related("dataset", "model_config").order_by("-created_at")
+        self.fields["runs"].queryset = runs
+        self.fields["runs"].label_from_instance = lambda r: (
+            f"Run {r.pk}: {r.model_config.name} on {r.dataset.name} ({r.total} outputs)"
+        )
+
+    def clean_overlap(self):
+        value = self.cleaned_data["overlap"]
+        if not 1 <= value <= 10:
+            raise forms.ValidationError("From 1 to 10 annotators per item.")
+        return value
+
+
+class QuestionForm(forms.Form):
+    label = forms.CharField(max_length=100)
+    kind = forms.ChoiceField(choices=[(k, k) for k in KINDS])
+    options = forms.CharField(required=False, help_text="Choices: comma-separated.")
+    min = forms.IntegerField(required=False, initial=1)
+    max = forms.IntegerField(required=False, initial=5)
+    required = forms.BooleanField(required=False)
+    key = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def has_changed(self) -> bool:
+        # An extra row left without a label is no question, whatever its kind select says.
+        if not self.initial and not self.data.get(self.add_prefix("label"), "").strip():
+            return False
+        return super().has_changed()
+
+    def question(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["options"] = [o for o in data.get("options", "").split(",") if o.strip()]
+        data["min"] = 1 if data.get("min") is None else data["min"]
+        data["max"] = 5 if data.get("max") is None else data["max"]
+        return {k: v for k, v in data.items() if v not in ("", None)} | {
+            "required": data.get("required", False)
+        }
+
+
+QuestionFormSet = forms.formset_factory(QuestionForm, extra=1, can_delete=True)
+
+
+def initial_questions(questions: list[dict]) -> list[dict]:
+    return [{**q, "options": ", ".join(q.get("options", []))} for q in questions]
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class ProjectionForm(forms.Form):
+    queries = forms.IntegerField(min_value=1, max_value=10**9, initial=1000)
+    input_tokens = forms.IntegerField(
+        min_value=0, max_value=10**6, initial=500, label="Input tokens per query"
+    )
+    output_tokens = forms.IntegerField(
+        min_value=1, max_value=10**6, initial=300, label="Output tokens per query"
+    )
+    per_day = forms.BooleanField(required=False, label="Per day (else in total)")
+    concurrent = forms.BooleanField(required=False, label="Batched / concurrent")
+    always_on = forms.BooleanField(
+        required=False, initial=True, label="Local machines run 24/7 (per-day workloads)"
+    )
+    batch_api = forms.BooleanField(required=False, label="Use batch APIs (discount)")
+    quality_bar = forms.FloatField(required=False, label="Minimum mean rating")
+
+
+class ExportForm(forms.Form):
+    format = forms.ChoiceField(choices=ExportFormat.choices)
+    project = forms.ModelChoiceField(queryset=Project.objects.all(), required=False)
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.all(), required=False)
+    model = forms.ModelChoiceField(
+        queryset=ModelConfig.objects.all(), required=False, label="Model configuration"
+    )
+    run = forms.ModelChoiceField(queryset=Run.objects.all(), required=False)
+    min_rating = forms.FloatField(required=False, label="Minimum mean rating")
+    require_pass = forms.BooleanField(required=False, label="Only outputs that pass")
+    agreed = forms.BooleanField(required=False, label="Only where annotators agree")
+    reviewed = forms.BooleanField(required=False, label="Only reviewed")
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    pseudonyms = forms.BooleanField(
+        required=False, initial=True, label="Replace annotator names by stable pseudonyms"
+    )
+
+    def filters(self) -> dict:
+        data = {k: (v.pk if hasattr(v, "pk") else v) for k, v in self.cleaned_data.items()}
+        return clean_filters(data)
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'CI export'.")

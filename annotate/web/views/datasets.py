@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from annotate.datasets.access import get_dataset_for_user
+from annotate.datasets.importing import ImportFailed, import_dataset, import_summary
+from annotate.datasets.models import Dataset
+from annotate.stats import matrix
+from annotate.web.forms import DatasetImportForm, RunForm
+from inference.access import require_manager
+
+
+def _list(request: HttpRequest, form: DatasetImportForm, errors=None, status=200) -> HttpResponse:
+    datasets = Dataset.objects.select_related("owner").order_by("-created_at")
+    from django.db.models import Count
+
+    datasets = datasets.annotate(
+        n_items=Count("items", distinct=True), n_runs=Count("runs", distinct=True)
+    )
+    context = {"datasets": datasets, "form": form, "import_errors": errors}
+    return render(request, "annotate/datasets.html", context, status=status)
+
+
+@login_required
+def list_datasets(request: HttpRequest) -> HttpResponse:
+    require_manager(request.user)
+    return _list(request, DatasetImportForm())
+
+
+@login_required
+@require_POST
+def import_dataset_view(request: HttpRequest) -> HttpResponse:
+    require_manager(request.user)
+    form = DatasetImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _list(request, form, status=400)
+    upload = form.cleaned_data["file"]
+    try:
+        dataset = import_dataset(
+            upload.file,
+            upload.name,
+            form.cleaned_data["name"],
+            request.user,
+            form.cleaned_data["description"],
+        )
+    except ImportFailed as exc:
+        return _list(request, form, errors=exc, status=400)
+    messages.success(request, import_summary(dataset, upload.name))
+    return redirect("annotate-dataset-detail", pk=dataset.pk)
+
+
+@login_required
+def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = get_dataset_for_user(request.user, pk)
+    page = Paginator(dataset.items.order_by("index"), 50).get_page(request.GET.get("page"))
+    runs = dataset.runs.select_related("model_config").order_by("-created_at")[:20]
+    form = RunForm(initial={"dataset": dataset})
+    context = {"dataset": dataset, "page": page, "runs": runs, "run_form": form}
+    return render(request, "annotate/dataset.html", context)
+
+
+@login_required
+def dataset_matrix(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = get_dataset_for_user(request.user, pk)
+    cols = matrix.columns(dataset)
+    query, sort = request.GET.get("q", "").strip(), request.GET.get("sort", "")
+    page = Paginator(matrix.items(dataset, cols, query, sort), 25).get_page(request.GET.get("page"))
+    context = {
+        "dataset": dataset,
+        "cols": cols,
+        "rows": matrix.table(list(page), cols),
+        "page": page,
+        "q": query,
+        "sort": sort,
+        "metrics": list(matrix.SORTS),
+    }
+    return render(request, "annotate/matrix.html", context)

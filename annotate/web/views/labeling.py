@@ -1,0 +1,193 @@
+"""The annotation workspace: next item, label, skip, go back; and the reviewer's pages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from annotate.comparisons.diffing import word_diff
+from annotate.labeling import annotation_queue
+from annotate.labeling.access import get_project_for_user, get_task_for_user
+from annotate.labeling.models import Annotation, AnnotationState, Role, Task
+from annotate.labeling.projects import disagreeing_tasks
+from annotate.labeling.questions import SchemaError, choices, clean_answers
+
+
+def _spent(request: HttpRequest) -> float:
+    """Seconds the page says the annotator spent (it counts only while the tab is visible)."""
+    try:
+        return min(max(float(request.POST.get("time_spent_s", 0)), 0.0), 3600.0)
+    except ValueError:
+        return 0.0
+
+
+@login_required
+def annotate_next(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_project_for_user(request.user, pk)
+    annotation = annotation_queue.next_task(project, request.user)
+    if annotation is None:
+        return render(request, "annotate/queue_done.html", {"project": project})
+    return redirect("annotate-task", pk=project.pk, task_pk=annotation.task_id)
+
+
+def _history(project, user, mine: Annotation | None) -> tuple[int | None, int | None]:
+    """The annotator's previous and next items in the project, in the order they took them:
+    two index-bounded lookups beside this one, however long their history."""
+    taken = Annotation.objects.filter(task__project=project, annotator=user).exclude(
+        state=AnnotationState.SKIPPED
+    )
+    if mine is None or mine.state == AnnotationState.SKIPPED:
+        return taken.order_by("-started_at", "-pk").values_list("task_id", flat=True).first(), None
+    at, pk = mine.started_at, mine.pk
+    earlier = taken.filter(Q(started_at__lt=at) | Q(started_at=at, pk__lt=pk))
+    later = taken.filter(Q(started_at__gt=at) | Q(started_at=at, pk__gt=pk))
+    previous = earlier.order_by("-started_at", "-pk").values_list("task_id", flat=True).first()
+    following = later.order_by("started_at", "pk").values_list("task_id", flat=True).first()
+    return previous, following
+
+
+def _shown(task: Task) -> dict:
+    """What the page shows of a task: one output, or a pair (left, right) and their diff."""
+    if task.generation_b_id is None:
+        return {"sides": None}
+    left, right = task.generation, task.generation_b
+    return {
+        "sides": [("left", left), ("right", right)],
+        "diff": word_diff(left.output, right.output),
+    }
+
+
+def _posted(request: HttpRequest, project) -> dict:
+    """What the annotator sent, to show again with the error (multi choices as lists)."""
+    return {
+        q["key"]: (
+            request.POST.getlist(q["key"]) if q["kind"] == "multi" else request.POST.get(q["key"])
+        )
+        for q in project.questions
+    }
+
+
+def _questions(project, answers: dict) -> list[dict]:
+    return [{**q, "choices": choices(q), "value": answers.get(q["key"])} for q in project.questions]
+
+
+def _to_next(request: HttpRequest, project) -> HttpResponse:
+    """On to the next item: a redirect, or for the page's htmx submit, htmx's client-side
+    redirect (the browser loads the next item once, after the server has the answers)."""
+    url = reverse("annotate-next", kwargs={"pk": project.pk})
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@login_required
+def label_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
+    project = get_project_for_user(request.user, pk)
+    task = get_task_for_user(request.user, project, task_pk)
+    mine = Annotation.objects.filter(task=task, annotator=request.user).first()
+    error = ""
+    if request.method == "POST":
+        if mine is None or mine.state == AnnotationState.SKIPPED:
+            messages.error(request, "This item is not yours to label.")
+            return _to_next(request, project)
+        try:
+            answers = clean_answers(project.questions, request.POST, task.generation.output)
+            annotation_queue.submit(mine, answers, _spent(request))
+        except (SchemaError, annotation_queue.QueueError) as exc:
+            error = str(exc)
+        else:
+            return _to_next(request, project)
+    previous, following = _history(project, request.user, mine)
+    generation = task.generation
+    context = {
+        "project": project,
+        "task": task,
+        "annotation": mine,
+        "error": error,
+        "generation": generation,
+        "item": generation.item,
+        "messages_list": generation.messages,
+        "questions": _questions(
+            project,
+            _posted(request, project) if error else (mine.answers if mine else {}),
+        ),
+        "previous": previous,
+        "following": following,
+        "model_name": None if project.blind else generation.run.params.get("model"),
+        "held_until": mine.held_until if mine and mine.state == AnnotationState.HELD else None,
+        "now": timezone.now(),
+        **_shown(task),
+    }
+    return render(request, "annotate/label.html", context, status=400 if error else 200)
+
+
+@login_required
+@require_POST
+def skip_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
+    project = get_project_for_user(request.user, pk)
+    task = get_task_for_user(request.user, project, task_pk)
+    mine = Annotation.objects.filter(task=task, annotator=request.user).first()
+    if mine is not None:
+        annotation_queue.skip(mine, _spent(request))
+    return redirect("annotate-next", pk=project.pk)
+
+
+@login_required
+def review_list(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_project_for_user(request.user, pk, role=Role.REVIEWER)
+    show = request.GET.get("show", "disagreements")
+    tasks = Task.objects.filter(project=project, submitted__gt=0)
+    if show == "disagreements":
+        tasks = tasks.filter(pk__in=disagreeing_tasks(project))
+    elif show == "unreviewed":
+        tasks = tasks.filter(final__isnull=True)
+    tasks = tasks.select_related("generation__item").prefetch_related("annotations__annotator")
+    page = Paginator(tasks.order_by("pk"), 50).get_page(request.GET.get("page"))
+    return render(
+        request, "annotate/review_list.html", {"project": project, "page": page, "show": show}
+    )
+
+
+@login_required
+def review_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
+    project = get_project_for_user(request.user, pk, role=Role.REVIEWER)
+    task = get_task_for_user(request.user, project, task_pk)
+    labels = task.annotations.filter(state=AnnotationState.SUBMITTED).select_related("annotator")
+    error = ""
+    if request.method == "POST":
+        try:
+            task.final = clean_answers(project.questions, request.POST, task.generation.output)
+        except SchemaError as exc:
+            error = str(exc)
+        else:
+            task.reviewed_by, task.reviewed_at = request.user, timezone.now()
+            task.save(update_fields=("final", "reviewed_by", "reviewed_at"))
+            messages.success(request, "Final label saved.")
+            return redirect(f"{_review_url(project)}?show=disagreements")
+    generation = task.generation
+    start = task.final or (labels[0].answers if len(labels) == 1 else {})
+    context = {
+        "project": project,
+        "task": task,
+        "labels": labels,
+        "error": error,
+        "generation": generation,
+        "item": generation.item,
+        "messages_list": generation.messages,
+        "questions": _questions(project, start),
+        "model_name": None if project.blind else generation.run.params.get("model"),
+        **_shown(task),
+    }
+    return render(request, "annotate/review_task.html", context, status=400 if error else 200)
+
+
+def _review_url(project) -> str:
+    from django.urls import reverse
+
+    return reverse("annotate-review", kwargs={"pk": project.pk})

@@ -1,0 +1,53 @@
+"""Who may see and change what: one helper per object type, first line of every view.
+
+Managing (datasets, model configurations, runs, outputs, prices) takes the manager
+permission: superusers, and the "Project owners" group. Seeing is enough to use an object
+(run a configuration on a dataset); changing it takes its creator or a staff member.
+Labeling projects have their own roles (annotate.labeling.access).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+
+from inference.models import Generation, ModelConfig, Run
+
+MANAGE_PERMISSION = "annotate.view_run"
+
+
+def can_manage(user) -> bool:
+    return user.is_authenticated and user.has_perm(MANAGE_PERMISSION)
+
+
+def require_manager(user) -> None:
+    if not can_manage(user):
+        raise PermissionDenied("This page is for project owners.")
+
+
+def can_change(user, owner_id: int) -> bool:
+    return user.is_staff or user.pk == owner_id
+
+
+def check_rights(user, owner_id: int, write: bool) -> None:
+    """Managers see; only the object's creator or staff change it."""
+    require_manager(user)
+    if write and not can_change(user, owner_id):
+        raise PermissionDenied("Only its creator or a staff member can change this.")
+
+
+def get_config_for_user(user, pk: int, write: bool = False) -> ModelConfig:
+    config = get_object_or_404(ModelConfig, pk=pk)
+    check_rights(user, config.owner_id, write)
+    return config
+
+
+def get_run_for_user(user, pk: int, write: bool = False) -> Run:
+    run = get_object_or_404(Run.objects.select_related("dataset", "model_config"), pk=pk)
+    check_rights(user, run.created_by_id, write)
+    return run
+
+
+def get_generation_for_user(user, pk: int) -> Generation:
+    require_manager(user)
+    return get_object_or_404(Generation.objects.select_related("run", "item"), pk=pk)
