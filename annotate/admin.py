@@ -20,7 +20,15 @@ class ItemAdmin(admin.ModelAdmin):
 
 @admin.register(ModelConfig)
 class ModelConfigAdmin(admin.ModelAdmin):
-    list_display = ("name", "backend", "model", "temperature", "max_tokens", "batch_size")
+    list_display = (
+        "name",
+        "backend",
+        "model",
+        "temperature",
+        "max_tokens",
+        "batch_size",
+        "concurrency",
+    )
     list_filter = ("backend",)
 
 

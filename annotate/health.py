@@ -4,14 +4,14 @@ queues and models) and the work waiting per queue."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from inference.models import Generation, GenerationStatus, Run, WorkerHeartbeat
+from annotate.celery import app
+from inference.models import Generation, GenerationStatus, Run
+from inference.workers import workers
 
 
 def _timed(check) -> dict:
@@ -31,27 +31,9 @@ def _database() -> str:
 
 
 def _broker() -> str:
-    from annotate.celery import app
-
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
         return str(conn.transport_cls)
-
-
-def workers() -> list[dict]:
-    """Workers heard from within two watchdog periods count as online."""
-    fresh = timezone.now() - timedelta(seconds=max(settings.GENERATION_LEASE_S, 10))
-    return [
-        {
-            "hostname": w.hostname,
-            "queues": w.queues,
-            "models": w.loaded,
-            "machine": w.machine,
-            "last_seen": w.last_seen.isoformat(),
-            "online": w.last_seen >= fresh,
-        }
-        for w in WorkerHeartbeat.objects.order_by("hostname")
-    ]
 
 
 def queue_depth() -> dict[str, int]:
@@ -71,6 +53,11 @@ def queue_depth() -> dict[str, int]:
             queue = "unknown"
         depth[queue] = depth.get(queue, 0) + row["n"]
     return depth
+
+
+def reachable() -> dict[str, bool]:
+    """For load balancers: do the database and the broker answer?"""
+    return {"database": _timed(_database)["ok"], "broker": _timed(_broker)["ok"]}
 
 
 def report() -> dict:

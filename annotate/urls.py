@@ -4,6 +4,7 @@ from django.urls import path
 
 from annotate.api import api
 from annotate.web.views import (
+    accounts,
     auth,
     configs,
     datasets,
@@ -30,8 +31,8 @@ urlpatterns = [
     path("exports/<int:pk>/", exports.export_detail, name="annotate-export-detail"),
     path("exports/<int:pk>/download/", exports.download_export, name="annotate-export-download"),
     path("exports/<int:pk>/manifest/", exports.export_manifest, name="annotate-export-manifest"),
-    path("account/tokens/", exports.api_tokens, name="annotate-tokens"),
-    path("account/tokens/<int:pk>/revoke/", exports.revoke_token, name="annotate-token-revoke"),
+    path("account/tokens/", accounts.api_tokens, name="annotate-tokens"),
+    path("account/tokens/<int:pk>/revoke/", accounts.revoke_token, name="annotate-token-revoke"),
     path("stats/", stats.stats_page, name="annotate-stats"),
     path("health/", health.health_page, name="annotate-health"),
     path("healthz", health.healthz, name="annotate-healthz"),

@@ -1,5 +1,6 @@
-"""What the benchmarks share besides PostgreSQL (bench/pg.py): timing a call, the demo model
-and a copy of it that never stops early, waiting for a run to end."""
+"""What the benchmarks share besides where they run (bench/environment.py) and PostgreSQL
+(bench/pg.py): timing a call, the demo model and a copy of it that never stops early, waiting
+for a run to end."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from environment import ROOT
+
+from inference.demo_model import build_demo_model
 
 
 def timed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
@@ -26,8 +29,6 @@ def demo_model_path() -> Path:
         return Path(path)
     path = Path(os.environ.get("ANNOTATE_VAR_DIR", ROOT / "var")) / "models" / "demo"
     if not (path / "config.json").exists():
-        from inference.demo_model import build_demo_model
-
         print(f"Building the demo model into {path} ...", flush=True)
         build_demo_model(path)
     return path
@@ -54,7 +55,7 @@ def copy_without_eos(src: Path, dst: Path) -> Path:
 
 def wait_finished(run_id: int, timeout: float, poll_s: float = 0.05) -> str:
     """The run's final status, once it has one; RuntimeError after timeout seconds."""
-    from inference.models import ACTIVE_RUN_STATUSES, Run
+    from inference.models import ACTIVE_RUN_STATUSES, Run  # the models: after django.setup()
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 
 from inference.models import Generation, ModelConfig, Run
 
-MANAGE_PERMISSION = "annotate.view_run"
+MANAGE_PERMISSION = "annotate.manage_generation"
 
 
 def can_manage(user) -> bool:

@@ -1,57 +1,47 @@
-"""Starting, cancelling, resuming and retrying runs. Views and the API call these."""
+"""What people and scripts do with generation: start, cancel, resume and retry runs, save a
+model configuration, add a price. The pages, the API and management commands call these;
+each checks who may act (inference.access) and raises the domain errors (inference.errors)."""
 
 from __future__ import annotations
 
+from django.apps import apps
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from annotate.datasets.models import Dataset
+from inference.access import check_rights, get_config_for_user, get_run_for_user, require_manager
+from inference.backends import BACKENDS
+from inference.doorbell import ring_workers
+from inference.errors import Conflict, Invalid
+from inference.leases import release_expired_leases
 from inference.models import (
     ACTIVE_RUN_STATUSES,
     Generation,
     GenerationStatus,
     ModelConfig,
+    Price,
     Run,
     RunStatus,
 )
 
 BULK = 2000
-
-
-class RunStateError(Exception):
-    """The action does not fit the run's state (e.g. resuming a finished run)."""
-
-
-def enqueue_run(run_id: int, countdown: float = 0) -> None:
-    """Ring the doorbell after commit, on the queue of the run's backend."""
-    from inference.tasks import generate_run_task
-
-    run = Run.objects.only("params").get(pk=run_id)
-    transaction.on_commit(
-        lambda: generate_run_task.apply_async(
-            (run_id,), queue=run.queue, countdown=countdown or None
-        )
-    )
-
-
-def ring_workers(run: Run) -> int:
-    """Start a run's work: one doorbell per worker online on its queue (at least one), so that
-    every worker holding the model takes a share; claims are atomic, so no item is done twice.
-    Returns how many were rung."""
-    from annotate.health import workers
-
-    queue = run.queue
-    n = max(1, sum(1 for w in workers() if w["online"] and queue in w["queues"]))
-    for _ in range(n):
-        enqueue_run(run.pk)
-    return n
+# What a person sets on a configuration; the owner and the creation date are the action's.
+CONFIG_FIELDS = frozenset(
+    f.name for f in ModelConfig._meta.concrete_fields if f.name not in ("id", "owner", "created_at")
+)
 
 
 @transaction.atomic
-def create_run(dataset: Dataset, config: ModelConfig, user, samples_per_prompt: int = 1) -> Run:
-    """A run with one pending generation per item and sample, then its first task."""
+def create_run(user, dataset_id: int, config_id: int, samples_per_prompt: int = 1) -> Run:
+    """A run of a dataset through a configuration, both of which the caller sees (managers):
+    one pending generation per item and sample, then its first doorbell after commit."""
     if samples_per_prompt < 1:
-        raise ValueError("samples per prompt must be at least 1")
+        raise Invalid("Samples per prompt must be at least 1.")
+    # By label: datasets belong to the app above, which generation does not import.
+    dataset = get_object_or_404(apps.get_model("annotate", "Dataset"), pk=dataset_id)
+    check_rights(user, dataset.owner_id, write=False)
+    config = get_config_for_user(user, config_id)
     now = timezone.now()
     run = Run.objects.create(
         dataset=dataset,
@@ -62,30 +52,34 @@ def create_run(dataset: Dataset, config: ModelConfig, user, samples_per_prompt: 
         resumed_at=now,
         last_activity_at=now,
     )
-    batch: list[Generation] = []
-    total = 0
-    for item_id in dataset.items.order_by("index").values_list("pk", flat=True).iterator():
-        for sample in range(samples_per_prompt):
-            batch.append(Generation(run=run, item_id=item_id, sample_index=sample))
-        if len(batch) >= BULK:
-            total += len(Generation.objects.bulk_create(batch))
-            batch = []
-    total += len(Generation.objects.bulk_create(batch))
-    run.total = total
+    run.total = _add_generations(run, dataset.items.order_by("index"), samples_per_prompt)
     run.save(update_fields=("total",))
-    if total:
+    if run.total:
         ring_workers(run)
     else:
         run._set(status=RunStatus.COMPLETED, finished_at=now)
     return run
 
 
+def _add_generations(run: Run, items, samples_per_prompt: int) -> int:
+    batch: list[Generation] = []
+    total = 0
+    for item_id in items.values_list("pk", flat=True).iterator():
+        for sample in range(samples_per_prompt):
+            batch.append(Generation(run=run, item_id=item_id, sample_index=sample))
+        if len(batch) >= BULK:
+            total += len(Generation.objects.bulk_create(batch))
+            batch = []
+    return total + len(Generation.objects.bulk_create(batch))
+
+
 @transaction.atomic
-def cancel_run(run: Run) -> int:
-    """Stop a run: pending generations are cancelled now, running ones by their worker within
-    a second. Returns how many were cancelled here."""
+def cancel_run(user, run_id: int) -> int:
+    """Stop a run (its creator or staff): pending generations are cancelled now, running ones
+    by their worker within a second. Returns how many were cancelled here."""
+    run = get_run_for_user(user, run_id, write=True)
     if not run.is_active:
-        raise RunStateError(f"Run {run.pk} is {run.get_status_display().lower()}, not running.")
+        raise Conflict(f"Run {run.pk} is {run.get_status_display().lower()}, not running.")
     run.mark_cancelled()
     return Generation.objects.filter(run=run, status=GenerationStatus.PENDING).update(
         status=GenerationStatus.CANCELLED
@@ -104,24 +98,61 @@ def _requeue(run: Run, statuses: tuple[str, ...]) -> int:
 
 
 @transaction.atomic
-def resume_run(run: Run) -> int:
-    """Continue a cancelled or stalled run: cancelled generations become pending again and a
-    worker is asked for. Returns how many were requeued."""
+def resume_run(user, run_id: int) -> int:
+    """Continue a cancelled or stalled run (its creator or staff): cancelled generations
+    become pending again and a worker is asked for. Returns how many were requeued."""
+    run = get_run_for_user(user, run_id, write=True)
     if run.status not in (RunStatus.CANCELLED, *ACTIVE_RUN_STATUSES):
-        raise RunStateError(
+        raise Conflict(
             f"Run {run.pk} is {run.get_status_display().lower()}; retry failed items instead."
         )
-    from inference.runner import release_expired_leases
-
     release_expired_leases()
     # A stalled run has pending work, so _requeue rings for it even when nothing was cancelled.
     return _requeue(run, (GenerationStatus.CANCELLED,))
 
 
 @transaction.atomic
-def retry_failed(run: Run) -> int:
-    """Generate the failed items of a run again. Returns how many."""
+def retry_failed(user, run_id: int) -> int:
+    """Generate the failed items of a run again (its creator or staff). Returns how many."""
+    run = get_run_for_user(user, run_id, write=True)
     moved = _requeue(run, (GenerationStatus.FAILED,))
     if not moved:
-        raise RunStateError("This run has no failed items.")
+        raise Conflict("This run has no failed items.")
     return moved
+
+
+def _check_backend(name: str) -> None:
+    if name not in BACKENDS:
+        raise Invalid(f"Unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+
+
+@transaction.atomic
+def save_model_config(user, config_id: int | None, fields: dict) -> ModelConfig:
+    """Create a configuration (managers) or replace the settings of one (its creator or
+    staff); runs keep the settings they started with. Fields not given keep their value."""
+    require_manager(user)
+    if unknown := set(fields) - CONFIG_FIELDS:
+        raise Invalid(f"Unknown fields: {', '.join(sorted(unknown))}")
+    config = (
+        get_config_for_user(user, config_id, write=True) if config_id else ModelConfig(owner=user)
+    )
+    _check_backend(fields.get("backend", config.backend))
+    name = fields.get("name", config.name)
+    if ModelConfig.objects.filter(name=name).exclude(pk=config.pk).exists():
+        raise Conflict(f"A model configuration named {name!r} exists already.")
+    for key, value in fields.items():
+        setattr(config, key, value)
+    config.save()
+    return config
+
+
+def create_price(user, fields: dict) -> Price:
+    """A hosted model's price from a date on (staff only). Costs already recorded keep the
+    price they were made at."""
+    if not user.is_staff:
+        raise PermissionDenied("Only staff members can change prices.")
+    _check_backend(fields["backend"])
+    key = {k: fields[k] for k in ("backend", "model", "effective_from")}
+    if Price.objects.filter(**key).exists():
+        raise Conflict("A price for this model from this date exists already.")
+    return Price.objects.create(**fields)

@@ -29,7 +29,8 @@ Algorithm (build_demo_model):
    stream alone and logits = the bigram log-probs (plus a constant per row). Stored as
    bfloat16 (the fastest dtype for mlx's CPU matmul here).
 8. Write ``model.safetensors``, ``tokenizer.json``, ``tokenizer_config.json`` (ChatML
-   template), ``generation_config.json``, ``README.md`` and, last, ``config.json``.
+   template), ``generation_config.json``, ``README.md`` and, last, ``config.json``
+   (inference/demo_model_files.py).
 
 The same seed, arguments and Python standard library give byte-identical files. mlx is imported
 only inside the functions that need it (Celery workers must not import mlx before forking).
@@ -37,7 +38,6 @@ only inside the functions that need it (Celery workers must not import mlx befor
 
 from __future__ import annotations
 
-import json
 import re
 import sysconfig
 from collections.abc import Iterable
@@ -47,13 +47,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from inference.demo_model_files import IM_END, SPECIAL_TOKENS, block_weights, write_model
+
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
-
-ENDOFTEXT = "<|endoftext|>"
-IM_START = "<|im_start|>"
-IM_END = "<|im_end|>"
-SPECIAL_TOKENS = (ENDOFTEXT, IM_START, IM_END)
 
 # Small on purpose: on a CPU the per-sequence cost of a step (lm_head, logsumexp, sampling; top-p
 # sorts the whole vocab) grows with the vocab, and it must stay well below the fixed cost of a
@@ -61,11 +58,6 @@ SPECIAL_TOKENS = (ENDOFTEXT, IM_START, IM_END)
 DEFAULT_VOCAB_SIZE = 1024
 DEFAULT_RANK = 30  # hidden size 32
 DEFAULT_CORPUS_BYTES = 5_000_000
-WEIGHT_DTYPE = "bfloat16"  # faster than float32 and float16 for mlx's CPU matmul; fine on Metal
-
-NUM_HEADS = 2
-NUM_KV_HEADS = 1
-RMS_NORM_EPS = 1e-6
 MAX_FILE_BYTES = 150_000
 EXCLUDED_DIRS = frozenset(
     {
@@ -92,16 +84,6 @@ QWEN2_SPLIT = (
 LETTER = re.compile(r"[A-Za-z]")
 MAX_CYCLE_FIXES = 100
 CHUNK_BOUNDARY = re.compile(r"\n(?=(?:def |class |async def |@))")
-
-CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' -}}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}"
-    "{{- '<|im_start|>assistant\\n' -}}"
-    "{%- endif -%}"
-)
-
 
 # -- 1. corpus ------------------------------------------------------------------------------
 
@@ -160,6 +142,7 @@ def corpus_documents(seed: int, corpus_bytes: int) -> list[str]:
 
 def train_tokenizer(documents: Iterable[str], vocab_size: int) -> Tokenizer:
     """Step 2: a byte-level BPE tokenizer with the ChatML special tokens (ids 0, 1, 2)."""
+    # lazy: only a build trains a tokenizer; the workers and the web import this module freely
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -239,7 +222,7 @@ def single_threaded_blas() -> AbstractContextManager[Any]:
     """Limit OpenBLAS to one thread if threadpoolctl is installed: on a busy 2-core machine its
     threads contend, and the SVD takes seconds instead of a few hundredths of one."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # lazy: optional, absent on some hosts
     except ImportError:
         return nullcontext()
     return threadpool_limits(1, user_api="blas")
@@ -334,115 +317,6 @@ def pack_head(a: np.ndarray, b: np.ndarray, bias: np.ndarray) -> dict[str, np.nd
     }
 
 
-def block_weights(hidden: int, intermediate: int) -> dict[str, np.ndarray]:
-    """Step 7b: one qwen2 decoder layer whose attention and MLP both add zero."""
-    head_dim = hidden // NUM_HEADS
-    kv = NUM_KV_HEADS * head_dim
-    shapes = {
-        "self_attn.q_proj.weight": (hidden, hidden),
-        "self_attn.q_proj.bias": (hidden,),
-        "self_attn.k_proj.weight": (kv, hidden),
-        "self_attn.k_proj.bias": (kv,),
-        "self_attn.v_proj.weight": (kv, hidden),
-        "self_attn.v_proj.bias": (kv,),
-        "self_attn.o_proj.weight": (hidden, hidden),
-        "mlp.gate_proj.weight": (intermediate, hidden),
-        "mlp.up_proj.weight": (intermediate, hidden),
-        "mlp.down_proj.weight": (hidden, intermediate),
-    }
-    weights = {f"model.layers.0.{name}": np.zeros(shape) for name, shape in shapes.items()}
-    for norm in ("input_layernorm", "post_attention_layernorm"):
-        weights[f"model.layers.0.{norm}.weight"] = np.ones(hidden)
-    return weights
-
-
-def save_weights(path: Path, weights: dict[str, np.ndarray]) -> None:
-    """Write WEIGHT_DTYPE safetensors with mlx (imported here, not at module import)."""
-    import mlx.core as mx
-
-    dtype = getattr(mx, WEIGHT_DTYPE)
-    arrays = {
-        name: mx.array(weights[name].astype(np.float32)).astype(dtype) for name in sorted(weights)
-    }
-    mx.save_safetensors(str(path), arrays, metadata={"format": "mlx"})
-
-
-# -- 8. files -------------------------------------------------------------------------------
-
-
-def model_config(vocab_size: int, hidden: int, eos_ids: list[int]) -> dict[str, Any]:
-    """config.json for mlx_lm's qwen2 (and transformers' Qwen2Config)."""
-    return {
-        "architectures": ["Qwen2ForCausalLM"],
-        "model_type": "qwen2",
-        "hidden_size": hidden,
-        "num_hidden_layers": 1,
-        "intermediate_size": hidden,
-        "num_attention_heads": NUM_HEADS,
-        "num_key_value_heads": NUM_KV_HEADS,
-        "rms_norm_eps": RMS_NORM_EPS,
-        "vocab_size": vocab_size,
-        "rope_theta": 10000.0,
-        "max_position_embeddings": 32768,
-        "tie_word_embeddings": False,
-        "bos_token_id": None,
-        "eos_token_id": eos_ids,
-        "torch_dtype": WEIGHT_DTYPE,
-    }
-
-
-def tokenizer_config() -> dict[str, Any]:
-    """tokenizer_config.json: ChatML chat template, <|im_end|> as eos, no bos.
-
-    transformers 4 honours tokenizer_class; transformers 5 loads qwen2 as Qwen2Tokenizer.
-    """
-    return {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "bos_token": None,
-        "eos_token": IM_END,
-        "pad_token": ENDOFTEXT,
-        "unk_token": None,
-        "add_bos_token": False,
-        "add_prefix_space": False,
-        "clean_up_tokenization_spaces": False,
-        "model_max_length": 32768,
-        "chat_template": CHAT_TEMPLATE,
-    }
-
-
-def generation_config(eos_ids: list[int]) -> dict[str, Any]:
-    """generation_config.json; mlx_lm reads eos_token_id from it (overriding config.json)."""
-    return {
-        "bos_token_id": None,
-        "eos_token_id": eos_ids,
-        "pad_token_id": eos_ids[-1],
-        "do_sample": True,
-        "temperature": 0.8,
-        "top_p": 0.95,
-    }
-
-
-def readme(config: dict[str, Any], params: int, seed: int, corpus_bytes: int) -> str:
-    """README.md for the model directory."""
-    return (
-        "# Demo model (bigram qwen2)\n\n"
-        "Built offline by `python manage.py build_demo_model` (`inference/demo_model.py`).\n"
-        "It is a token-bigram table of the Python standard library's own sources, factored\n"
-        "to low rank by SVD (no training) and stored as a one-layer qwen2 whose attention\n"
-        "and MLP add nothing. It writes Python-looking text, not working code.\n\n"
-        f"- parameters: {params:,} ({WEIGHT_DTYPE}), vocab {config['vocab_size']},"
-        f" hidden {config['hidden_size']}\n"
-        f"- seed {seed}, corpus {corpus_bytes:,} bytes\n"
-        f"- chat template: ChatML; stops at `{IM_END}` or `{ENDOFTEXT}`"
-        f" (ids {config['eos_token_id']})\n"
-        "- sample at temperature 0.7-1.0; greedy decoding loops.\n"
-    )
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
 def bigram_weights(
     seed: int, vocab_size: int, rank: int, corpus_bytes: int
 ) -> tuple[Tokenizer, dict[str, np.ndarray]]:
@@ -460,25 +334,6 @@ def bigram_weights(
     hidden = hidden_size_for(rank)
     weights.update(block_weights(hidden, hidden))
     return tokenizer, weights
-
-
-def write_model(
-    out_dir: Path,
-    tokenizer: Tokenizer,
-    weights: dict[str, np.ndarray],
-    readme_args: tuple[int, int],
-) -> None:
-    """Step 8: weights, tokenizer files, generation config, README, and config.json last."""
-    vocab, hidden = weights["lm_head.weight"].shape
-    eos_ids = [tokenizer.token_to_id(IM_END), tokenizer.token_to_id(ENDOFTEXT)]
-    config = model_config(vocab, hidden, eos_ids)
-    save_weights(out_dir / "model.safetensors", weights)
-    tokenizer.save(str(out_dir / "tokenizer.json"))
-    write_json(out_dir / "tokenizer_config.json", tokenizer_config())
-    write_json(out_dir / "generation_config.json", generation_config(eos_ids))
-    params = sum(w.size for w in weights.values())
-    (out_dir / "README.md").write_text(readme(config, params, *readme_args), encoding="utf-8")
-    write_json(out_dir / "config.json", config)  # last: its presence marks a complete build
 
 
 def build_demo_model(

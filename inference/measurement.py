@@ -9,7 +9,7 @@
 - output tokens: tokens the model produced, not counting the end-of-sequence token.
 - concurrency: sequences (MLX batch) or requests (APIs) in flight beside this one. Per-sequence
   decode tokens/s inside a batch falls roughly as 1/batch, so compare like with like.
-- run throughput (RunProgress.tokens_per_s): all output tokens of a run divided by the span
+- run throughput (inference/figures.py, run_tokens_per_s): all output tokens of a run over the span
   from its first generation's start to its last one's finish: what batching buys.
 
 All times come from time.perf_counter() in the worker, never from the backend's own counters.

@@ -13,10 +13,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from inference.backends import BACKEND_CHOICES, get_backend_class
+from inference.figures import recorded_cost, run_span, run_tokens_per_s
 from inference.prompts import build_messages
 
 
@@ -78,7 +79,10 @@ class ModelConfig(models.Model):
     seed = models.IntegerField(null=True, blank=True)
     stop = models.JSONField(default=list, blank=True, help_text="Stop sequences.")
     batch_size = models.PositiveIntegerField(
-        default=8, help_text="Sequences generated together (MLX) or requests in flight (APIs)."
+        default=8, help_text="Sequences generated together (local backends)."
+    )
+    concurrency = models.PositiveIntegerField(
+        default=8, help_text="Requests in flight at once (hosted APIs)."
     )
     base_url = models.URLField(blank=True, help_text="OpenAI-compatible servers only.")
     api_key_env = models.CharField(
@@ -108,12 +112,20 @@ class ModelConfig(models.Model):
     class Meta:
         app_label = "annotate"
         ordering = ("name",)
+        # The manager permission (inference.access.MANAGE_PERMISSION).
+        permissions = [
+            ("manage_generation", "Can manage datasets, model configurations, runs and prices")
+        ]
 
     def __str__(self) -> str:
         return self.name
 
     def target_queue(self) -> str:
         return self.queue or get_backend_class(self.backend).queue
+
+    def in_flight(self) -> str:
+        """What it generates at once, in its backend's words: "batch 8" or "concurrency 16"."""
+        return in_flight_label(self.params())
 
     def params(self) -> dict:
         """The settings a run keeps, so that editing the configuration later changes no run."""
@@ -127,12 +139,19 @@ class ModelConfig(models.Model):
             "seed": self.seed,
             "stop": list(self.stop),
             "batch_size": self.batch_size,
+            "concurrency": self.concurrency,
             "base_url": self.base_url,
             "api_key_env": self.api_key_env,
             "hourly_usd": str(self.hourly_usd),
             "mode": self.mode,
             "queue": self.target_queue(),
         }
+
+
+def in_flight_label(params: dict) -> str:
+    backend = get_backend_class(params["backend"])
+    word = "batch" if backend.is_local else "concurrency"
+    return f"{word} {backend.in_flight(params)}"
 
 
 class RunStatus(models.TextChoices):
@@ -188,6 +207,10 @@ class Run(models.Model):
         """Runs for a model go to the workers that hold it: the configuration's queue."""
         return self.params.get("queue") or get_backend_class(self.params["backend"]).queue
 
+    def in_flight(self) -> str:
+        """What the run generates at once: "batch 8" (local) or "concurrency 16" (hosted)."""
+        return in_flight_label(self.params)
+
     def _set(self, **fields) -> None:
         for name, value in fields.items():
             setattr(self, name, value)
@@ -230,9 +253,9 @@ class RunProgress:
         self.cost_usd = row["cost_usd"] or 0
         self.retries = row["retries"] or 0
         self.finished = self.done + self.failed
-        span = _seconds(row["first_start"], row["last_finish"])
-        # Whole-run throughput: output tokens over the span from first start to last finish.
-        self.tokens_per_s = self.output_tokens / span if span else None
+        self.tokens_per_s = run_tokens_per_s(
+            row["output_tokens"], row["first_start"], row["last_finish"]
+        )
         recent = row["recent"] or 0
         elapsed = _seconds(run.resumed_at, now if run.is_active else run.finished_at)
         self.items_per_s = recent / elapsed if recent and elapsed else None
@@ -248,11 +271,9 @@ class RunProgress:
         since = run.resumed_at or run.created_at
         row = gens.aggregate(
             **{s: Count("pk", filter=Q(status=s)) for s in GenerationStatus.values},
-            output_tokens=Sum("output_tokens", filter=Q(status=GenerationStatus.DONE)),
-            cost_usd=Sum("cost_usd"),
+            **run_span(),
+            cost_usd=recorded_cost(),
             retries=Sum("retries"),
-            first_start=Min("started_at", filter=Q(status=GenerationStatus.DONE)),
-            last_finish=Max("finished_at", filter=Q(status=GenerationStatus.DONE)),
             recent=Count("pk", filter=Q(finished_at__gte=since)),
         )
         return cls(run, row, timezone.now())

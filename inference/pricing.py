@@ -1,6 +1,6 @@
 """What a generation cost, recorded with it: a later price change alters no recorded cost.
 
-Hosted models are priced per token from the price table (annotate.models.Price):
+Hosted models are priced per token from the price table (inference.models.Price):
 
     cost = (prompt - cache_read - cache_write) x input + cache_read x cache_read_price
            + cache_write x cache_write_price + output x output,   per 1M tokens,
@@ -17,15 +17,15 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from django.utils import timezone
+
+from inference.models import Price
+
 MILLION = Decimal(1_000_000)
 
 
 def find_price(backend: str, model: str, on: date | None = None):
     """The price in effect on a date for a model: an exact name, else the longest prefix."""
-    from django.utils import timezone
-
-    from inference.models import Price
-
     on = on or timezone.localdate()
     rows = Price.objects.filter(backend=backend, effective_from__lte=on).order_by("-effective_from")
     matches = [p for p in rows if model == p.model or model.startswith(p.model)]

@@ -16,8 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from inference.backends.base import GenerationResult
+from inference.leases import Lease
+from inference.lifecycle import finish_run_if_done
 from inference.models import Generation, GenerationStatus, ProviderBatch, Run, RunStatus
-from inference.runner import Lease, finish_run_if_done
 
 # Anthropic: up to 100,000 requests a batch, done within 24 hours, results kept 29 days.
 MAX_BATCH = 100_000

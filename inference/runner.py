@@ -1,88 +1,31 @@
 """The work of a generation task, as plain functions tests call directly.
 
-A task claims pending generations of a run (a lease: token and expiry), feeds them to the
-backend, writes each result only while it still holds the lease, and gives back what it did
-not finish. A worker that dies leaves leases that expire; `release_expired_leases` hands their
-generations to the next worker. So no item is lost, and none is written twice.
+A task claims pending generations of a run (a lease: token and expiry, inference/leases.py),
+feeds them to the backend, writes each result only while it still holds the lease, and gives
+back what it did not finish. A worker that dies leaves leases that expire;
+`release_expired_leases` hands their generations to the next worker. So no item is lost, and
+none is written twice.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
-from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F
-from django.db.models.functions import Coalesce
+from django.db import transaction
 from django.utils import timezone
 
 from inference.backends import BackendError, get_backend
-from inference.backends.base import GenerationRequest, GenerationResult
+from inference.backends.base import GenerationResult
+from inference.leases import PENDING, Lease, release_expired_leases
+from inference.lifecycle import finish_run_if_done, start_run
 from inference.measurement import decode_tps, machine
-from inference.models import ACTIVE_RUN_STATUSES, Generation, GenerationStatus, Run, RunStatus
+from inference.models import ACTIVE_RUN_STATUSES, GenerationStatus, Run, RunStatus
 from inference.pricing import find_price, generation_cost
-from inference.prompts import build_messages
+from inference.provider_batches import process_batches
 
 log = logging.getLogger(__name__)
-RUNNING = GenerationStatus.RUNNING
-PENDING = GenerationStatus.PENDING
-
-
-class Lease:
-    """The generations one task holds, renewed while it works, checked at every write."""
-
-    def __init__(
-        self, run: Run, worker: str, token: uuid.UUID | None = None, lease_s: float | None = None
-    ) -> None:
-        self.run = run
-        self.worker = worker
-        self.token = token or uuid.uuid4()
-        self.lease_s = lease_s or settings.GENERATION_LEASE_S
-        self.renewed = time.monotonic()
-
-    def expiry(self):
-        return timezone.now() + timedelta(seconds=self.lease_s)
-
-    def held(self):
-        return Generation.objects.filter(lease_token=self.token, status=RUNNING)
-
-    def claim(self, n: int) -> list[GenerationRequest]:
-        """Atomically take up to n pending generations of the run."""
-        with transaction.atomic():
-            pending = Generation.objects.filter(run=self.run, status=PENDING).order_by("pk")
-            if connection.features.has_select_for_update_skip_locked:
-                pending = pending.select_for_update(skip_locked=True)
-            ids = list(pending.values_list("pk", flat=True)[:n])
-            Generation.objects.filter(pk__in=ids, status=PENDING).update(
-                status=RUNNING,
-                lease_token=self.token,
-                lease_expires_at=self.expiry(),
-                attempts=F("attempts") + 1,
-                worker=self.worker,
-                started_at=timezone.now(),
-                error="",
-            )
-        rows = self.held().filter(pk__in=ids).select_related("item")
-        system = self.run.params.get("system_prompt", "")
-        return [
-            GenerationRequest(g.pk, build_messages(g.item.messages, system), g.sample_index)
-            for g in rows
-        ]
-
-    def renew(self) -> None:
-        """Extend the lease and show the run as alive, at most every quarter lease."""
-        if time.monotonic() - self.renewed < settings.GENERATION_LEASE_S / 4:
-            return
-        self.renewed = time.monotonic()
-        self.held().update(lease_expires_at=self.expiry())
-        Run.objects.filter(pk=self.run.pk).update(last_activity_at=timezone.now())
-
-    def give_back(self, status: str) -> int:
-        """Release what this task holds: back to pending, or cancelled."""
-        return self.held().update(status=status, lease_token=None, lease_expires_at=None)
 
 
 def write_result(lease: Lease, result: GenerationResult, backend_version: str, price=None) -> bool:
@@ -151,52 +94,6 @@ class BufferedWriter:
         self.pending = []
 
 
-def release_expired_leases(now=None) -> int:
-    """Give back generations whose worker stopped renewing its lease (killed, lost its network).
-    A generation that has used up its attempts fails instead of looping for ever."""
-    now = now or timezone.now()
-    expired = Generation.objects.filter(status=RUNNING, lease_expires_at__lt=now)
-    common = dict(lease_token=None, lease_expires_at=None)
-    failed = expired.filter(attempts__gte=settings.MAX_ATTEMPTS).update(
-        status=GenerationStatus.FAILED,
-        error="The worker stopped while generating this, on every attempt.",
-        finished_at=now,
-        **common,
-    )
-    return failed + expired.update(status=PENDING, **common)
-
-
-def start_run(run: Run) -> bool:
-    """Mark the run running, if it is still active; False if there is nothing to do."""
-    now = timezone.now()
-    return bool(
-        Run.objects.filter(pk=run.pk, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)).update(
-            status=RunStatus.RUNNING,
-            started_at=Coalesce("started_at", now),
-            last_activity_at=now,
-        )
-    )
-
-
-def finish_run_if_done(run: Run) -> bool:
-    """When no generation is left to do, the run ends: completed, or completed with errors.
-    Returns True if work is left."""
-    gens = Generation.objects.filter(run=run)
-    if gens.filter(status__in=(PENDING, RUNNING)).exists():
-        return True
-    failed = gens.filter(status=GenerationStatus.FAILED).exists()
-    status = RunStatus.COMPLETED_WITH_ERRORS if failed else RunStatus.COMPLETED
-    ended = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-        status=status, finished_at=timezone.now()
-    )
-    if ended:
-        from annotate.labeling.projects import sync_tasks
-
-        for project in run.projects.all():  # its outputs join the projects that take this run
-            sync_tasks(project)
-    return False
-
-
 def process_run(run_id: int, worker: str, budget_s: float | None = None) -> float | None:
     """Work on a run for up to budget_s seconds. Returns in how many seconds the run needs
     another task (0: at once; batch mode: the next poll), or None if it needs none.
@@ -204,7 +101,7 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
     1. Give back expired leases; mark the run running (stop if it was cancelled or ended).
     2. Load the backend (once per process); a configuration error fails the run, no item used.
     3. Let the backend claim and generate until the budget is spent or the run is cancelled
-       (batch mode: submit and poll provider batches, inference/batches.py).
+       (batch mode: submit and poll provider batches, inference/provider_batches.py).
     4. Give back what is unfinished; end the run if nothing is left.
     """
     budget_s = settings.TASK_TIME_BUDGET_S if budget_s is None else budget_s
@@ -223,15 +120,13 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
     Run.objects.filter(pk=run.pk).update(last_activity_at=timezone.now())
     price = None if backend.is_local else find_price(run.params["backend"], run.params["model"])
     if run.params.get("mode") == "batch":
-        from inference.provider_batches import process_batches
-
         return process_batches(
             run, backend, worker, lambda lease, result: write_result(lease, result, version, price)
         )
     lease = Lease(run, worker)
     deadline = time.monotonic() + budget_s
     stop = _stop_check(run, lease, deadline)
-    writer = BufferedWriter(lease, version, price, max_items=int(run.params["batch_size"] or 1))
+    writer = BufferedWriter(lease, version, price, max_items=backend.in_flight(run.params))
 
     claimed = 0
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from celery import shared_task
 from celery.signals import worker_ready
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, close_old_connections
 
-from inference import runner, watchdog
+from inference import doorbell, runner, watchdog
 
 
 @shared_task(
+    name=doorbell.GENERATE_RUN_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
@@ -22,15 +23,11 @@ from inference import runner, watchdog
     max_retries=8,
 )
 def generate_run_task(run_id: int) -> None:
-    from django.db import close_old_connections
-
     close_old_connections()
     worker = generate_run_task.request.hostname or "worker"
     delay = runner.process_run(run_id, worker=worker)
     if delay is not None:
-        from inference.actions import enqueue_run
-
-        enqueue_run(run_id, countdown=delay)
+        doorbell.enqueue_run(run_id, countdown=delay)
 
 
 @worker_ready.connect

@@ -4,12 +4,25 @@ leases and rings the doorbell of runs nobody is working on. It never touches MLX
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
 from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
+
+from inference import doorbell
+from inference.backends import loaded_models
+from inference.leases import release_expired_leases
+from inference.measurement import machine
+from inference.models import (
+    ACTIVE_RUN_STATUSES,
+    Generation,
+    GenerationStatus,
+    Run,
+    WorkerHeartbeat,
+)
 
 log = logging.getLogger(__name__)
 _started = threading.Event()
@@ -18,10 +31,6 @@ _started = threading.Event()
 def sweep(rung: dict[int, float]) -> list[int]:
     """One pass: release expired leases, then ring stalled runs not rung in the last stall
     period. Returns the ids of the runs rung."""
-    from inference.actions import enqueue_run
-    from inference.models import ACTIVE_RUN_STATUSES, Generation, GenerationStatus, Run
-    from inference.runner import release_expired_leases
-
     release_expired_leases()
     now = time.monotonic()
     active = Run.objects.filter(status__in=ACTIVE_RUN_STATUSES)
@@ -33,7 +42,7 @@ def sweep(rung: dict[int, float]) -> list[int]:
         ):
             continue
         if Generation.objects.filter(run=run, status=GenerationStatus.PENDING).exists():
-            enqueue_run(run.pk)
+            doorbell.enqueue_run(run.pk)
             # Only a ring that reached the broker counts: one that failed is tried next sweep.
             rung[run.pk] = now
             ids.append(run.pk)
@@ -42,12 +51,6 @@ def sweep(rung: dict[int, float]) -> list[int]:
 
 def heartbeat(hostname: str, queues: list[str]) -> None:
     """Say this worker is alive, with its queues and the models it has loaded."""
-    import os
-
-    from inference.backends import loaded_models
-    from inference.measurement import machine
-    from inference.models import WorkerHeartbeat
-
     WorkerHeartbeat.objects.update_or_create(
         hostname=hostname,
         defaults={

@@ -200,14 +200,14 @@ def wait_for(predicate, timeout: float = 90, interval: float = 0.3, what: str = 
 
 def make_project(owner, mlx_config, n: int = 5, overlap: int = 1, outputs=None, **fields):
     """A labeling project over a finished run of n items (outputs written directly)."""
+    from annotate.labeling.kinds import sync_tasks
     from annotate.labeling.models import Project
-    from annotate.labeling.projects import sync_tasks
     from annotate.labeling.questions import DEFAULT_QUESTIONS
     from inference.actions import create_run
     from inference.models import GenerationStatus
 
-    with mock.patch("inference.actions.enqueue_run", autospec=True):  # no broker needed here
-        run = create_run(make_dataset(owner, n), mlx_config, owner)
+    with mock.patch("inference.doorbell.enqueue_run", autospec=True):  # no broker needed here
+        run = create_run(owner, make_dataset(owner, n).pk, mlx_config.pk)
     for i, g in enumerate(run.generations.order_by("item__index")):
         g.status = GenerationStatus.DONE
         g.output = outputs[i] if outputs else f"def answer_{i}():\n    return {i}\n"

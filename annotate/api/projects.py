@@ -1,35 +1,18 @@
-"""The REST API of labeling and comparison projects: the same roles as the pages."""
+"""The REST API of labeling and comparison projects: parse, call annotate.labeling.actions
+(the same rules as the pages), answer."""
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-from django.db.models import Q
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
 
 from annotate.api.types import Id, In
 from annotate.comparisons.leaderboard import cached_leaderboard
-from annotate.comparisons.pairs import compare_questions
-from annotate.labeling import annotation_queue
+from annotate.labeling import actions
 from annotate.labeling import projects as project_logic
-from annotate.labeling.access import get_project_for_user, get_task_for_user
-from annotate.labeling.models import (
-    Annotation,
-    AnnotationState,
-    Project,
-    ProjectKind,
-    ProjectMember,
-    Role,
-)
-from annotate.labeling.questions import (
-    DEFAULT_QUESTIONS,
-    SchemaError,
-    clean_answers,
-    normalize_questions,
-)
-from inference.access import require_manager
-from inference.models import Run
+from annotate.labeling.access import get_project_for_user, visible_projects
+from annotate.labeling.models import Annotation, ProjectKind, Role
 
 router = Router(tags=["projects"])
 
@@ -98,58 +81,35 @@ class LabelOut(Schema):
     time_spent_s: float
 
 
-def _questions(project: Project, given: list[dict]) -> list[dict]:
-    """The questions a project asks: a comparison's are fixed; 422 for a bad schema."""
-    try:
-        if project.kind == ProjectKind.COMPARE:
-            return compare_questions(project)
-        return normalize_questions(given)
-    except SchemaError as exc:
-        raise HttpError(422, str(exc)) from None
+def _fields(payload: ProjectIn) -> dict:
+    """The project's settings from the body; no questions, or an empty list, keeps them."""
+    return payload.dict(exclude={"runs"}) | {"questions": payload.questions or None}
 
 
 @router.get("/projects", response=list[ProjectOut])
 def list_projects(request):
-    projects = Project.objects.all()
-    if not request.user.is_superuser:
-        projects = projects.filter(Q(owner=request.user) | Q(members__user=request.user))
-    return projects.distinct()
+    return visible_projects(request.user)
 
 
 @router.post("/projects", response={201: ProjectOut})
 def create_project(request, payload: ProjectIn):
-    require_manager(request.user)
-    data = payload.dict(exclude={"runs", "questions"})
-    project = Project(owner=request.user, **data)
-    project.questions = _questions(project, payload.questions or DEFAULT_QUESTIONS)
-    project.save()
-    project.runs.set(Run.objects.filter(pk__in=payload.runs))
-    project_logic.sync_tasks(project)
-    project.role = Role.OWNER
+    """A new project over the given runs (managers); questions default to the usual ones."""
+    project, _ = actions.create_project(request.user, _fields(payload), payload.runs)
     return Status(201, project)
 
 
 @router.put("/projects/{project_id}", response=ProjectOut)
 def update_project(request, project_id: Id, payload: ProjectIn):
-    """Replace a project's settings (owners); new runs' outputs join its queue. Its kind
-    cannot change once it has items."""
-    project = get_project_for_user(request.user, project_id, Role.OWNER)
-    if payload.kind != project.kind and project.tasks.exists():
-        raise HttpError(409, "A project with items cannot change its kind.")
-    for key, value in payload.dict(exclude={"runs", "questions"}).items():
-        setattr(project, key, value)
-    project.questions = _questions(project, payload.questions or project.questions)
-    project.save()
-    project.runs.set(Run.objects.filter(pk__in=payload.runs))
-    project_logic.sync_tasks(project)
+    """Replace a project's settings (owners); new runs' outputs join its annotation queue.
+    Its kind cannot change once it has items; adding runs takes the manager permission."""
+    project, _ = actions.update_project(request.user, project_id, _fields(payload), payload.runs)
     return project
 
 
 @router.post("/projects/{project_id}/sync", response=dict)
 def sync_project(request, project_id: Id):
     """Add the outputs its runs have finished since (owners): {"added": n}."""
-    project = get_project_for_user(request.user, project_id, Role.OWNER)
-    return {"added": project_logic.sync_tasks(project)}
+    return {"added": actions.sync_project(request.user, project_id)}
 
 
 @router.get("/projects/{project_id}/disagreements", response=list[int])
@@ -171,69 +131,56 @@ def project_progress(request, project_id: Id):
 
 @router.post("/projects/{project_id}/members", response={201: dict})
 def add_member(request, project_id: Id, payload: MemberIn):
-    project = get_project_for_user(request.user, project_id, Role.OWNER)
-    user = get_user_model().objects.filter(username=payload.username).first()
-    if user is None:
-        raise HttpError(404, f"No user named {payload.username!r}.")
-    ProjectMember.objects.update_or_create(
-        project=project, user=user, defaults={"role": payload.role}
-    )
-    return Status(201, {"username": user.username, "role": payload.role})
+    try:
+        member = actions.add_member(request.user, project_id, payload.username, payload.role)
+    except actions.NoSuchPerson as exc:
+        raise HttpError(404, str(exc)) from None
+    return Status(201, {"username": member.user.username, "role": member.role})
 
 
 @router.delete("/projects/{project_id}/members/{username}", response={204: None})
 def remove_member(request, project_id: Id, username: str):
     """Take someone off the project (owners); their labels stay."""
-    project = get_project_for_user(request.user, project_id, Role.OWNER)
-    if not project.members.filter(user__username=username).delete()[0]:
-        raise HttpError(404, f"{username!r} is not a member of this project.")
+    try:
+        actions.remove_member(request.user, project_id, username)
+    except actions.NoSuchPerson as exc:
+        raise HttpError(404, str(exc)) from None
     return Status(204, None)
 
 
-def _task_out(project, task, annotation) -> dict:
+def _task_out(annotation: Annotation) -> dict:
+    task = annotation.task
     gens = [task.generation] + ([task.generation_b] if task.generation_b_id else [])
     return {
         "task_id": task.pk,
         "messages": task.generation.messages,
         "outputs": [g.output for g in gens],
-        "answers": annotation.answers if annotation else {},
-        "state": annotation.state if annotation else "none",
-        "models": None if project.blind else [g.run.model_config.name for g in gens],
+        "answers": annotation.answers,
+        "state": annotation.state,
+        "models": None if task.project.blind else [g.run.model_config.name for g in gens],
     }
 
 
 @router.post("/projects/{project_id}/next", response={200: TaskOut, 204: None})
 def next_task(request, project_id: Id):
     """Hold the next item for the caller (or return their current hold); 204 when none."""
-    project = get_project_for_user(request.user, project_id)
-    annotation = annotation_queue.next_task(project, request.user)
+    annotation = actions.next_item(request.user, project_id)
     if annotation is None:
         return Status(204, None)
-    return _task_out(project, annotation.task, annotation)
+    return _task_out(annotation)
 
 
 @router.post("/projects/{project_id}/tasks/{task_id}/label", response=LabelOut)
 def label_task(request, project_id: Id, task_id: Id, payload: LabelIn):
-    project = get_project_for_user(request.user, project_id)
-    task = get_task_for_user(request.user, project, task_id)
-    mine = Annotation.objects.filter(task=task, annotator=request.user).first()
-    if mine is None or mine.state == AnnotationState.SKIPPED:
-        raise HttpError(409, "This item is not held by you: ask for the next item first.")
-    try:
-        answers = clean_answers(project.questions, payload.answers, task.generation.output)
-        saved = annotation_queue.submit(mine, answers, payload.time_spent_s)
-    except (SchemaError, annotation_queue.QueueError) as exc:
-        raise HttpError(422, str(exc)) from None
+    saved = actions.submit_label(
+        request.user, project_id, task_id, payload.answers, payload.time_spent_s
+    )
     return _label_out(saved)
 
 
 @router.post("/projects/{project_id}/tasks/{task_id}/skip", response={204: None})
 def skip_task(request, project_id: Id, task_id: Id):
-    project = get_project_for_user(request.user, project_id)
-    task = get_task_for_user(request.user, project, task_id)
-    mine = Annotation.objects.filter(task=task, annotator=request.user).first()
-    if mine is not None:
-        annotation_queue.skip(mine)
+    actions.skip_item(request.user, project_id, task_id)
     return Status(204, None)
 
 
@@ -259,16 +206,7 @@ def list_labels(request, project_id: Id):
 
 @router.post("/projects/{project_id}/tasks/{task_id}/final", response=dict)
 def set_final(request, project_id: Id, task_id: Id, payload: LabelIn):
-    from django.utils import timezone
-
-    project = get_project_for_user(request.user, project_id, Role.REVIEWER)
-    task = get_task_for_user(request.user, project, task_id)
-    try:
-        task.final = clean_answers(project.questions, payload.answers, task.generation.output)
-    except SchemaError as exc:
-        raise HttpError(422, str(exc)) from None
-    task.reviewed_by, task.reviewed_at = request.user, timezone.now()
-    task.save(update_fields=("final", "reviewed_by", "reviewed_at"))
+    task = actions.set_final_label(request.user, project_id, task_id, payload.answers)
     return {"task_id": task.pk, "final": task.final}
 
 

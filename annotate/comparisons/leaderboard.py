@@ -1,7 +1,8 @@
 """What comparison votes say about the models: wins, ties and losses, win rates and
 Bradley-Terry ratings with bootstrap 95% intervals, a position-bias check, and breakdowns.
 
-Ties and "both bad" count as half a win for each side, as on Chatbot Arena. Ratings are on
+A vote scores as annotate/comparisons/verdicts.py says: ties and "both bad" count as half a
+win for each side, as on Chatbot Arena; a vote without a verdict counts nowhere. Ratings are on
 the Elo-like scale Chatbot Arena uses: 1000 + 400 log10(strength), centred on the mean model.
 Bradley-Terry is fitted by Hunter's (2004) MM algorithm on the matrix of wins, vectorized over
 every bootstrap replicate at once, which is what keeps 1,000 rounds on 100k votes in seconds.
@@ -12,16 +13,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from celery import current_app
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count, F
 from django.db.models.fields.json import KT
 from scipy.stats import binomtest
 
+from annotate.comparisons.verdicts import LEFT_SCORE, VERDICTS, left_score
 from annotate.labeling.models import Annotation, AnnotationState, Project
 from inference.models import ModelConfig
 
 SCALE = 400 / np.log(10)
-OUTCOMES = ("left", "right", "tie", "both bad")
+OUTCOMES = VERDICTS
+# The left model's score for each outcome, in OUTCOMES order.
+SCORES = np.array([LEFT_SCORE[outcome] for outcome in OUTCOMES])
 
 
 @dataclass
@@ -48,7 +54,7 @@ def load_votes(project: Project) -> Votes:
         .annotate(n=Count("pk"))
         .order_by()
     )
-    rows = [r for r in rows if r["verdict"] in OUTCOMES]
+    rows = [r for r in rows if left_score(r["verdict"]) is not None]
     models = sorted({r["left"] for r in rows} | {r["right"] for r in rows})
     index = {m: i for i, m in enumerate(models)}
     counts = np.zeros((len(models), len(models), len(OUTCOMES)))
@@ -58,11 +64,10 @@ def load_votes(project: Project) -> Votes:
 
 
 def wins_matrix(counts: np.ndarray) -> np.ndarray:
-    """W[..., i, j]: wins of i over j, ties as half; works on a stack of count arrays."""
-    left, right = counts[..., 0], counts[..., 1]
-    ties = counts[..., 2] + counts[..., 3]
-    as_left = left + 0.5 * ties
-    as_right = right + 0.5 * ties
+    """W[..., i, j]: wins of i over j, each vote scored by its verdict (ties as half); works
+    on a stack of count arrays."""
+    as_left = counts @ SCORES
+    as_right = counts @ (1 - SCORES)
     return as_left + np.swapaxes(as_right, -1, -2)
 
 
@@ -208,15 +213,17 @@ def refresh(project_id: int, rounds: int = 1000) -> Leaderboard:
     return board
 
 
+# Sent by name: the task's module imports this one.
+REFRESH_TASK = "annotate.comparisons.tasks.refresh_leaderboard_task"
+
+
 def schedule_refresh(project_id: int) -> None:
     """Ask a worker to recompute, at most once a minute per project."""
     if not cache.add(f"leaderboard-refresh:{project_id}", 1, timeout=60):
         return
-    from django.db import transaction
-
-    from annotate.comparisons.tasks import refresh_leaderboard_task
-
-    transaction.on_commit(lambda: refresh_leaderboard_task.apply_async((project_id,), queue="api"))
+    transaction.on_commit(
+        lambda: current_app.send_task(REFRESH_TASK, args=(project_id,), queue="api")
+    )
 
 
 def from_dict(data: dict) -> Leaderboard:
@@ -236,10 +243,10 @@ def breakdown(project: Project, key: str) -> dict[str, list[tuple[str, float, in
     )
     tally: dict[str, dict[str, list[float]]] = {}
     for left, right, verdict, value in rows:
-        if verdict not in OUTCOMES:
+        score = left_score(verdict)
+        if score is None:
             continue
         group = tally.setdefault(str(value), {})
-        score = {"left": 1.0, "right": 0.0}.get(verdict, 0.5)
         for name, points in ((left, score), (right, 1 - score)):
             won, games = group.get(name, [0.0, 0])
             group[name] = [won + points, games + 1]

@@ -14,10 +14,9 @@ from itertools import combinations
 
 from django.db import transaction
 
+from annotate.comparisons.verdicts import VERDICTS
 from annotate.labeling.models import Project, Task
 from inference.models import Generation, GenerationStatus
-
-VERDICTS = ["left", "right", "tie", "both bad"]
 
 
 def compare_questions(project: Project) -> list[dict]:
@@ -26,7 +25,7 @@ def compare_questions(project: Project) -> list[dict]:
             "key": "verdict",
             "label": "Which answer is better?",
             "kind": "single",
-            "options": VERDICTS,
+            "options": list(VERDICTS),
             "required": True,
         },
         {"key": "reason", "label": "Why (optional)", "kind": "text", "required": False},

@@ -7,8 +7,9 @@ from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from annotate.exports.filters import clean_filters, generations
 from annotate.exports.models import Export, ExportStatus
-from annotate.exports.rows import clean_filters, generations, run_export
+from annotate.exports.rows import run_export
 from annotate.exports.tasks import export_task
 from inference.access import require_manager
 

@@ -1,5 +1,5 @@
-"""The files exports write: the flat table's columns (CSV and Parquet share them), the Parquet
-writer, and JSONL lines."""
+"""The files exports write: the flat table's columns (CSV and Parquet share them) and a full
+row's flat and chat forms, the Parquet writer, and JSONL lines."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from annotate.exports.labels import first_label_key
+from inference.prompts import build_messages
+
+SCHEMA_VERSION = 1  # of a full row
+CHUNK = 2000  # rows read from the database at a time, and in a Parquet row group
 
 PARQUET_SCHEMA = pa.schema(
     [
@@ -61,3 +67,55 @@ def jsonl_line(record: dict) -> bytes:
         return orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError:
         return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
+
+
+def flat_row(row: dict) -> dict:
+    item, gen, m = row["item"], row["generation"], row["measurements"]
+    return {
+        "id": row["id"],
+        "dataset_id": item["dataset_id"],
+        "item_index": item["index"],
+        "external_id": item["external_id"],
+        "prompt": item["prompt"],
+        "reference": item["reference"],
+        "model_config": gen["model_config"],
+        "backend": gen["backend"],
+        "model": gen["model"],
+        "run_id": gen["run_id"],
+        "sample_index": gen["sample_index"],
+        "output": gen["output"],
+        "finish_reason": gen["finish_reason"],
+        "error": gen["error"],
+        "prompt_tokens": m["prompt_tokens"],
+        "output_tokens": m["output_tokens"],
+        "ttft_s": m["ttft_s"],
+        "latency_s": m["latency_s"],
+        "decode_tps": m["decode_tps"],
+        "cost_usd": m["cost_usd"],
+        "machine": m["machine"],
+        "labels_n": len(row["labels"]),
+        "mean_rating": row["mean_rating"],
+        "messages_json": json.dumps(item["messages"]),
+        "metadata_json": json.dumps(item["metadata"]),
+        "labels_json": json.dumps(row["labels"]),
+        "final_json": json.dumps(row["final"]),
+    }
+
+
+def corrected_output(row: dict) -> str:
+    """The gold answer: the reviewer's correction, else an annotator's, else the output."""
+    defs = {p["id"]: p for p in row["projects"]}
+    key = first_label_key(row["labels"], "correction", defs)
+    for source in [
+        *(f["answers"] for f in reversed(row["final"])),
+        *(lb["answers"] for lb in reversed(row["labels"])),
+    ]:
+        if key and (text := source.get(key)) and text.strip():
+            return text
+    return row["generation"]["output"]
+
+
+def chat_row(row: dict) -> dict:
+    system = row["generation"]["params"].get("system_prompt", "")
+    messages = build_messages(row["item"]["messages"], system)
+    return {"messages": [*messages, {"role": "assistant", "content": corrected_output(row)}]}

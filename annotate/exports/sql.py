@@ -1,14 +1,14 @@
 """Exports on PostgreSQL: the outputs stream out of the database SQL_CHUNK at a time, each with
 its labels and final labels already serialized as JSON by the database. Python adds what
 depends on label semantics (the projects a row carries, its mean rating, the label-based
-filters) with annotate/exporting.py's functions, then writes JSONL lines (orjson, the database's
-JSON embedded as is), CSV rows or Parquet columns straight from the streamed values: no ORM
-object, no JSON parsed but the labels'.
+filters) with annotate/exports/labels.py's functions, then writes JSONL lines (orjson, the
+database's JSON embedded as is), CSV rows or Parquet columns straight from the streamed
+values: no ORM object, no JSON parsed but the labels'.
 
-The rows are those of the ORM path (tests/annotate/test_exports.py compares them): labels in
-(started_at, id) order, final labels in task order, timestamps as Python's isoformat() in UTC.
-Between two statements the export's progress is written, so each statement is a snapshot of its
-own, as each of the ORM path's three cursors is.
+The rows are those of the ORM path (annotate/exports/orm.py; tests/exports/test_exports.py
+compares them): labels in (started_at, id) order, final labels in task order, timestamps as
+Python's isoformat() in UTC. Between two statements the export's progress is written, so each
+statement is a snapshot of its own, as each of the ORM path's three cursors is.
 """
 
 from __future__ import annotations
@@ -27,13 +27,17 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Q
 
-from annotate.exports.formats import CSV_COLUMNS, PARQUET_SCHEMA, parquet_writer
-from annotate.exports.rows import (
+from annotate.exports.filters import generations
+from annotate.exports.formats import (
     CHUNK,
-    PROJECT_FIELDS,
+    CSV_COLUMNS,
+    PARQUET_SCHEMA,
     SCHEMA_VERSION,
+    parquet_writer,
+)
+from annotate.exports.labels import (
+    PROJECT_FIELDS,
     carried_projects,
-    generations,
     label_facts,
     project_definitions,
     pseudonym,
@@ -96,7 +100,7 @@ COLUMNS = (
 Streamed = namedtuple("Streamed", [name for name, _, _ in COLUMNS])
 _CAST = {"int8": "int8", "float8": "float8", "text": "text", "json": "text"}
 
-# A label and a final label as annotate/exporting.py's rows have them; {name} is the SQL of a
+# A label and a final label as annotate/exports/orm.py's rows have them; {name} is the SQL of a
 # user's name as JSON text.
 LABEL = (
     """'{{"project": ' || t.project_id::text || ', "annotator": ' || {name}"""
@@ -247,7 +251,7 @@ def _kept(filters: dict, defs: _Definitions, progress=None) -> Iterator[tuple[Ou
 
 
 def full_row(defs: _Definitions, output: Output, rating, raw: bool = False) -> dict:
-    """The row of annotate/exporting.py's rows(); raw: JSON values as the database wrote
+    """The row of annotate/exports/rows.py's rows(); raw: JSON values as the database wrote
     them (orjson.Fragment), to be written back out unparsed."""
     r = output.values
     config_name, params = defs.runs[r.run_id]
@@ -307,7 +311,7 @@ def full_row(defs: _Definitions, output: Output, rating, raw: bool = False) -> d
 
 
 def flat_row(defs: _Definitions, output: Output, rating) -> tuple:
-    """The row of annotate/exporting.py's flat_row(), as a tuple in CSV_COLUMNS order."""
+    """The row of annotate/exports/formats.py's flat_row(), as a tuple in CSV_COLUMNS order."""
     r = output.values
     config_name, params = defs.runs[r.run_id]
     return (
@@ -342,7 +346,7 @@ def flat_row(defs: _Definitions, output: Output, rating) -> tuple:
 
 
 def rows(filters: dict, progress=None) -> Iterator[dict]:
-    """annotate/exporting.py's rows(), from the database's stream: until the iteration ends,
+    """annotate/exports/rows.py's rows(), from the database's stream: until the iteration ends,
     the connection takes no other query (psycopg would wait for itself)."""
     defs = _Definitions()
     for output, rating in _kept(filters, defs, progress):

@@ -1,13 +1,32 @@
 """Who may see a labeling project and its items: members, by their role in it (annotator <
-reviewer < owner). Annotators see only their own queue and labels."""
+reviewer < owner). Annotators see only their own annotation queue and labels."""
 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from annotate.labeling.models import ROLE_RANK, Project, Role, Task
+from inference.access import can_manage
+from inference.models import Run
+
+
+def visible_projects(user) -> QuerySet[Project]:
+    """The projects the user is in (owner or member); superusers see every project."""
+    projects = Project.objects.all()
+    if not user.is_superuser:
+        projects = projects.filter(Q(owner=user) | Q(members__user=user))
+    return projects.distinct()
+
+
+def attachable_runs(user, project: Project) -> QuerySet[Run]:
+    """The runs the user may give the project: managers see every run and may add any;
+    anyone else only keeps those it has."""
+    if can_manage(user):
+        return Run.objects.all()
+    return project.runs.all() if project.pk else Run.objects.none()
 
 
 def project_role(user, project: Project) -> str | None:
@@ -40,5 +59,5 @@ def get_task_for_user(user, project: Project, pk: int) -> Task:
         ROLE_RANK[project.role] < ROLE_RANK[Role.REVIEWER]
         and not task.annotations.filter(annotator=user).exists()
     ):
-        raise PermissionDenied("This item is not in your queue.")
+        raise PermissionDenied("This item is not in your annotation queue.")
     return task

@@ -16,12 +16,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from annotate.labeling.models import Annotation, AnnotationState, Project, ProjectKind, Task
+from inference.errors import Invalid
 
 HELD, SUBMITTED, SKIPPED = AnnotationState.HELD, AnnotationState.SUBMITTED, AnnotationState.SKIPPED
 
 
-class QueueError(Exception):
-    pass
+class QueueError(Invalid):
+    """The annotation queue cannot take this answer (its slot went to someone else)."""
 
 
 def _unclaim(task_ids: list[int]) -> None:

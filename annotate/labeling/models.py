@@ -32,7 +32,7 @@ class Project(models.Model):
     kind = models.CharField(max_length=10, choices=ProjectKind, default=ProjectKind.LABEL)
     description = models.TextField(blank=True)
     guidelines = models.TextField(blank=True, help_text="Markdown, shown beside the work.")
-    # The label schema: a list of questions, see annotate/schema.py.
+    # The label schema: a list of questions, see annotate/labeling/questions.py.
     questions = models.JSONField(default=list)
     blind = models.BooleanField(
         default=True, help_text="Hide which model wrote an output, everywhere in the page."

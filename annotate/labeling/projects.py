@@ -1,40 +1,14 @@
-"""Labeling projects: filling their queues and summing up their progress."""
+"""Labeling projects: filling their annotation queues and summing up their progress."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import transaction
 from django.db.models import Avg, Count, F, Q, Sum
 from django.utils import timezone
 
 from annotate.labeling.agreement import disagreements, labels_by_item, project_agreement
-from annotate.labeling.models import Annotation, AnnotationState, Project, ProjectKind, Task
-from inference.models import Generation, GenerationStatus
-
-BULK = 2000
-
-
-def sync_tasks(project: Project) -> int:
-    """Add a task for every finished generation of the project's runs (a comparison project:
-    for every pair to compare); returns how many are new."""
-    if project.kind == ProjectKind.COMPARE:
-        from annotate.comparisons.pairs import sync_pairs
-
-        return sync_pairs(project)
-    done = Generation.objects.filter(run__in=project.runs.all(), status=GenerationStatus.DONE)
-    have = Task.objects.filter(project=project).values("generation_id")
-    new_ids = done.exclude(pk__in=have).order_by("item__index", "run_id", "sample_index")
-    created = 0
-    with transaction.atomic():
-        batch = []
-        for gen_id in new_ids.values_list("pk", flat=True).iterator():
-            batch.append(Task(project=project, generation_id=gen_id))
-            if len(batch) >= BULK:
-                created += len(Task.objects.bulk_create(batch, ignore_conflicts=True))
-                batch = []
-        created += len(Task.objects.bulk_create(batch, ignore_conflicts=True))
-    return created
+from annotate.labeling.models import Annotation, AnnotationState, Project, Task
 
 
 @dataclass

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from inference.errors import Invalid
+
 KINDS = ("rating", "single", "multi", "passfail", "text", "correction")
 CATEGORICAL = ("rating", "single", "passfail")
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -30,8 +32,8 @@ DEFAULT_QUESTIONS = [
 ]
 
 
-class SchemaError(ValueError):
-    pass
+class SchemaError(Invalid, ValueError):
+    """Questions or answers that do not fit the schema; the message says what is wrong."""
 
 
 def slug(label: str) -> str:

@@ -16,9 +16,13 @@ from decimal import Decimal
 import numpy as np
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Max, Min, Q, Sum
+from django.db.models import Aggregate, Count, F, FloatField, Max, Q, Sum
+from django.db.models.fields.json import KT
 
+from annotate.comparisons.verdicts import left_score
 from annotate.labeling.models import Annotation, AnnotationState, ProjectKind
+from annotate.labeling.ratings import rated_outputs
+from inference.figures import cost_per_query, recorded_cost, run_span, run_tokens_per_s
 from inference.models import Generation, GenerationStatus, ModelConfig, Run
 
 MIN_SAMPLES = 20
@@ -75,7 +79,7 @@ class ModelStats:
 
     @property
     def cost_per_query(self) -> float | None:
-        return float(self.total_cost) / self.generations if self.generations else None
+        return cost_per_query(self.total_cost, self.generations)
 
     @property
     def cost_per_m_output(self) -> float | None:
@@ -119,7 +123,7 @@ def model_stats(config_ids=None, run_ids=None) -> list[ModelStats]:
             failed=Count("pk", filter=Q(status=GenerationStatus.FAILED)),
             prompt=Sum("prompt_tokens", filter=done),
             output=Sum("output_tokens", filter=done),
-            cost=Sum("cost_usd", filter=done),
+            cost=recorded_cost(),
         )
         .order_by("config", "host")
     )
@@ -209,25 +213,19 @@ def _environment(gens, by_key) -> None:
 
 
 def _throughput(gens, by_key) -> None:
-    """Whole-run tokens/s (what batching and concurrency buy): output tokens over the span
-    from the run's first start to its last finish; the median over the runs."""
+    """Whole-run tokens/s (inference/figures.py) per run on each machine; the median over
+    the runs."""
     rows = (
         gens.values("run_id", config=F("run__model_config_id"), host=F("machine"))
-        .annotate(
-            tokens=Sum("output_tokens"),
-            first=Min("started_at"),
-            last=Max("finished_at"),
-            n=Count("pk"),
-        )
+        .annotate(**run_span(), n=Count("pk"))
         .order_by()
     )
     per: dict = defaultdict(list)
     counts: dict = defaultdict(int)
     for r in rows:
-        if r["first"] and r["last"] and r["last"] > r["first"] and r["tokens"]:
-            per[(r["config"], r["host"])].append(
-                r["tokens"] / (r["last"] - r["first"]).total_seconds()
-            )
+        tps = run_tokens_per_s(r["output_tokens"], r["first_start"], r["last_finish"])
+        if tps is not None:
+            per[(r["config"], r["host"])].append(tps)
             counts[(r["config"], r["host"])] += r["n"]
     for key, values in per.items():
         if key in by_key:
@@ -235,41 +233,59 @@ def _throughput(gens, by_key) -> None:
 
 
 def _quality(stats: list[ModelStats]) -> None:
-    """Mean rating and pass rate from label projects, win rate from comparisons."""
+    """Mean rating (annotate/labeling/ratings.py) and pass rate from labeling projects, win
+    rate from comparisons (annotate/comparisons/verdicts.py)."""
     if not stats:
         return
     config_ids = {s.config_id for s in stats}
-    ratings, passes, wins = defaultdict(list), defaultdict(list), defaultdict(list)
-    either_side = Q(task__generation__run__model_config_id__in=config_ids) | Q(
-        task__generation_b__run__model_config_id__in=config_ids
-    )
-    labels = Annotation.objects.filter(either_side, state=AnnotationState.SUBMITTED).values_list(
-        "task__project__kind",
-        "task__project__questions",
-        "answers",
-        "task__generation__run__model_config_id",
-        "task__generation_b__run__model_config_id",
-    )
-    for kind, questions, answers, left, right in labels.iterator():
-        if kind == ProjectKind.COMPARE:
-            score = {"left": 1.0, "right": 0.0}.get(answers.get("verdict"), 0.5)
-            wins[left].append(score)
-            if right:
-                wins[right].append(1 - score)
-            continue
-        for q in questions:
-            value = answers.get(q["key"])
-            if q["kind"] == "rating" and isinstance(value, int | float):
-                ratings[left].append(value)
-                break
-        for q in questions:
-            if q["kind"] == "passfail" and answers.get(q["key"]) in ("pass", "fail"):
-                passes[left].append(answers[q["key"]] == "pass")
-                break
+    ratings, passes = _label_figures(config_ids)
+    wins = _win_scores(config_ids)
     for s in stats:
         s.mean_rating = _mean(ratings.get(s.config_id))
         s.pass_rate = _mean(passes.get(s.config_id))
         s.win_rate = _mean(wins.get(s.config_id))
+
+
+def _label_figures(config_ids: set[int]) -> tuple[dict, dict]:
+    """{configuration id: ratings} and {configuration id: pass or not, per label}."""
+    ratings: dict[int, list[float]] = defaultdict(list)
+    passes: dict[int, list[bool]] = defaultdict(list)
+    labels = Annotation.objects.filter(task__generation__run__model_config_id__in=config_ids)
+    config = "task__generation__run__model_config_id"
+    for (_, config_id), values in rated_outputs(labels, config):
+        ratings[config_id].extend(values)
+    rows = labels.filter(
+        state=AnnotationState.SUBMITTED, task__project__kind=ProjectKind.LABEL
+    ).values_list(config, "task__project__questions", "answers")
+    for config_id, questions, answers in rows.iterator():
+        for q in questions:
+            if q["kind"] == "passfail" and answers.get(q["key"]) in ("pass", "fail"):
+                passes[config_id].append(answers[q["key"]] == "pass")
+                break
+    return ratings, passes
+
+
+def _win_scores(config_ids: set[int]) -> dict[int, list[float]]:
+    """{configuration id: its score in each comparison vote it took part in}."""
+    wins: dict[int, list[float]] = defaultdict(list)
+    either_side = Q(task__generation__run__model_config_id__in=config_ids) | Q(
+        task__generation_b__run__model_config_id__in=config_ids
+    )
+    votes = Annotation.objects.filter(
+        either_side, state=AnnotationState.SUBMITTED, task__project__kind=ProjectKind.COMPARE
+    ).values_list(
+        KT("answers__verdict"),
+        "task__generation__run__model_config_id",
+        "task__generation_b__run__model_config_id",
+    )
+    for verdict, left, right in votes.iterator():
+        score = left_score(verdict)
+        if score is None:  # no verdict, no vote
+            continue
+        wins[left].append(score)
+        if right:
+            wins[right].append(1 - score)
+    return wins
 
 
 def _mean(values) -> Figure | None:

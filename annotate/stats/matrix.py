@@ -4,14 +4,13 @@ output with its rating, latency, tokens and cost."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import dataclass
-from statistics import mean
 
 from django.db.models import F, OuterRef, Q, Subquery
 
 from annotate.datasets.models import Dataset, Item
-from annotate.labeling.models import Annotation, AnnotationState
+from annotate.labeling.models import Annotation
+from annotate.labeling.ratings import average, rated_outputs
 from inference.models import Generation, Run
 
 SORTS = {"latency": "latency_s", "tokens": "output_tokens", "cost": "cost_usd", "ttft": "ttft_s"}
@@ -64,17 +63,9 @@ def cells(page_items, cols: list[Column]) -> dict[tuple[int, int], Generation]:
 
 
 def ratings(generations) -> dict[int, float]:
-    """Mean rating per generation over submitted labels: the first rating question of each
-    project that labeled it."""
-    values: dict[int, list[float]] = defaultdict(list)
-    rows = Annotation.objects.filter(
-        task__generation__in=generations, state=AnnotationState.SUBMITTED
-    ).values_list("task__generation_id", "task__project__questions", "answers")
-    for gen_id, questions, answers in rows:
-        key = next((q["key"] for q in questions if q["kind"] == "rating"), None)
-        if key and isinstance(answers.get(key), int | float):
-            values[gen_id].append(answers[key])
-    return {gen_id: mean(v) for gen_id, v in values.items()}
+    """Mean rating per generation (annotate/labeling/ratings.py), in one query."""
+    labels = Annotation.objects.filter(task__generation__in=generations)
+    return {gen_id: average(values) for (gen_id,), values in rated_outputs(labels) if values}
 
 
 def table(page_items, cols: list[Column]) -> list[tuple[Item, list[dict | None]]]:

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.db.models import QuerySet
 
 from annotate.datasets.importing import upload_too_big
 from annotate.datasets.models import Dataset
+from annotate.exports.filters import clean_filters
 from annotate.exports.models import ExportFormat
-from annotate.exports.rows import clean_filters
 from annotate.labeling.models import Project, Role
 from annotate.labeling.questions import KINDS
 from inference.models import ModelConfig, Run
@@ -47,6 +48,7 @@ class ModelConfigForm(forms.ModelForm):
             "seed",
             "stop",
             "batch_size",
+            "concurrency",
             "mode",
             "base_url",
             "api_key_env",
@@ -58,6 +60,9 @@ class ModelConfigForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["mode"].required = False
+        # Each is for one kind of backend: the other may be left empty (it keeps its value).
+        for name in ("batch_size", "concurrency"):
+            self.fields[name].required = False
         if self.instance.pk:
             self.initial["stop"] = "\n".join(self.instance.stop)
         elif not self.initial.get("model"):
@@ -65,6 +70,12 @@ class ModelConfigForm(forms.ModelForm):
 
     def clean_mode(self) -> str:
         return self.cleaned_data.get("mode") or "stream"
+
+    def clean_batch_size(self) -> int:
+        return self.cleaned_data.get("batch_size") or self.instance.batch_size
+
+    def clean_concurrency(self) -> int:
+        return self.cleaned_data.get("concurrency") or self.instance.concurrency
 
     def clean(self):
         data = super().clean()
@@ -119,9 +130,10 @@ class ProjectForm(forms.ModelForm):
         }
         labels = {"hold_s": "Hold time (seconds)", "runs": "Outputs of these runs"}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, runs: QuerySet[Run], **kwargs):
+        """`runs`: those the person may attach (annotate.labeling.access.attachable_runs)."""
         super().__init__(*args, **kwargs)
-        runs = Run.objects.select_related("dataset", "model_config").order_by("-created_at")
+        runs = runs.select_related("dataset", "model_config").order_by("-created_at")
         self.fields["runs"].queryset = runs
         self.fields["runs"].label_from_instance = lambda r: (
             f"Run {r.pk}: {r.model_config.name} on {r.dataset.name} ({r.total} outputs)"
@@ -132,6 +144,13 @@ class ProjectForm(forms.ModelForm):
         if not 1 <= value <= 10:
             raise forms.ValidationError("From 1 to 10 annotators per item.")
         return value
+
+    def project_fields(self) -> dict:
+        """What the form sets on the project, for the labeling actions (its runs apart)."""
+        return {k: v for k, v in self.cleaned_data.items() if k != "runs"}
+
+    def run_ids(self) -> list[int]:
+        return [run.pk for run in self.cleaned_data["runs"]]
 
 
 class QuestionForm(forms.Form):
@@ -164,6 +183,13 @@ QuestionFormSet = forms.formset_factory(QuestionForm, extra=1, can_delete=True)
 
 def initial_questions(questions: list[dict]) -> list[dict]:
     return [{**q, "options": ", ".join(q.get("options", []))} for q in questions]
+
+
+def posted_questions(formset) -> list[dict]:
+    """The questions of a valid QuestionFormSet, unchecked (the labeling actions check them)."""
+    return [
+        f.question() for f in formset.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")
+    ]
 
 
 class MemberForm(forms.Form):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+import httpx2
 from django.conf import settings
 
 from inference.backends.base import BackendError, GenerationRequest, GenerationResult
@@ -14,6 +15,13 @@ from inference.measurement import Timing
 
 RETRYABLE_TYPES = {"overloaded_error", "rate_limit_error", "api_error", "timeout_error"}
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+
+
+def _sdk():
+    """The anthropic SDK, imported on first use."""
+    import anthropic  # lazy: the SDK takes ~1 s to import; only api-queue workers use it
+
+    return anthropic
 
 
 class AnthropicBatches:
@@ -57,8 +65,7 @@ class AnthropicBackend(AnthropicBatches, HostedBackend):
 
     @cached_property
     def client(self):
-        import anthropic
-
+        anthropic = _sdk()
         return anthropic.Anthropic(
             api_key=self.api_key(),
             base_url=self.params.get("base_url") or None,
@@ -67,14 +74,12 @@ class AnthropicBackend(AnthropicBatches, HostedBackend):
         )
 
     def version(self) -> str:
-        import anthropic
-
+        anthropic = _sdk()
         return f"anthropic {anthropic.__version__}"
 
     def check(self) -> None:
         """Fail the run before any item is used if the key is missing or refused."""
-        import anthropic
-
+        anthropic = _sdk()
         client = self.client
         try:
             client.models.list(limit=1)
@@ -90,9 +95,7 @@ class AnthropicBackend(AnthropicBatches, HostedBackend):
             pass  # a blip or an endpoint this server lacks: the requests will tell
 
     def classify(self, exc: BaseException) -> Failure | None:
-        import anthropic
-        import httpx2
-
+        anthropic = _sdk()
         if isinstance(exc, anthropic.APIStatusError):
             kind = exc.type or "error"
             retryable = status_retryable(exc.status_code) or kind in RETRYABLE_TYPES

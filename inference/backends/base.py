@@ -44,6 +44,12 @@ class GenerationResult:
     batched: bool = False
 
 
+def concurrency_of(params: dict) -> int | None:
+    """The requests in flight a hosted run asks for. Runs (and their exports) made before
+    `concurrency` had its own name kept it in `batch_size`."""
+    return params.get("concurrency") or params.get("batch_size")
+
+
 def stop_strings(params: dict) -> list[str]:
     """A run's stop strings, without empty ones."""
     return [s for s in params.get("stop") or [] if s]
@@ -90,6 +96,11 @@ class Backend:
     def cache_key(cls, params: dict) -> tuple:
         """What identifies one loaded instance in a worker process (e.g. the model path)."""
         return (params["model"],)
+
+    @classmethod
+    def in_flight(cls, params: dict) -> int:
+        """Generations worked on at once: a local backend's batch size."""
+        return max(int(params.get("batch_size") or 1), 1)
 
     def check(self) -> None:
         """Raise BackendError if the run cannot start (model missing, key refused)."""

@@ -1,5 +1,5 @@
 """What the hosted backends share: API keys from the environment, a pool of concurrent
-requests (the configuration's batch size), retries, and measuring each request."""
+requests (the configuration's concurrency), retries, and measuring each request."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from inference.backends.base import (
     GenerationRequest,
     GenerationResult,
     ShouldStop,
+    concurrency_of,
 )
 from inference.backends.retry import Failure, GaveUp, Retrying
 from inference.env import envsecret
@@ -30,6 +31,11 @@ class HostedBackend(Backend):
     @classmethod
     def cache_key(cls, params: dict) -> tuple:
         return (params["model"], params.get("base_url", ""), params.get("api_key_env", ""))
+
+    @classmethod
+    def in_flight(cls, params: dict) -> int:
+        """Requests in flight at once: the configuration's concurrency."""
+        return max(int(concurrency_of(params) or 1), 1)
 
     @property
     def key_env(self) -> str:
@@ -68,14 +74,14 @@ class HostedBackend(Backend):
         return result
 
     def generate(self, params: dict, claim: Claim, emit: Emit, should_stop: ShouldStop) -> None:
-        """Keep up to params["batch_size"] requests in flight; emit results as they land.
+        """Keep up to params["concurrency"] requests in flight; emit results as they land.
 
         1. Fill free slots from requests claimed ahead, before any database work, so a slot
            is never idle while a result is being written.
         2. Claim ahead: keep up to one more wave of requests ready.
         3. On cancel, requests in flight or waiting are reported cancelled at once; answers
            that come later are dropped."""
-        limit = max(int(params.get("batch_size") or 1), 1)
+        limit = self.in_flight(params)
         pool = ThreadPoolExecutor(limit, thread_name_prefix=f"{self.name}-request")
         inflight: dict[Future, GenerationRequest] = {}
         ready: deque[GenerationRequest] = deque()

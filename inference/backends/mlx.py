@@ -56,6 +56,7 @@ class MLXBackend(Backend):
                     "`python manage.py build_demo_model`, or set MLX_MODEL to a model path or "
                     "hub id such as mlx-community/Qwen2.5-Coder-7B-Instruct-4bit."
                 )
+            # lazy: workers must not import mlx before forking; the web never does
             from mlx_lm import load
 
             try:
@@ -65,6 +66,7 @@ class MLXBackend(Backend):
         return self._model, self._tokenizer
 
     def version(self) -> str:
+        # lazy: workers must not import mlx before forking; the web never does
         import mlx.core as mx
         import mlx_lm
 
@@ -78,12 +80,13 @@ class MLXBackend(Backend):
         2. Step the batch; time each sequence's first and last token.
         3. Emit each finished sequence; on should_stop(), drop what is in flight as cancelled.
         """
+        # lazy: workers must not import mlx before forking; the web never does
         import mlx.core as mx
         from mlx_lm.generate import BatchGenerator
         from mlx_lm.sample_utils import make_sampler
 
         model, tokenizer = self._load()
-        batch_size = max(int(params.get("batch_size") or 1), 1)
+        batch_size = self.in_flight(params)
         if params.get("seed") is not None:
             mx.random.seed(int(params["seed"]))
         gen = BatchGenerator(

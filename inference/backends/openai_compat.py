@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+import httpx2
 from django.conf import settings
 
 from inference.backends.base import BackendError, GenerationRequest, GenerationResult
@@ -14,6 +15,13 @@ from inference.env import envsecret
 from inference.measurement import Timing
 
 OPENAI_URL = "https://api.openai.com/v1"
+
+
+def _sdk():
+    """The openai SDK, imported on first use."""
+    import openai  # lazy: the SDK takes ~0.4 s to import; only api-queue workers use it
+
+    return openai
 
 
 class OpenAICompatBackend(HostedBackend):
@@ -32,8 +40,7 @@ class OpenAICompatBackend(HostedBackend):
 
     @cached_property
     def client(self):
-        import openai
-
+        openai = _sdk()
         return openai.OpenAI(
             api_key=self.api_key(),
             base_url=self.base_url,
@@ -42,13 +49,11 @@ class OpenAICompatBackend(HostedBackend):
         )
 
     def version(self) -> str:
-        import openai
-
+        openai = _sdk()
         return f"openai {openai.__version__} → {self.base_url}"
 
     def check(self) -> None:
-        import openai
-
+        openai = _sdk()
         try:
             self.client.models.list()
         except openai.AuthenticationError as exc:
@@ -61,9 +66,7 @@ class OpenAICompatBackend(HostedBackend):
             pass  # a server without a usable /models (mlx_lm.server): the requests will tell
 
     def classify(self, exc: BaseException) -> Failure | None:
-        import httpx2
-        import openai
-
+        openai = _sdk()
         if isinstance(exc, openai.APIStatusError):
             return Failure(
                 f"{exc.status_code}: {_message(exc)}",

@@ -65,7 +65,7 @@ class TransformersBackend(Backend):
                     "or a hub id such as Qwen/Qwen2.5-Coder-7B-Instruct."
                 )
             try:
-                import torch
+                import torch  # lazy: PyTorch is optional and slow to import
                 from transformers import AutoModelForCausalLM, AutoTokenizer
             except ImportError as exc:
                 raise BackendError(
@@ -82,7 +82,7 @@ class TransformersBackend(Backend):
         return self._model, self._tokenizer
 
     def version(self) -> str:
-        import torch
+        import torch  # lazy: PyTorch is optional and slow to import
         import transformers
 
         torch_version = torch.__version__.split("+")[0]  # "2.13.0+cpu"
@@ -99,7 +99,7 @@ class TransformersBackend(Backend):
            model can take longer than a lease); if the run was cancelled, stop the request in
            flight, emit it as cancelled, and claim no more.
         """
-        import torch
+        import torch  # lazy: PyTorch is optional and slow to import
 
         self._load()
         if params.get("seed") is not None:
@@ -119,7 +119,7 @@ class TransformersBackend(Backend):
     ) -> GenerationResult:
         """model.generate in a background thread, streaming into this one, where each token is
         timed and should_stop() is asked."""
-        import torch
+        import torch  # lazy: PyTorch is optional and slow to import
         from transformers import StoppingCriteria, TextIteratorStreamer
 
         model, tokenizer = self._model, self._tokenizer
@@ -200,7 +200,7 @@ class TransformersBackend(Backend):
 def _token_ids_only(config, tokenizer):
     """The checkpoint's generation config without its sampling defaults (Qwen's top_k 20,
     repetition_penalty 1.05): a run samples only as its params say, as with the MLX backend."""
-    from transformers import GenerationConfig
+    from transformers import GenerationConfig  # lazy: PyTorch is optional and slow to import
 
     eos = config.eos_token_id
     first_eos = eos[0] if isinstance(eos, list) else eos

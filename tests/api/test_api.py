@@ -122,7 +122,7 @@ def test_model_configurations_are_read_and_replaced_runs_keep_their_settings(
     from inference.actions import create_run
     from tests.conftest import make_dataset
 
-    run = create_run(make_dataset(owner, 1), mlx_config, owner)
+    run = create_run(owner, make_dataset(owner, 1).pk, mlx_config.pk)
     url = f"/api/models/{mlx_config.pk}"
     body = {**owner_client.get(url).json(), "max_tokens": 99, "temperature": 0.1}
     body.pop("id")

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from annotate.labeling import annotation_queue
 from annotate.labeling.models import Project
-from tests.conftest import join, make_project
+from inference.actions import create_run
+from tests.conftest import join, make_dataset, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -78,10 +80,6 @@ def test_an_annotator_gets_no_content_when_the_queue_is_empty(client, owner, mlx
 def test_owners_edit_sync_and_staff_projects_through_the_api(
     client, owner, mlx_config, annotator, annotator2, reviewer
 ):
-    from annotate.labeling import annotation_queue
-    from inference.actions import create_run
-    from tests.conftest import make_dataset
-
     project = make_project(owner, mlx_config, n=2, overlap=2)
     join(project, annotator)
     join(project, annotator2)
@@ -112,7 +110,7 @@ def test_owners_edit_sync_and_staff_projects_through_the_api(
     assert changed.status_code == 409
 
     # Outputs of a run finished later join the queue when the owner syncs.
-    other = create_run(make_dataset(owner, 3), mlx_config, owner)
+    other = create_run(owner, make_dataset(owner, 3).pk, mlx_config.pk)
     other.generations.update(status="done", output="def later(): ...")
     client.put(url, {**body, "runs": []}, content_type="application/json")
     project.runs.add(other)

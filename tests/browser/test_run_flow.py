@@ -120,7 +120,7 @@ def test_a_run_is_cancelled_and_resumed_from_its_page(
     mlx_config.batch_size = 2
     mlx_config.save()
     start_worker()
-    run = create_run(make_dataset(owner, 20), mlx_config, owner)
+    run = create_run(owner, make_dataset(owner, 20).pk, mlx_config.pk)
     page = owner_page
     page.goto(f"/runs/{run.pk}/")
     page.wait_for_function("window.htmx !== undefined")

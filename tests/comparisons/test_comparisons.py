@@ -9,11 +9,18 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from annotate.comparisons.leaderboard import SCALE, Votes, bradley_terry, compute, wins_matrix
-from annotate.comparisons.pairs import plan_pairs
+from annotate.comparisons.leaderboard import (
+    SCALE,
+    Votes,
+    bradley_terry,
+    compute,
+    refresh,
+    wins_matrix,
+)
+from annotate.comparisons.pairs import compare_questions, plan_pairs
 from annotate.labeling import annotation_queue
+from annotate.labeling.kinds import sync_tasks
 from annotate.labeling.models import Project, ProjectKind, Task
-from annotate.labeling.projects import sync_tasks
 from inference.actions import create_run
 from inference.models import GenerationStatus, ModelConfig
 from tests.conftest import join, make_dataset
@@ -88,13 +95,11 @@ def compare_project(owner, demo_model_path):
         config = ModelConfig.objects.create(
             name=name, backend="mlx", model=str(demo_model_path), owner=owner
         )
-        with mock.patch("inference.actions.enqueue_run", autospec=True):
-            run = create_run(dataset, config, owner)
+        with mock.patch("inference.doorbell.enqueue_run", autospec=True):
+            run = create_run(owner, dataset.pk, config.pk)
         run.generations.update(status=GenerationStatus.DONE, output=f"answer from {name}")
         runs.append(run)
     project = Project.objects.create(name="Arena", kind=ProjectKind.COMPARE, owner=owner, overlap=1)
-    from annotate.comparisons.pairs import compare_questions
-
     project.questions = compare_questions(project)
     project.save()
     project.runs.add(*runs)
@@ -146,8 +151,6 @@ def test_a_new_vote_serves_the_last_board_while_a_worker_recounts(
         html = client.get(f"/projects/{compare_project.pk}/results/").content.decode()
     assert "1 vote." in html and "New votes are being counted" in html
     assert len(refreshes) == 1  # a worker is asked to recount
-    from annotate.comparisons.leaderboard import refresh
-
     refresh(compare_project.pk)
     html = client.get(f"/projects/{compare_project.pk}/results/").content.decode()
     assert "2 votes." in html and "New votes are being counted" not in html

@@ -16,8 +16,9 @@ import pytest
 
 from annotate.accounts.models import ApiToken
 from annotate.datasets.importing import import_dataset
+from annotate.exports.labels import pseudonym
 from annotate.exports.models import Export
-from annotate.exports.rows import pseudonym, rows, run_export, write_export
+from annotate.exports.rows import rows, run_export, write_export
 from annotate.labeling import annotation_queue
 from annotate.labeling.models import Annotation, Project, ProjectKind, Task
 from tests.conftest import join, make_project
@@ -280,7 +281,7 @@ def reviewed(labeled, owner, reviewer, annotator, annotator2):
     (one without a reviewer), a second label project over the same run whose first rating
     asks something else, outputs with quotes, newlines, control and non-ASCII characters,
     measurements, and times on the second exactly (isoformat drops the microseconds)."""
-    from annotate.labeling.projects import sync_tasks
+    from annotate.labeling.kinds import sync_tasks
 
     run = labeled.runs.get()
     on_the_second = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from inference.actions import create_run, retry_failed
-from inference.models import GenerationStatus, ModelConfig, RunStatus
+from inference.models import GenerationStatus, ModelConfig, Run, RunStatus
 from inference.runner import process_run
 from tests.conftest import make_dataset
 from tests.support.fake_anthropic import FakeAnthropic
@@ -36,7 +36,7 @@ def config_for(server, owner, **fields) -> ModelConfig:
         model=MODEL,
         base_url=server.url,
         max_tokens=64,
-        batch_size=4,
+        concurrency=4,
         owner=owner,
         system_prompt="Be brief.",
     )
@@ -54,7 +54,7 @@ def run_to_end(run, worker="api-test") -> None:
 def start(owner, django_capture_on_commit_callbacks):
     def start(config, n=6, **kwargs):
         with django_capture_on_commit_callbacks(execute=False):
-            return create_run(make_dataset(owner, n, **kwargs), config, owner)
+            return create_run(owner, make_dataset(owner, n, **kwargs).pk, config.pk)
 
     return start
 
@@ -85,10 +85,23 @@ def test_a_streamed_run_records_true_usage_and_its_cost(server, owner, start):
 
 def test_requests_run_concurrently_up_to_the_configured_limit(server, owner, start):
     server.faults.latency = 0.3
-    run = start(config_for(server, owner, batch_size=4), n=12)
+    run = start(config_for(server, owner, concurrency=4), n=12)
     run_to_end(run)
     assert run.status == RunStatus.COMPLETED
     assert server.ledger.max_in_flight == 4
+
+
+def test_a_run_from_before_concurrency_had_its_name_keeps_its_requests_in_flight(
+    server, owner, start
+):
+    server.faults.latency = 0.3
+    run = start(config_for(server, owner, concurrency=8), n=9)
+    older = {key: value for key, value in run.params.items() if key != "concurrency"}
+    Run.objects.filter(pk=run.pk).update(params={**older, "batch_size": 3})
+    run_to_end(run)
+    assert run.status == RunStatus.COMPLETED
+    assert server.ledger.max_in_flight == 3
+    assert set(run.generations.values_list("concurrency", flat=True)) == {3}
 
 
 def test_faults_are_retried_and_every_item_completes_once(server, owner, start):
@@ -106,7 +119,7 @@ def test_faults_are_retried_and_every_item_completes_once(server, owner, start):
 def test_retry_after_is_honoured(server, owner, start):
     server.faults.retry_after = 0.6
     server.faults.set_script(["429"])
-    run = start(config_for(server, owner, batch_size=1), n=1)
+    run = start(config_for(server, owner, concurrency=1), n=1)
     run_to_end(run)
     first, second = [r for r in server.ledger.records if r.path == "/v1/messages"]
     assert first.status == 429
@@ -124,7 +137,7 @@ def test_a_request_that_keeps_failing_records_its_error_and_can_be_retried(serve
     assert "500 api_error" in failed.error and "after 4 attempts" in failed.error
     assert failed.cost_usd is None
     server.faults.rate_500 = 0.0
-    assert retry_failed(run) == 1
+    assert retry_failed(owner, run.pk) == 1
     run_to_end(run)
     assert run.status == RunStatus.COMPLETED
 

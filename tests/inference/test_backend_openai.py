@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded_prices")]
 def start(owner, django_capture_on_commit_callbacks):
     def start(config, n=5):
         with django_capture_on_commit_callbacks(execute=False):
-            return create_run(make_dataset(owner, n), config, owner)
+            return create_run(owner, make_dataset(owner, n).pk, config.pk)
 
     return start
 
@@ -49,7 +49,7 @@ def test_usage_comes_from_the_stream_and_prices_from_the_table(owner, start, mon
             base_url=server.base_url,
             api_key_env="OPENAI_TEST_KEY",
             max_tokens=32,
-            batch_size=2,
+            concurrency=2,
             seed=3,
             owner=owner,
         )
@@ -132,7 +132,7 @@ def test_a_run_through_a_real_mlx_lm_server(owner, start, mlx_server, demo_model
         base_url=mlx_server,
         max_tokens=24,
         temperature=0.8,
-        batch_size=4,
+        concurrency=4,
         hourly_usd=Decimal("0.60"),
         owner=owner,
     )

@@ -40,7 +40,7 @@ def torch_config(owner, demo_model_path):
 def start(owner, django_capture_on_commit_callbacks):
     def start(config, n=4):
         with django_capture_on_commit_callbacks(execute=False):  # no broker: we run the body here
-            return create_run(make_dataset(owner, n), config, owner)
+            return create_run(owner, make_dataset(owner, n).pk, config.pk)
 
     return start
 

@@ -14,7 +14,8 @@ from mlx_lm import batch_generate, load, stream_generate
 from mlx_lm.sample_utils import make_sampler
 from tokenizers import Tokenizer
 
-from inference.demo_model import ENDOFTEXT, IM_END, IM_START, build_demo_model
+from inference.demo_model import build_demo_model
+from inference.demo_model_files import ENDOFTEXT, IM_END, IM_START
 
 SMALL = {"vocab_size": 512, "rank": 14, "corpus_bytes": 400_000}
 PYTHON_WORDS = {"self", "return", "def", "import", "if", "in", "for", "not", "None", "class"}

@@ -50,7 +50,7 @@ def test_a_run_continues_when_redis_comes_back_after_a_restart(
     # Tasks hand the rest of the run to a fresh task every 2 s, through the broker: the
     # outage then falls on a handover, as it does on a long run.
     worker = start_worker("survivor", queues="mlx", env={"TASK_TIME_BUDGET_S": "2"})
-    run = create_run(make_dataset(owner, 30), mlx_config, owner)
+    run = create_run(owner, make_dataset(owner, 30).pk, mlx_config.pk)
     wait_for(
         lambda: run.generations.filter(status=DONE).count() >= 4,
         interval=0.05,

@@ -45,7 +45,7 @@ def test_a_run_completes_after_the_database_comes_back_none_half_written(
     mlx_config.batch_size = 4
     mlx_config.save()
     worker = start_worker("steady", queues="mlx", env={"DATABASE_URL": db_proxy.database_url})
-    run = create_run(make_dataset(owner, 30), mlx_config, owner)
+    run = create_run(owner, make_dataset(owner, 30).pk, mlx_config.pk)
     wait_for(
         lambda: run.generations.filter(status=DONE).count() >= 4,
         interval=0.05,

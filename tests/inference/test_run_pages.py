@@ -18,7 +18,7 @@ HOSTILE = (
 @pytest.fixture
 def run(owner, mlx_config, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
-        return create_run(make_dataset(owner, 3), mlx_config, owner)
+        return create_run(owner, make_dataset(owner, 3).pk, mlx_config.pk)
 
 
 def test_every_page_requires_login(client, run):
@@ -145,7 +145,7 @@ def test_a_hosted_configuration_is_made_in_the_browser_and_routes_to_its_queue(
             "backend": "anthropic",
             "model": "claude-sonnet-4-5",
             "max_tokens": 256,
-            "batch_size": 8,
+            "concurrency": 8,
             "mode": "batch",
             "api_key_env": "TEAM_KEY",
             "base_url": "http://127.0.0.1:9/",
@@ -164,7 +164,7 @@ def test_a_hosted_configuration_is_made_in_the_browser_and_routes_to_its_queue(
             "backend": "anthropic",
             "model": "m",
             "max_tokens": 1,
-            "batch_size": 1,
+            "concurrency": 1,
             "mode": "stream",
             "api_key_env": "sk-ant-secret",
             "hourly_usd": "0",

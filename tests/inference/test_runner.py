@@ -7,8 +7,9 @@ from django.utils import timezone
 
 from inference.actions import cancel_run, create_run, retry_failed
 from inference.backends.base import GenerationResult
+from inference.leases import Lease, release_expired_leases
 from inference.models import Generation, GenerationStatus, RunStatus
-from inference.runner import Lease, process_run, release_expired_leases, write_result
+from inference.runner import process_run, write_result
 from tests.conftest import make_dataset
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def run(owner, mlx_config, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):  # no broker: we run the body here
-        return create_run(make_dataset(owner, 20), mlx_config, owner)
+        return create_run(owner, make_dataset(owner, 20).pk, mlx_config.pk)
 
 
 def test_a_run_fills_every_measurement(run):
@@ -47,7 +48,7 @@ def test_two_samples_per_prompt_give_two_generations_each(
     owner, mlx_config, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False):
-        run = create_run(make_dataset(owner, 3), mlx_config, owner, samples_per_prompt=2)
+        run = create_run(owner, make_dataset(owner, 3).pk, mlx_config.pk, samples_per_prompt=2)
     process_run(run.pk, worker="test")
     pairs = sorted(run.generations.values_list("item__index", "sample_index"))
     assert pairs == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
@@ -84,12 +85,12 @@ def test_a_generation_that_kills_every_worker_fails_instead_of_looping(run, sett
 
 
 def test_cancel_stops_the_work_and_failed_items_can_be_retried(run):
-    cancel_run(run)
+    cancel_run(run.created_by, run.pk)
     assert process_run(run.pk, worker="test") is None
     assert run.generations.filter(status=GenerationStatus.CANCELLED).count() == 20
     Generation.objects.filter(pk=run.generations.first().pk).update(status=GenerationStatus.FAILED)
     run.refresh_from_db()
-    assert retry_failed(run) == 1
+    assert retry_failed(run.created_by, run.pk) == 1
     run.refresh_from_db()
     assert run.status == RunStatus.QUEUED
 
@@ -100,7 +101,7 @@ def test_a_missing_model_fails_the_run_at_start_and_uses_no_item(
     mlx_config.model = "/nonexistent/model"
     mlx_config.save()
     with django_capture_on_commit_callbacks(execute=False):
-        run = create_run(make_dataset(owner, 3), mlx_config, owner)
+        run = create_run(owner, make_dataset(owner, 3).pk, mlx_config.pk)
     process_run(run.pk, worker="test")
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED

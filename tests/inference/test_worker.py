@@ -21,7 +21,7 @@ def _counts(run: Run) -> dict[str, int]:
 
 def test_a_run_of_20_items_completes_through_a_worker(owner, mlx_config, start_worker):
     start_worker()
-    run = create_run(make_dataset(owner, 20), mlx_config, owner)
+    run = create_run(owner, make_dataset(owner, 20).pk, mlx_config.pk)
     wait_for(lambda: run_status(run) == RunStatus.COMPLETED, what="the run to complete")
     gens = list(run.generations.all())
     assert len(gens) == 20
@@ -42,7 +42,7 @@ def test_a_killed_workers_items_finish_on_the_next_worker_none_lost_none_doubled
     mlx_config.batch_size = 4
     mlx_config.save()
     first = start_worker("doomed")
-    run = create_run(make_dataset(owner, 20), mlx_config, owner)
+    run = create_run(owner, make_dataset(owner, 20).pk, mlx_config.pk)
     running = run.generations.filter(status=GenerationStatus.RUNNING)
     done = run.generations.filter(status=GenerationStatus.DONE)
     # Kill it while it holds items: frozen (SIGSTOP) it cannot finish them between the look
@@ -76,7 +76,7 @@ def test_two_workers_on_one_queue_share_a_run_at_once_none_doubled(owner, mlx_co
     start_worker("left", queues="mlx")
     start_worker("right", queues="mlx")
     wait_for(lambda: WorkerHeartbeat.objects.count() == 2, what="both workers' heartbeats")
-    run = create_run(make_dataset(owner, 48), mlx_config, owner)
+    run = create_run(owner, make_dataset(owner, 48).pk, mlx_config.pk)
     wait_for(lambda: run_status(run) == RunStatus.COMPLETED, what="the run to complete")
     gens = list(run.generations.all())
     assert len(gens) == 48 and all(g.status == GenerationStatus.DONE for g in gens)
@@ -96,7 +96,7 @@ def test_cancel_and_resume_from_the_run_page(owner, owner_client, mlx_config, st
     mlx_config.batch_size = 2
     mlx_config.save()
     start_worker()
-    run = create_run(make_dataset(owner, 20), mlx_config, owner)
+    run = create_run(owner, make_dataset(owner, 20).pk, mlx_config.pk)
     wait_for(
         lambda: run.generations.filter(status=GenerationStatus.DONE).exists(),
         interval=0.05,
@@ -131,10 +131,10 @@ def test_a_hosted_run_goes_through_the_api_queue(owner, start_worker, monkeypatc
             model="claude-haiku-4-5",
             base_url=api.url,
             max_tokens=32,
-            batch_size=8,
+            concurrency=8,
             owner=owner,
         )
-        run = create_run(make_dataset(owner, 24), config, owner)
+        run = create_run(owner, make_dataset(owner, 24).pk, config.pk)
         wait_for(lambda: run_status(run) == RunStatus.COMPLETED, what="the hosted run")
         assert api.ledger.max_in_flight == 8
         assert set(api.ledger.completed.values()) == {1} and len(api.ledger.completed) == 24
@@ -165,7 +165,7 @@ def test_workers_report_their_queues_and_the_models_they_hold(owner, mlx_config,
     from annotate.health import report
 
     start_worker("reporter", queues="mlx")
-    run = create_run(make_dataset(owner, 2), mlx_config, owner)
+    run = create_run(owner, make_dataset(owner, 2).pk, mlx_config.pk)
     wait_for(lambda: run_status(run) == RunStatus.COMPLETED, what="the run")
 
     def held() -> list:

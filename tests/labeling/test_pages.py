@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from annotate.labeling import annotation_queue
 from annotate.labeling.models import Annotation, AnnotationState, Project, Task
 from tests.conftest import join, make_project
 
@@ -158,9 +159,6 @@ def test_an_owner_builds_a_project_and_its_questions_in_the_browser(client, owne
 def test_the_pages_htmx_submit_is_told_where_to_go_without_loading_the_next_item(
     client, owner, mlx_config, annotator
 ):
-    from annotate.labeling import annotation_queue
-    from tests.conftest import join, make_project
-
     project = make_project(owner, mlx_config, n=2)
     join(project, annotator)
     client.force_login(annotator)

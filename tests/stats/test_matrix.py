@@ -20,8 +20,8 @@ def two_runs(owner, demo_model_path):
         config = ModelConfig.objects.create(
             name=name, backend="mlx", model=str(demo_model_path), owner=owner
         )
-        with mock.patch("inference.actions.enqueue_run", autospec=True):
-            run = create_run(dataset, config, owner)
+        with mock.patch("inference.doorbell.enqueue_run", autospec=True):
+            run = create_run(owner, dataset.pk, config.pk)
         for g in run.generations.select_related("item"):
             g.status, g.output = GenerationStatus.DONE, f"{name} says <b>{g.item.index}</b>"
             g.latency_s, g.output_tokens = base + (3 - g.item.index) * 0.01, 10

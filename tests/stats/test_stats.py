@@ -26,8 +26,8 @@ def measured_run(
     config = ModelConfig.objects.create(
         name=name, backend=backend, model=model, owner=owner, hourly_usd=Decimal(hourly)
     )
-    with mock.patch("inference.actions.enqueue_run", autospec=True):
-        run = create_run(make_dataset(owner, len(latencies)), config, owner)
+    with mock.patch("inference.doorbell.enqueue_run", autospec=True):
+        run = create_run(owner, make_dataset(owner, len(latencies)).pk, config.pk)
     start = timezone.now()
     for g, latency in zip(run.generations.order_by("item__index"), latencies, strict=True):
         g.status, g.output_tokens, g.prompt_tokens = GenerationStatus.DONE, tokens, 50
@@ -57,8 +57,8 @@ def test_percentiles_costs_and_sample_sizes_by_hand(owner):
 def test_machines_are_not_mixed_and_small_samples_say_so(owner):
     measured_run(owner, "a", "mlx", "/m", [1.0] * 5, machine="mac-studio")
     config = ModelConfig.objects.get(name="a")
-    with mock.patch("inference.actions.enqueue_run", autospec=True):
-        run = create_run(make_dataset(owner, 3), config, owner)
+    with mock.patch("inference.doorbell.enqueue_run", autospec=True):
+        run = create_run(owner, make_dataset(owner, 3).pk, config.pk)
     run.generations.update(
         status=GenerationStatus.DONE,
         machine="linux-box",

@@ -4,7 +4,8 @@ A `FakeServer` is a stdlib `ThreadingHTTPServer` speaking HTTP/1.1 (keep-alive, 
 streams) on 127.0.0.1, port 0 by default (any free port), served from a daemon thread. Use it as
 a context manager, or `start()` / `stop()`, or run it in a process of its own through `main()`.
 A subclass lists its routes and says how its API shapes errors; this module gives each request a
-`Call` (JSON in and out, Server-Sent Events, an abrupt drop), applies the `Faults` and records
+`Call` (tests/support/fake_http_call.py: JSON in and out, Server-Sent Events, an abrupt drop),
+applies the `Faults` and records
 every request in the `Ledger`.
 
 Two routes need no key and are not recorded: `GET /_fake/stats` (the ledger's counts) and
@@ -15,7 +16,6 @@ another process.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import re
 import socket
@@ -27,125 +27,15 @@ import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.support.faults import STATUS_FAULTS, Faults, Ledger, RequestRecord
+from tests.support.fake_http_call import ApiError, Call, Dropped, bearer_token
+from tests.support.faults import STATUS_FAULTS, Faults, Ledger
 
-
-class ApiError(Exception):
-    """An error answer; the server renders it in its API's error shape."""
-
-    def __init__(
-        self,
-        status: int,
-        kind: str,
-        message: str,
-        headers: dict[str, str] | None = None,
-        param: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.kind = kind
-        self.message = message
-        self.headers = headers or {}
-        self.param = param  # the request field at fault, for APIs that name it
-
-
-class Dropped(Exception):
-    """The connection was dropped on purpose: nothing more to send."""
-
-
-@dataclass
-class Call:
-    """One request and the means to answer it."""
-
-    handler: BaseHTTPRequestHandler
-    method: str
-    path: str
-    query: dict[str, str]
-    body: bytes
-    headers: dict[str, str]  # sent with every response (the request id)
-    started: float = field(default_factory=time.monotonic)
-    key: str | None = None
-    fault: str = "ok"
-    status: int = 0
-    outcome: str = "ok"
-
-    def header(self, name: str) -> str | None:
-        return self.handler.headers.get(name)
-
-    def json(self) -> dict[str, Any]:
-        """The body as a JSON object, or a 400."""
-        try:
-            data = json.loads(self.body or b"null")
-        except ValueError as err:
-            raise ApiError(400, "invalid_request_error", f"invalid JSON body: {err}") from err
-        if not isinstance(data, dict):
-            raise ApiError(400, "invalid_request_error", "the body must be a JSON object")
-        return data
-
-    def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        self.send_bytes(status, json.dumps(payload).encode(), "application/json", headers)
-
-    def send_bytes(
-        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> None:
-        length = {"content-type": content_type, "content-length": str(len(body))}
-        self._send_head(status, {**length, **(headers or {})})
-        self.handler.wfile.write(body)
-
-    def start_stream(self, content_type: str = "text/event-stream; charset=utf-8") -> None:
-        head = {"content-type": content_type, "transfer-encoding": "chunked"}
-        self._send_head(200, {**head, "cache-control": "no-cache"})
-
-    def send_chunk(self, data: bytes) -> None:
-        """One chunk of a chunked body, flushed at once."""
-        self.handler.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
-        self.handler.wfile.flush()
-
-    def end_stream(self) -> None:
-        self.handler.wfile.write(b"0\r\n\r\n")
-        self.handler.wfile.flush()
-
-    def drop(self) -> None:
-        """Shut the socket down mid-response: the client sees an incomplete body."""
-        self.outcome = "dropped"
-        self.handler.close_connection = True
-        with suppress(OSError):
-            self.handler.wfile.flush()
-            self.handler.connection.shutdown(socket.SHUT_RDWR)
-        raise Dropped
-
-    def record(self) -> RequestRecord:
-        return RequestRecord(
-            started=self.started,
-            finished=time.monotonic(),
-            method=self.method,
-            path=self.path,
-            status=self.status,
-            key=self.key,
-            fault=self.fault,
-            outcome=self.outcome,
-            sdk_retry=int(retry) if (retry := self.header("x-stainless-retry-count")) else None,
-        )
-
-    def _send_head(self, status: int, headers: dict[str, str]) -> None:
-        self.status = status
-        # http.server knows no reason phrase for 529.
-        self.handler.send_response(status, "Overloaded" if status == 529 else None)
-        for name, value in {**self.headers, **headers}.items():
-            self.handler.send_header(name, value)
-        self.handler.end_headers()
-
-
-def bearer_token(authorization: str | None) -> str | None:
-    """The token of an `Authorization: Bearer TOKEN` header."""
-    scheme, _, token = (authorization or "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
-
+# Re-exported: the fake servers import the whole plumbing from here.
+__all__ = ["ApiError", "Call", "FakeServer", "Handler", "Route", "bearer_token", "main"]
 
 Handler = Callable[[Call, re.Match[str]], None]
 Route = tuple[str, re.Pattern[str], Handler]

@@ -6,6 +6,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from inference.demo_model import build_demo_model
+
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -26,8 +28,6 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(self, out: Path | None, force: bool, seed: int, **options):
-        from inference.demo_model import build_demo_model
-
         out_dir = Path(out or default_out_dir())
         if (out_dir / "config.json").exists() and not force:
             self.stdout.write(f"Demo model already built at {out_dir}; skipping (use --force).")

@@ -3,9 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
-from annotate.datasets.importing import ImportFailed, import_dataset
+from annotate.datasets.actions import import_dataset
+from annotate.datasets.importing import ImportFailed
 
 
 class Command(BaseCommand):
@@ -31,7 +33,9 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: no such file")
         try:
             with path.open("rb") as stream:
-                dataset = import_dataset(stream, path.name, name, user, description, fmt=format)
+                dataset = import_dataset(user, stream, path.name, name, description, fmt=format)
+        except PermissionDenied:
+            raise CommandError(f"{user.username} may not import datasets.") from None
         except ImportFailed as exc:
             lines = "\n".join(f"  {e}" for e in exc.errors)
             raise CommandError(

@@ -6,7 +6,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from annotate.web.forms import ModelConfigForm
+from inference import actions
 from inference.access import get_config_for_user, require_manager
+from inference.errors import ActionError
 from inference.models import ModelConfig
 
 
@@ -25,9 +27,13 @@ def edit_config(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     )
     form = ModelConfigForm(request.POST or None, instance=config)
     if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, f"Saved model configuration {config.name}.")
-        return redirect("annotate-config-list")
+        try:
+            config = actions.save_model_config(request.user, pk, form.cleaned_data)
+        except ActionError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Saved model configuration {config.name}.")
+            return redirect("annotate-config-list")
     status = 400 if request.method == "POST" else 200
     return render(
         request, "annotate/config_form.html", {"form": form, "config": config}, status=status

@@ -3,12 +3,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from annotate.datasets import actions
 from annotate.datasets.access import get_dataset_for_user
-from annotate.datasets.importing import ImportFailed, import_dataset, import_summary
+from annotate.datasets.importing import ImportFailed, import_summary
 from annotate.datasets.models import Dataset
 from annotate.stats import matrix
 from annotate.web.forms import DatasetImportForm, RunForm
@@ -17,8 +19,6 @@ from inference.access import require_manager
 
 def _list(request: HttpRequest, form: DatasetImportForm, errors=None, status=200) -> HttpResponse:
     datasets = Dataset.objects.select_related("owner").order_by("-created_at")
-    from django.db.models import Count
-
     datasets = datasets.annotate(
         n_items=Count("items", distinct=True), n_runs=Count("runs", distinct=True)
     )
@@ -41,11 +41,11 @@ def import_dataset_view(request: HttpRequest) -> HttpResponse:
         return _list(request, form, status=400)
     upload = form.cleaned_data["file"]
     try:
-        dataset = import_dataset(
+        dataset = actions.import_dataset(
+            request.user,
             upload.file,
             upload.name,
             form.cleaned_data["name"],
-            request.user,
             form.cleaned_data["description"],
         )
     except ImportFailed as exc:

@@ -1,16 +1,13 @@
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from annotate.accounts import actions as account_actions
 from annotate.exports.actions import finished_file, get_export_for_user, start_export
 from annotate.exports.models import Export, ExportStatus
-from annotate.web.forms import ExportForm, TokenForm
+from annotate.web.forms import ExportForm
 from inference.access import require_manager
 
 
@@ -44,21 +41,3 @@ def download_export(request: HttpRequest, pk: int) -> FileResponse:
 @login_required
 def export_manifest(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse(get_export_for_user(request.user, pk).manifest)
-
-
-@login_required
-def api_tokens(request: HttpRequest) -> HttpResponse:
-    form = TokenForm(request.POST or None)
-    token = None
-    if request.method == "POST" and form.is_valid():
-        _, token = account_actions.issue_token(request.user, form.cleaned_data["name"])
-    tokens = request.user.api_tokens.filter(revoked_at__isnull=True)
-    return render(request, "annotate/tokens.html", {"form": form, "token": token, "tokens": tokens})
-
-
-@login_required
-@require_POST
-def revoke_token(request: HttpRequest, pk: int) -> HttpResponse:
-    if account_actions.revoke_token(request.user, pk):
-        messages.success(request, "Token revoked.")
-    return redirect("annotate-tokens")

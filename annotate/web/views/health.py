@@ -4,13 +4,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from annotate.health import _broker, _database, _timed, report
+from annotate.health import reachable, report
 from inference.access import require_manager
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
     """For load balancers: 200 if the database and the broker answer, else 503. No login."""
-    checks = {"database": _timed(_database)["ok"], "broker": _timed(_broker)["ok"]}
+    checks = reachable()
     return JsonResponse(checks, status=200 if all(checks.values()) else 503)
 
 

@@ -14,28 +14,29 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from annotate.comparisons.diffing import word_diff
-from annotate.labeling import annotation_queue
+from annotate.labeling import actions
 from annotate.labeling.access import get_project_for_user, get_task_for_user
 from annotate.labeling.models import Annotation, AnnotationState, Role, Task
 from annotate.labeling.projects import disagreeing_tasks
-from annotate.labeling.questions import SchemaError, choices, clean_answers
+from annotate.labeling.questions import choices
+from inference.errors import Conflict, Invalid
 
 
 def _spent(request: HttpRequest) -> float:
     """Seconds the page says the annotator spent (it counts only while the tab is visible)."""
     try:
-        return min(max(float(request.POST.get("time_spent_s", 0)), 0.0), 3600.0)
+        return float(request.POST.get("time_spent_s", 0))
     except ValueError:
         return 0.0
 
 
 @login_required
 def annotate_next(request: HttpRequest, pk: int) -> HttpResponse:
-    project = get_project_for_user(request.user, pk)
-    annotation = annotation_queue.next_task(project, request.user)
+    annotation = actions.next_item(request.user, pk)
     if annotation is None:
+        project = get_project_for_user(request.user, pk)
         return render(request, "annotate/queue_done.html", {"project": project})
-    return redirect("annotate-task", pk=project.pk, task_pk=annotation.task_id)
+    return redirect("annotate-task", pk=pk, task_pk=annotation.task_id)
 
 
 def _history(project, user, mine: Annotation | None) -> tuple[int | None, int | None]:
@@ -79,30 +80,29 @@ def _questions(project, answers: dict) -> list[dict]:
     return [{**q, "choices": choices(q), "value": answers.get(q["key"])} for q in project.questions]
 
 
-def _to_next(request: HttpRequest, project) -> HttpResponse:
+def _to_next(request: HttpRequest, pk: int) -> HttpResponse:
     """On to the next item: a redirect, or for the page's htmx submit, htmx's client-side
     redirect (the browser loads the next item once, after the server has the answers)."""
-    url = reverse("annotate-next", kwargs={"pk": project.pk})
+    url = reverse("annotate-next", kwargs={"pk": pk})
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 @login_required
 def label_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
+    error = ""
+    if request.method == "POST":
+        try:
+            actions.submit_label(request.user, pk, task_pk, request.POST, _spent(request))
+        except Conflict as exc:  # not theirs to label (any more): on to the next one
+            messages.error(request, str(exc))
+            return _to_next(request, pk)
+        except Invalid as exc:
+            error = str(exc)
+        else:
+            return _to_next(request, pk)
     project = get_project_for_user(request.user, pk)
     task = get_task_for_user(request.user, project, task_pk)
     mine = Annotation.objects.filter(task=task, annotator=request.user).first()
-    error = ""
-    if request.method == "POST":
-        if mine is None or mine.state == AnnotationState.SKIPPED:
-            messages.error(request, "This item is not yours to label.")
-            return _to_next(request, project)
-        try:
-            answers = clean_answers(project.questions, request.POST, task.generation.output)
-            annotation_queue.submit(mine, answers, _spent(request))
-        except (SchemaError, annotation_queue.QueueError) as exc:
-            error = str(exc)
-        else:
-            return _to_next(request, project)
     previous, following = _history(project, request.user, mine)
     generation = task.generation
     context = {
@@ -130,12 +130,8 @@ def label_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def skip_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
-    project = get_project_for_user(request.user, pk)
-    task = get_task_for_user(request.user, project, task_pk)
-    mine = Annotation.objects.filter(task=task, annotator=request.user).first()
-    if mine is not None:
-        annotation_queue.skip(mine, _spent(request))
-    return redirect("annotate-next", pk=project.pk)
+    actions.skip_item(request.user, pk, task_pk, _spent(request))
+    return redirect("annotate-next", pk=pk)
 
 
 @login_required
@@ -156,20 +152,19 @@ def review_list(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def review_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
-    project = get_project_for_user(request.user, pk, role=Role.REVIEWER)
-    task = get_task_for_user(request.user, project, task_pk)
-    labels = task.annotations.filter(state=AnnotationState.SUBMITTED).select_related("annotator")
     error = ""
     if request.method == "POST":
         try:
-            task.final = clean_answers(project.questions, request.POST, task.generation.output)
-        except SchemaError as exc:
+            actions.set_final_label(request.user, pk, task_pk, request.POST)
+        except Invalid as exc:
             error = str(exc)
         else:
-            task.reviewed_by, task.reviewed_at = request.user, timezone.now()
-            task.save(update_fields=("final", "reviewed_by", "reviewed_at"))
             messages.success(request, "Final label saved.")
-            return redirect(f"{_review_url(project)}?show=disagreements")
+            url = reverse("annotate-review", kwargs={"pk": pk})
+            return redirect(f"{url}?show=disagreements")
+    project = get_project_for_user(request.user, pk, role=Role.REVIEWER)
+    task = get_task_for_user(request.user, project, task_pk)
+    labels = task.annotations.filter(state=AnnotationState.SUBMITTED).select_related("annotator")
     generation = task.generation
     start = task.final or (labels[0].answers if len(labels) == 1 else {})
     context = {
@@ -185,9 +180,3 @@ def review_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
         **_shown(task),
     }
     return render(request, "annotate/review_task.html", context, status=400 if error else 200)
-
-
-def _review_url(project) -> str:
-    from django.urls import reverse
-
-    return reverse("annotate-review", kwargs={"pk": project.pk})

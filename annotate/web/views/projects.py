@@ -1,46 +1,58 @@
+"""Labeling projects' pages: the list, the settings form, the overview and its people. The
+changes go through annotate.labeling.actions, which decides who may make them."""
+
 from __future__ import annotations
 
+from contextlib import suppress
+
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotate.comparisons.pairs import compare_questions
+from annotate.labeling import actions
 from annotate.labeling import projects as project_logic
-from annotate.labeling.access import get_project_for_user
-from annotate.labeling.models import Project, ProjectKind, ProjectMember, Role
-from annotate.labeling.questions import DEFAULT_QUESTIONS, SchemaError, normalize_questions
-from annotate.web.forms import MemberForm, ProjectForm, QuestionFormSet, initial_questions
+from annotate.labeling.access import attachable_runs, get_project_for_user, visible_projects
+from annotate.labeling.models import Project, ProjectMember, Role
+from annotate.labeling.questions import DEFAULT_QUESTIONS
+from annotate.web.forms import (
+    MemberForm,
+    ProjectForm,
+    QuestionFormSet,
+    initial_questions,
+    posted_questions,
+)
 from inference.access import can_manage, require_manager
+from inference.errors import ActionError
 
 
 @login_required
 def list_projects(request: HttpRequest) -> HttpResponse:
-    projects = Project.objects.all()
-    if not request.user.is_superuser:
-        projects = projects.filter(Q(owner=request.user) | Q(members__user=request.user))
-    context = {"projects": projects.distinct(), "can_create": can_manage(request.user)}
+    context = {"projects": visible_projects(request.user), "can_create": can_manage(request.user)}
     return render(request, "annotate/projects.html", context)
 
 
-def _questions(formset) -> list[dict]:
-    raw = [
-        f.question() for f in formset.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")
-    ]
-    return normalize_questions(raw)
+def _project_to_edit(user, pk: int | None) -> Project:
+    """The project the form shows: an owner's own, or a new one (managers)."""
+    if pk:
+        return get_project_for_user(user, pk, role=Role.OWNER)
+    require_manager(user)
+    return Project(owner=user, questions=DEFAULT_QUESTIONS)
+
+
+def _save(request: HttpRequest, pk: int | None, form, formset) -> tuple[Project, int]:
+    fields = {**form.project_fields(), "questions": posted_questions(formset)}
+    if pk:
+        return actions.update_project(request.user, pk, fields, form.run_ids())
+    return actions.create_project(request.user, fields, form.run_ids())
 
 
 @login_required
 def edit_project(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    if pk:
-        project = get_project_for_user(request.user, pk, role=Role.OWNER)
-    else:
-        require_manager(request.user)
-        project = Project(owner=request.user, questions=DEFAULT_QUESTIONS)
-    form = ProjectForm(request.POST or None, instance=project)
+    project = _project_to_edit(request.user, pk)
+    runs = attachable_runs(request.user, project)
+    form = ProjectForm(request.POST or None, instance=project, runs=runs)
     # On POST no initial: a row whose label was cleared is dropped, not refused.
     if request.method == "POST":
         formset = QuestionFormSet(request.POST, prefix="q")
@@ -48,15 +60,12 @@ def edit_project(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         formset = QuestionFormSet(prefix="q", initial=initial_questions(project.questions))
     if request.method == "POST" and form.is_valid() and formset.is_valid():
         try:
-            compare = form.cleaned_data["kind"] == ProjectKind.COMPARE
-            project.questions = compare_questions(project) if compare else _questions(formset)
-        except SchemaError as exc:
+            saved, added = _save(request, pk, form, formset)
+        except ActionError as exc:
             messages.error(request, str(exc))
         else:
-            form.save()
-            added = project_logic.sync_tasks(project)
-            messages.success(request, f"Saved {project.name}; {added} new items to label.")
-            return redirect("annotate-project-detail", pk=project.pk)
+            messages.success(request, f"Saved {saved.name}; {added} new items to label.")
+            return redirect("annotate-project-detail", pk=saved.pk)
     status = 400 if request.method == "POST" else 200
     context = {"form": form, "formset": formset, "project": project}
     return render(request, "annotate/project_form.html", context, status=status)
@@ -83,33 +92,30 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def sync_project(request: HttpRequest, pk: int) -> HttpResponse:
-    project = get_project_for_user(request.user, pk, role=Role.OWNER)
-    added = project_logic.sync_tasks(project)
+    added = actions.sync_project(request.user, pk)
     messages.success(request, f"{added} new items to label.")
-    return redirect("annotate-project-detail", pk=project.pk)
+    return redirect("annotate-project-detail", pk=pk)
 
 
 @login_required
 @require_POST
 def add_member(request: HttpRequest, pk: int) -> HttpResponse:
-    project = get_project_for_user(request.user, pk, role=Role.OWNER)
-    form = MemberForm(request.POST)
-    user = None
-    if form.is_valid():
-        user = get_user_model().objects.filter(username=form.cleaned_data["username"]).first()
-    if user is None:
-        messages.error(request, "No user with that name.")
+    username = request.POST.get("username", "").strip()
+    role = request.POST.get("role", "")
+    try:
+        member = actions.add_member(request.user, pk, username, role)
+    except (ActionError, actions.NoSuchPerson) as exc:
+        messages.error(request, str(exc))
     else:
-        ProjectMember.objects.update_or_create(
-            project=project, user=user, defaults={"role": form.cleaned_data["role"]}
-        )
-        messages.success(request, f"{user.username} is now {form.cleaned_data['role']}.")
-    return redirect("annotate-project-detail", pk=project.pk)
+        messages.success(request, f"{member.user.username} is now {member.role}.")
+    return redirect("annotate-project-detail", pk=pk)
 
 
 @login_required
 @require_POST
 def remove_member(request: HttpRequest, pk: int, member_pk: int) -> HttpResponse:
-    project = get_project_for_user(request.user, pk, role=Role.OWNER)
-    project.members.filter(pk=member_pk).delete()
-    return redirect("annotate-project-detail", pk=project.pk)
+    members = ProjectMember.objects.filter(pk=member_pk, project_id=pk)
+    username = members.values_list("user__username", flat=True).first()
+    with suppress(actions.NoSuchPerson):  # already gone (a second click): nothing to do
+        actions.remove_member(request.user, pk, username or "")
+    return redirect("annotate-project-detail", pk=pk)

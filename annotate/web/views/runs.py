@@ -9,8 +9,9 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from annotate.web.forms import RunForm
-from inference import actions as run_actions
+from inference import actions
 from inference.access import can_change, get_generation_for_user, get_run_for_user, require_manager
+from inference.errors import ActionError
 from inference.models import GenerationStatus, Run
 
 
@@ -29,10 +30,10 @@ def create_run(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Could not start the run: " + form.errors.as_text())
         return redirect(request.META.get("HTTP_REFERER") or "annotate-run-list")
-    run = run_actions.create_run(
-        form.cleaned_data["dataset"],
-        form.cleaned_data["model_config"],
+    run = actions.create_run(
         request.user,
+        form.cleaned_data["dataset"].pk,
+        form.cleaned_data["model_config"].pk,
         form.cleaned_data["samples_per_prompt"],
     )
     return redirect("annotate-run-detail", pk=run.pk)
@@ -59,14 +60,13 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _act(request: HttpRequest, pk: int, action, done: str) -> HttpResponse:
-    run = get_run_for_user(request.user, pk, write=True)
     try:
-        count = action(run)
-    except run_actions.RunStateError as exc:
+        count = action(request.user, pk)
+    except ActionError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, done.format(count=count))
-    run.refresh_from_db()
+    run = get_run_for_user(request.user, pk)
     if request.htmx:
         return _progress(request, run)
     return redirect("annotate-run-detail", pk=run.pk)
@@ -75,19 +75,19 @@ def _act(request: HttpRequest, pk: int, action, done: str) -> HttpResponse:
 @login_required
 @require_POST
 def cancel_run(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(request, pk, run_actions.cancel_run, "Cancelled; {count} items were waiting.")
+    return _act(request, pk, actions.cancel_run, "Cancelled; {count} items were waiting.")
 
 
 @login_required
 @require_POST
 def resume_run(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(request, pk, run_actions.resume_run, "Resumed; {count} items queued again.")
+    return _act(request, pk, actions.resume_run, "Resumed; {count} items queued again.")
 
 
 @login_required
 @require_POST
 def retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(request, pk, run_actions.retry_failed, "Retrying {count} failed items.")
+    return _act(request, pk, actions.retry_failed, "Retrying {count} failed items.")
 
 
 @login_required

@@ -1,0 +1,42 @@
+"""Who is calling the API: a personal token, HTTP Basic (for scripts) or the browser's session."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.utils import timezone
+from ninja.errors import HttpError
+from ninja.security import HttpBasicAuth, HttpBearer
+
+from annotate.accounts.models import ApiToken
+from annotate.accounts.throttling import client_address, is_locked, record_failure
+
+
+class BasicAuth(HttpBasicAuth):
+    """For scripts: `curl -u user:password`. The browser uses its session."""
+
+    def authenticate(self, request, username, password):
+        address = client_address(request)
+        if is_locked(username, address):
+            raise HttpError(429, "Too many failed sign-ins: try again in 15 minutes.")
+        user = authenticate(request, username=username, password=password)
+        if user is None:
+            record_failure(username, address)
+            return None
+        request.user = user
+        return user
+
+
+class TokenAuth(HttpBearer):
+    """Personal API tokens (created and revoked in the browser, at /account/tokens/)."""
+
+    def authenticate(self, request, token):
+        row = (
+            ApiToken.objects.select_related("user")
+            .filter(digest=ApiToken.hash(token), revoked_at__isnull=True)
+            .first()
+        )
+        if row is None or not row.user.is_active:
+            return None
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+        request.user = row.user
+        return row.user

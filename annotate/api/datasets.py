@@ -1,0 +1,96 @@
+"""Datasets and their items: import a file, read it back."""
+
+# No `from __future__ import annotations`: ninja's @paginate reads the endpoint's
+# annotations from its own wrapper, where a name like `Id` would not resolve.
+
+from datetime import datetime
+
+from ninja import File, Form, Router, Schema, Status
+from ninja.errors import HttpError
+from ninja.files import UploadedFile
+from ninja.pagination import paginate
+
+from annotate.api.errors import ErrorOut
+from annotate.api.types import Id, has_nul
+from annotate.datasets import actions
+from annotate.datasets.access import get_dataset_for_user
+from annotate.datasets.importing import ImportFailed, upload_too_big
+from annotate.datasets.models import Dataset
+from inference.access import require_manager
+
+router = Router(tags=["datasets"])
+
+
+class RestoredOut(Schema):
+    """What the import of an Annotate export rebuilt besides its items."""
+
+    items: int
+    outputs: int
+    runs: int
+    projects: int
+    labels: int
+    reviewed: int
+    users_created: list[str]
+
+
+class DatasetOut(Schema):
+    id: int
+    name: str
+    description: str
+    source_filename: str
+    created_at: datetime
+    item_count: int
+    restored: RestoredOut | None = None
+
+
+class ItemOut(Schema):
+    id: int
+    index: int
+    external_id: str
+    messages: list[dict]
+    prompt: str
+    reference: str
+    metadata: dict
+
+
+def _dataset_out(dataset: Dataset) -> dict:
+    restored = getattr(dataset, "restored", None)
+    return {
+        **vars(dataset),
+        "item_count": dataset.items.count(),
+        "restored": vars(restored) if restored else None,
+    }
+
+
+@router.get("/datasets", response=list[DatasetOut])
+def list_datasets(request):
+    require_manager(request.user)
+    return [_dataset_out(d) for d in Dataset.objects.all()]
+
+
+@router.post("/datasets", response={201: DatasetOut, 400: ErrorOut, 413: ErrorOut})
+def create_dataset(
+    request, file: File[UploadedFile], name: Form[str] = "", description: Form[str] = ""
+):
+    """Import a JSONL, CSV or Parquet file as a new dataset; all or nothing."""
+    require_manager(request.user)
+    if has_nul([name, description, file.name]):
+        raise HttpError(422, "Text cannot contain NUL characters.")
+    if refused := upload_too_big(file.size):
+        return Status(413, {"detail": refused})
+    try:
+        dataset = actions.import_dataset(request.user, file.file, file.name, name, description)
+    except ImportFailed as exc:
+        return Status(400, {"detail": "Nothing was imported.", "errors": exc.errors})
+    return Status(201, _dataset_out(dataset))
+
+
+@router.get("/datasets/{dataset_id}", response=DatasetOut)
+def get_dataset(request, dataset_id: Id):
+    return _dataset_out(get_dataset_for_user(request.user, dataset_id))
+
+
+@router.get("/datasets/{dataset_id}/items", response=list[ItemOut])
+@paginate
+def list_items(request, dataset_id: Id):
+    return get_dataset_for_user(request.user, dataset_id).items.order_by("index")

@@ -1,0 +1,129 @@
+"""Runs (a dataset through a model configuration) and the generations they make."""
+
+# No `from __future__ import annotations`: ninja's @paginate reads the endpoint's
+# annotations from its own wrapper, where a name like `Id` would not resolve.
+
+from datetime import datetime
+
+from ninja import Router, Schema, Status
+from ninja.pagination import paginate
+from pydantic import ConfigDict, Field
+
+from annotate.api.types import Id, In
+from inference import actions
+from inference.access import get_generation_for_user, get_run_for_user, require_manager
+from inference.models import GenerationStatus, Run
+
+router = Router(tags=["runs"])
+
+
+class RunIn(In):
+    dataset_id: Id
+    model_config_id: Id
+    samples_per_prompt: int = Field(1, ge=1, le=100)
+
+
+class ProgressOut(Schema):
+    total: int
+    done: int
+    failed: int
+    running: int
+    pending: int
+    cancelled: int
+    output_tokens: int
+    tokens_per_s: float | None
+    eta_s: float | None
+    stalled: bool
+
+
+class RunOut(Schema):
+    model_config = ConfigDict(protected_namespaces=())
+    id: int
+    dataset_id: Id
+    model_config_id: Id
+    samples_per_prompt: int
+    status: str
+    error: str
+    params: dict
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: ProgressOut
+
+    @staticmethod
+    def resolve_progress(run: Run) -> dict:
+        return vars(run.progress())
+
+
+class GenerationOut(Schema):
+    id: int
+    run_id: Id
+    item_id: Id
+    sample_index: int
+    status: str
+    output: str
+    finish_reason: str
+    prompt_tokens: int | None
+    output_tokens: int | None
+    ttft_s: float | None
+    latency_s: float | None
+    decode_tps: float | None
+    cost_usd: float | None
+    concurrency: int | None
+    error: str
+    attempts: int
+    backend_version: str
+    machine: str
+    finished_at: datetime | None
+
+
+@router.get("/runs", response=list[RunOut])
+@paginate
+def list_runs(request):
+    require_manager(request.user)
+    return Run.objects.all()
+
+
+@router.post("/runs", response={201: RunOut})
+def create_run(request, payload: RunIn):
+    run = actions.create_run(
+        request.user, payload.dataset_id, payload.model_config_id, payload.samples_per_prompt
+    )
+    return Status(201, run)
+
+
+@router.get("/runs/{run_id}", response=RunOut)
+def get_run(request, run_id: Id):
+    return get_run_for_user(request.user, run_id)
+
+
+@router.post("/runs/{run_id}/cancel", response=RunOut)
+def cancel_run(request, run_id: Id):
+    actions.cancel_run(request.user, run_id)
+    return get_run_for_user(request.user, run_id)
+
+
+@router.post("/runs/{run_id}/resume", response=RunOut)
+def resume_run(request, run_id: Id):
+    actions.resume_run(request.user, run_id)
+    return get_run_for_user(request.user, run_id)
+
+
+@router.post("/runs/{run_id}/retry", response=RunOut)
+def retry_failed(request, run_id: Id):
+    actions.retry_failed(request.user, run_id)
+    return get_run_for_user(request.user, run_id)
+
+
+@router.get("/runs/{run_id}/generations", response=list[GenerationOut])
+@paginate
+def list_generations(request, run_id: Id, status: GenerationStatus | None = None):
+    gens = get_run_for_user(request.user, run_id).generations.order_by(
+        "item__index", "sample_index"
+    )
+    return gens.filter(status=status) if status else gens
+
+
+@router.get("/generations/{generation_id}", response=GenerationOut)
+def get_generation(request, generation_id: Id):
+    return get_generation_for_user(request.user, generation_id)

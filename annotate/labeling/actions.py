@@ -1,0 +1,185 @@
+"""What people and scripts do with labeling projects: create and change a project, add and
+remove its members, bring in its runs' new outputs, take the next item, label it, skip it,
+set the final label. The pages and the API call these alike.
+
+Each checks who may act: creating a project, and adding runs to one, takes the manager
+permission (inference.access); everything else a role in the project
+(annotate.labeling.access: annotator < reviewer < owner; outsiders get a 404). Refusals are
+the domain errors (inference.errors: Conflict, Invalid; SchemaError and QueueError are
+Invalid), PermissionDenied and Http404.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+
+from annotate.labeling import annotation_queue
+from annotate.labeling.access import attachable_runs, get_project_for_user, get_task_for_user
+from annotate.labeling.kinds import questions_for, sync_tasks
+from annotate.labeling.models import (
+    Annotation,
+    AnnotationState,
+    Project,
+    ProjectMember,
+    Role,
+    Task,
+)
+from annotate.labeling.questions import DEFAULT_QUESTIONS, clean_answers
+from inference.access import can_manage, require_manager
+from inference.errors import Conflict, Invalid
+from inference.models import Run
+
+# What a person sets on a project; "questions" is the raw schema (None: keep the current one).
+PROJECT_FIELDS = frozenset(
+    {
+        "name",
+        "kind",
+        "description",
+        "guidelines",
+        "blind",
+        "overlap",
+        "hold_s",
+        "pairs_per_item",
+        "side_ratings",
+        "questions",
+    }
+)
+MAX_SPENT_S = 3600.0  # one visit's seconds counted at most (a tab left open overnight)
+
+
+class NoSuchPerson(Http404):
+    """No user of that name, or none in the project: a 404 the doors may word themselves."""
+
+
+@transaction.atomic
+def create_project(user, fields: Mapping, run_ids: Iterable[int] = ()) -> tuple[Project, int]:
+    """A new project owned by the caller (managers) over the given runs; returns it and how
+    many items it has. Questions left out are the default ones."""
+    require_manager(user)
+    project = Project(owner=user, questions=DEFAULT_QUESTIONS)
+    runs = _runs_to_attach(user, project, run_ids)
+    _apply(project, fields)
+    project.save()
+    project.runs.set(runs)
+    project.role = Role.OWNER
+    return project, sync_tasks(project)
+
+
+@transaction.atomic
+def update_project(
+    user, project_id: int, fields: Mapping, run_ids: Iterable[int]
+) -> tuple[Project, int]:
+    """Change a project's settings and runs (its owners); new runs' outputs join its
+    annotation queue. Returns it and how many items are new. Its kind cannot change once it
+    has items (their shape is the kind's), and questions left out are kept."""
+    project = get_project_for_user(user, project_id, Role.OWNER)
+    if fields.get("kind", project.kind) != project.kind and project.tasks.exists():
+        raise Conflict("A project with items cannot change its kind.")
+    runs = _runs_to_attach(user, project, run_ids)
+    _apply(project, fields)
+    project.save()
+    project.runs.set(runs)
+    return project, sync_tasks(project)
+
+
+def _apply(project: Project, fields: Mapping) -> None:
+    """Set the fields, then the questions the project's kind asks (raises SchemaError)."""
+    if unknown := set(fields) - PROJECT_FIELDS:
+        raise Invalid(f"Unknown project fields: {', '.join(sorted(unknown))}.")
+    for key, value in fields.items():
+        if key != "questions":
+            setattr(project, key, value)
+    given = fields.get("questions")
+    project.questions = questions_for(project, project.questions if given is None else given)
+
+
+def _runs_to_attach(user, project: Project, run_ids: Iterable[int]) -> list[Run]:
+    """The runs the project is to take, each one the caller may attach (attachable_runs)."""
+    wanted = set(run_ids)
+    runs = list(attachable_runs(user, project).filter(pk__in=wanted))
+    if missing := wanted - {run.pk for run in runs}:
+        if not can_manage(user):  # whether such a run exists is not theirs to learn
+            raise PermissionDenied("Adding runs to a project takes the manager permission.")
+        raise Invalid(f"No run with id {', '.join(map(str, sorted(missing)))}.")
+    return runs
+
+
+def sync_project(user, project_id: int) -> int:
+    """Add the outputs the project's runs have finished since (its owners); how many."""
+    return sync_tasks(get_project_for_user(user, project_id, Role.OWNER))
+
+
+def add_member(user, project_id: int, username: str, role: str) -> ProjectMember:
+    """Put someone in the project with a role, or change their role (its owners)."""
+    project = get_project_for_user(user, project_id, Role.OWNER)
+    if role not in Role.values:
+        raise Invalid(f"The role is one of {', '.join(Role.values)}.")
+    person = get_user_model().objects.filter(username=username).first()
+    if person is None:
+        raise NoSuchPerson(f"No user named {username!r}.")
+    member, _ = ProjectMember.objects.update_or_create(
+        project=project, user=person, defaults={"role": role}
+    )
+    return member
+
+
+def remove_member(user, project_id: int, username: str) -> None:
+    """Take someone off the project (its owners); their labels stay."""
+    project = get_project_for_user(user, project_id, Role.OWNER)
+    if not project.members.filter(user__username=username).delete()[0]:
+        raise NoSuchPerson(f"{username!r} is not a member of this project.")
+
+
+def next_item(user, project_id: int) -> Annotation | None:
+    """Hold the next item for the caller (anyone in the project), or give back their
+    current hold; None when nothing is left for them."""
+    project = get_project_for_user(user, project_id)
+    return annotation_queue.next_task(project, user)
+
+
+def submit_label(
+    user, project_id: int, task_id: int, answers: Mapping, time_spent_s: float = 0
+) -> Annotation:
+    """Save the caller's answers (a QueryDict or a dict) to an item they hold or labeled:
+    a first label or an edit of their own."""
+    project = get_project_for_user(user, project_id)
+    task = get_task_for_user(user, project, task_id)
+    mine = _own_annotation(task, user)
+    if mine is None or mine.state == AnnotationState.SKIPPED:
+        raise Conflict("This item is not held by you: ask for the next item first.")
+    cleaned = clean_answers(project.questions, answers, task.generation.output)
+    return annotation_queue.submit(mine, cleaned, _seconds(time_spent_s))
+
+
+def skip_item(user, project_id: int, task_id: int, time_spent_s: float = 0) -> None:
+    """Pass on an item the caller holds: its slot goes to someone else."""
+    project = get_project_for_user(user, project_id)
+    task = get_task_for_user(user, project, task_id)
+    if mine := _own_annotation(task, user):
+        annotation_queue.skip(mine, _seconds(time_spent_s))
+
+
+def set_final_label(user, project_id: int, task_id: int, answers: Mapping) -> Task:
+    """The reviewed answers of an item (reviewers and owners), checked like a label."""
+    project = get_project_for_user(user, project_id, Role.REVIEWER)
+    task = get_task_for_user(user, project, task_id)
+    task.final = clean_answers(project.questions, answers, task.generation.output)
+    task.reviewed_by, task.reviewed_at = user, timezone.now()
+    task.save(update_fields=("final", "reviewed_by", "reviewed_at"))
+    return task
+
+
+def _own_annotation(task: Task, user) -> Annotation | None:
+    return Annotation.objects.filter(task=task, annotator=user).first()
+
+
+def _seconds(value: float) -> float:
+    value = float(value)
+    return min(max(value, 0.0), MAX_SPENT_S) if math.isfinite(value) else 0.0

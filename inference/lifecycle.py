@@ -1,0 +1,53 @@
+"""A run's start and end as its workers move them. A run that ends with its work done says so
+(inference.signals.run_finished); generation knows nothing of who listens."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from django.db import transaction
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from inference.models import Generation, GenerationStatus, Run, RunStatus
+from inference.signals import run_finished
+
+log = logging.getLogger(__name__)
+
+
+def start_run(run: Run) -> bool:
+    """Mark the run running, if it is still active; False if there is nothing to do."""
+    now = timezone.now()
+    return bool(
+        Run.objects.filter(pk=run.pk, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)).update(
+            status=RunStatus.RUNNING,
+            started_at=Coalesce("started_at", now),
+            last_activity_at=now,
+        )
+    )
+
+
+def finish_run_if_done(run: Run) -> bool:
+    """When no generation is left to do, the run ends: completed, or completed with errors,
+    and announces it. Returns True if work is left."""
+    gens = Generation.objects.filter(run=run)
+    if gens.filter(status__in=(GenerationStatus.PENDING, GenerationStatus.RUNNING)).exists():
+        return True
+    failed = gens.filter(status=GenerationStatus.FAILED).exists()
+    status = RunStatus.COMPLETED_WITH_ERRORS if failed else RunStatus.COMPLETED
+    ended = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        status=status, finished_at=timezone.now()
+    )
+    if ended:
+        # After commit, so receivers see the ended run, and no receiver's failure can undo it.
+        transaction.on_commit(partial(_announce_finished, run))
+    return False
+
+
+def _announce_finished(run: Run) -> None:
+    """Tell every receiver; one that fails is logged and stops neither the others nor the
+    task that ended the run."""
+    for receiver, result in run_finished.send_robust(sender=Run, run=run):
+        if isinstance(result, Exception):
+            log.error("run %s: %r failed on run_finished", run.pk, receiver, exc_info=result)

@@ -1,0 +1,32 @@
+"""The workers online, as their heartbeats tell (the watchdog writes one every few seconds)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from inference.models import WorkerHeartbeat
+
+
+def workers() -> list[dict]:
+    """Every worker heard from, with its queues and models; those heard from within two
+    watchdog periods count as online."""
+    fresh = timezone.now() - timedelta(seconds=max(settings.GENERATION_LEASE_S, 10))
+    return [
+        {
+            "hostname": w.hostname,
+            "queues": w.queues,
+            "models": w.loaded,
+            "machine": w.machine,
+            "last_seen": w.last_seen.isoformat(),
+            "online": w.last_seen >= fresh,
+        }
+        for w in WorkerHeartbeat.objects.order_by("hostname")
+    ]
+
+
+def online_on(queue: str) -> int:
+    """How many workers online consume `queue`."""
+    return sum(1 for w in workers() if w["online"] and queue in w["queues"])
