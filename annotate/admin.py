@@ -1,6 +1,8 @@
 from django.contrib import admin
 
 from annotate.datasets.models import Dataset, Item
+from inference.access import can_set_prices
+from inference.actions import create_price
 from inference.models import Generation, ModelConfig, Price, ProviderBatch, Run
 
 
@@ -60,6 +62,28 @@ class PriceAdmin(admin.ModelAdmin):
     )
     list_filter = ("backend",)
     search_fields = ("model",)
+
+    # The same rule as POST /api/prices, and a new price goes through the same action.
+    def has_view_permission(self, request, obj=None) -> bool:
+        return can_set_prices(request.user)
+
+    def has_add_permission(self, request) -> bool:
+        return can_set_prices(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return can_set_prices(request.user)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return can_set_prices(request.user)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        fields = {
+            f.name: getattr(obj, f.name) for f in Price._meta.concrete_fields if f.name != "id"
+        }
+        obj.pk = create_price(request.user, fields).pk
 
 
 @admin.register(ProviderBatch)

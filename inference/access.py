@@ -29,6 +29,11 @@ def can_change(user, owner_id: int) -> bool:
     return user.is_staff or user.pk == owner_id
 
 
+def can_set_prices(user) -> bool:
+    """Prices decide every recorded cost: staff set them (the admin's page and the API)."""
+    return user.is_active and user.is_staff
+
+
 def check_rights(user, owner_id: int, write: bool) -> None:
     """Managers see; only the object's creator or staff change it."""
     require_manager(user)

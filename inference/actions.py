@@ -10,7 +10,13 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from inference.access import check_rights, get_config_for_user, get_run_for_user, require_manager
+from inference.access import (
+    can_set_prices,
+    check_rights,
+    get_config_for_user,
+    get_run_for_user,
+    require_manager,
+)
 from inference.backends import BACKENDS
 from inference.doorbell import ring_workers
 from inference.errors import Conflict, Invalid
@@ -149,7 +155,7 @@ def save_model_config(user, config_id: int | None, fields: dict) -> ModelConfig:
 def create_price(user, fields: dict) -> Price:
     """A hosted model's price from a date on (staff only). Costs already recorded keep the
     price they were made at."""
-    if not user.is_staff:
+    if not can_set_prices(user):
         raise PermissionDenied("Only staff members can change prices.")
     _check_backend(fields["backend"])
     key = {k: fields[k] for k in ("backend", "model", "effective_from")}

@@ -94,6 +94,15 @@ class BufferedWriter:
         self.pending = []
 
 
+def backend_params(params: dict) -> dict:
+    """A run's settings and the operator's limits: what a backend reads (no Django)."""
+    return {
+        **params,
+        "max_attempts": settings.API_MAX_ATTEMPTS,
+        "timeout_s": float(settings.API_TIMEOUT_S),
+    }
+
+
 def process_run(run_id: int, worker: str, budget_s: float | None = None) -> float | None:
     """Work on a run for up to budget_s seconds. Returns in how many seconds the run needs
     another task (0: at once; batch mode: the next poll), or None if it needs none.
@@ -110,7 +119,8 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
     if run is None or not start_run(run):
         return None
     try:
-        backend = get_backend(run.params)
+        params = backend_params(run.params)
+        backend = get_backend(params)
         backend.check()
         version = backend.version()
     except BackendError as exc:
@@ -139,7 +149,7 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
 
     try:
         backend.generate(
-            run.params,
+            params,
             claim=claim,
             emit=writer,
             should_stop=stop,

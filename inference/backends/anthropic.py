@@ -6,7 +6,6 @@ from __future__ import annotations
 from functools import cached_property
 
 import httpx2
-from django.conf import settings
 
 from inference.backends.base import BackendError, GenerationRequest, GenerationResult
 from inference.backends.hosted import HostedBackend, sampling, split_system
@@ -70,7 +69,7 @@ class AnthropicBackend(AnthropicBatches, HostedBackend):
             api_key=self.api_key(),
             base_url=self.params.get("base_url") or None,
             max_retries=0,  # retries are ours (inference.backends.retry), mid-stream included
-            timeout=float(settings.API_TIMEOUT_S),
+            timeout=self.timeout_s(),
         )
 
     def version(self) -> str:

@@ -7,8 +7,6 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import ClassVar
 
-from django.conf import settings
-
 from inference.backends.base import (
     Backend,
     BackendError,
@@ -21,6 +19,11 @@ from inference.backends.base import (
 )
 from inference.backends.retry import Failure, GaveUp, Retrying
 from inference.env import envsecret
+
+# The operator's limits arrive in params from the runner (API_MAX_ATTEMPTS, API_TIMEOUT_S
+# settings): backends read no Django settings. These are the defaults without them.
+MAX_ATTEMPTS = 5
+TIMEOUT_S = 600.0
 
 
 class HostedBackend(Backend):
@@ -40,6 +43,9 @@ class HostedBackend(Backend):
     @property
     def key_env(self) -> str:
         return self.params.get("api_key_env") or self.default_key_env
+
+    def timeout_s(self) -> float:
+        return float(self.params.get("timeout_s", TIMEOUT_S))
 
     def api_key(self) -> str:
         """The key, read from the environment variable the configuration names (or its _FILE
@@ -64,7 +70,7 @@ class HostedBackend(Backend):
         self, params: dict, request: GenerationRequest, concurrency: int
     ) -> GenerationResult:
         """Timing is that of the attempt that succeeded; `retries` says how many came before."""
-        retrying = Retrying(self.classify, settings.API_MAX_ATTEMPTS)
+        retrying = Retrying(self.classify, int(params.get("max_attempts", MAX_ATTEMPTS)))
         try:
             result = retrying(lambda: self.complete(params, request))
         except GaveUp as exc:

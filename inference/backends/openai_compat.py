@@ -6,7 +6,6 @@ from __future__ import annotations
 from functools import cached_property
 
 import httpx2
-from django.conf import settings
 
 from inference.backends.base import BackendError, GenerationRequest, GenerationResult
 from inference.backends.hosted import HostedBackend, sampling
@@ -45,7 +44,7 @@ class OpenAICompatBackend(HostedBackend):
             api_key=self.api_key(),
             base_url=self.base_url,
             max_retries=0,
-            timeout=float(settings.API_TIMEOUT_S),
+            timeout=self.timeout_s(),
         )
 
     def version(self) -> str:

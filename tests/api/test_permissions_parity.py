@@ -36,7 +36,10 @@ def people(owner, outsider, django_user_model) -> dict:
     group.permissions.set(Permission.objects.filter(content_type__app_label="annotate"))
     manager.groups.add(group)
     staff = django_user_model.objects.create_superuser("staff", password="pw-staff-123")
-    return {"outsider": outsider, "manager": manager, "creator": owner, "staff": staff}
+    # Staff without any model permission: prices follow one rule (staff), not the admin's own.
+    clerk = django_user_model.objects.create_user("clerk", password="pw-clerk-123", is_staff=True)
+    people = {"outsider": outsider, "manager": manager, "creator": owner, "staff": staff}
+    return {**people, "clerk": clerk}
 
 
 @pytest.fixture
@@ -145,7 +148,7 @@ def test_editing_a_model_configuration(door, persona, allowed, call, config):
 
 
 @pytest.mark.parametrize("door", DOORS)
-@pytest.mark.parametrize("persona, allowed", STAFF)
+@pytest.mark.parametrize("persona, allowed", [*STAFF, ("clerk", True)])
 def test_adding_a_price(door, persona, allowed, call):
     """The page for prices is the admin's, which sends whoever is not staff to its sign-in."""
     price = {

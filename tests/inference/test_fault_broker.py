@@ -50,7 +50,10 @@ def test_a_run_continues_when_redis_comes_back_after_a_restart(
     # Tasks hand the rest of the run to a fresh task every 2 s, through the broker: the
     # outage then falls on a handover, as it does on a long run.
     worker = start_worker("survivor", queues="mlx", env={"TASK_TIME_BUDGET_S": "2"})
-    run = create_run(owner, make_dataset(owner, 30).pk, mlx_config.pk)
+    # Enough items that the run outlives its first task however fast the machine is (30 once
+    # finished inside one 2 s task on an idle machine, and the outage fell on no handover).
+    items = 120
+    run = create_run(owner, make_dataset(owner, items).pk, mlx_config.pk)
     wait_for(
         lambda: run.generations.filter(status=DONE).count() >= 4,
         interval=0.05,
@@ -59,7 +62,7 @@ def test_a_run_continues_when_redis_comes_back_after_a_restart(
 
     private_redis.kill()
     done_before = finished_outputs(run)
-    assert len(done_before) < 30
+    assert len(done_before) < items
     # Redis stays down until the run has stalled and the watchdog has tried to ring it.
     wait_for(
         lambda: "watchdog sweep failed" in worker.log.read_text(),
@@ -71,8 +74,8 @@ def test_a_run_continues_when_redis_comes_back_after_a_restart(
 
     wait_for(lambda: run_status(run) == RunStatus.COMPLETED, timeout=60, what="the run to complete")
     assert worker.proc.poll() is None, "the worker exited after Redis came back"
-    assert Generation.objects.filter(run=run).count() == 30  # one row per item
-    assert run.generations.filter(status=DONE).count() == 30
+    assert Generation.objects.filter(run=run).count() == items  # one row per item
+    assert run.generations.filter(status=DONE).count() == items
     assert set(run.generations.values_list("attempts", flat=True)) == {1}  # none generated twice
     assert {
         pk: finished_outputs(run)[pk] for pk in done_before
