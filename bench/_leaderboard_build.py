@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from django.contrib.auth import get_user_model
+from _people import make_users
 from django.db import connection
 from pg import copy_rows, vacuum_analyze
 
@@ -78,23 +78,6 @@ def draw_verdicts(
 
 
 # --- Building the data --------------------------------------------------------------------------
-
-
-def make_users(annotators: int) -> tuple[Any, Any, list[Any]]:
-    """(owner, superuser, annotators), without passwords (hashing is slow)."""
-    User = get_user_model()
-    names = [f"{PREFIX}-a{i:02d}" for i in range(annotators)] + [f"{PREFIX}-owner"]
-    users = [User(username=name) for name in names]
-    users.append(User(username=f"{PREFIX}-root", is_superuser=True, is_staff=True))
-    for user in users:
-        user.set_unusable_password()
-    User.objects.bulk_create(users)
-    by_name = {u.username: u for u in User.objects.filter(username__startswith=PREFIX)}
-    return (
-        by_name[f"{PREFIX}-owner"],
-        by_name[f"{PREFIX}-root"],
-        [by_name[n] for n in names[:annotators]],
-    )
 
 
 def make_runs(bench: Bench, owner, dataset) -> list[Any]:
@@ -225,7 +208,7 @@ def build(bench: Bench) -> Built:
         "right": right,
         "verdict": draw_verdicts(ratings, left, right, rng),
     }
-    owner, root, annotators = make_users(bench.annotators)
+    owner, root, annotators = make_users(PREFIX, bench.annotators)
     dataset = Dataset.objects.create(name=f"{PREFIX} dataset", owner=owner)
     runs = make_runs(bench, owner, dataset)
     insert_outputs(dataset.pk, [r.pk for r in runs], bench.items)

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from _people import make_users
 from _stats_generations import finish_runs, insert_generations, make_runs, plan_runs, restart_ids
 from _stats_profiles import (
     ANNOTATORS,
@@ -55,20 +56,6 @@ def profiles(models: int) -> list[Profile]:
         suffix = f"-{k // len(PROFILES)}" if k >= len(PROFILES) else ""
         out.append(Profile(**{**p.__dict__, "name": p.name + suffix}))
     return out
-
-
-def make_users() -> tuple[Any, Any, list[Any]]:
-    """(owner, superuser, annotators), without passwords (hashing is slow)."""
-    User = get_user_model()
-    names = [f"{PREFIX}-a{i}" for i in range(ANNOTATORS)] + [f"{PREFIX}-owner"]
-    users = [User(username=name) for name in names]
-    users.append(User(username=f"{PREFIX}-root", is_superuser=True, is_staff=True))
-    for user in users:
-        user.set_unusable_password()
-    User.objects.bulk_create(users)
-    by_name = {u.username: u for u in User.objects.filter(username__startswith=PREFIX)}
-    annotators = [by_name[n] for n in names[:ANNOTATORS]]
-    return by_name[f"{PREFIX}-owner"], by_name[f"{PREFIX}-root"], annotators
 
 
 def make_configs(models: list[Profile], owner) -> list[Any]:
@@ -218,7 +205,7 @@ def build(bench: Bench) -> tuple[int, dict[str, float]]:
     """Build the data; returns the superuser's id and the seconds of each part."""
     start = time.perf_counter()
     models = profiles(bench.models)
-    owner, root, annotators = make_users()
+    owner, root, annotators = make_users(PREFIX, ANNOTATORS)
     configs = make_configs(models, owner)
     dataset = Dataset.objects.create(name=f"{PREFIX} dataset", owner=owner)
     insert_items(dataset.pk)
