@@ -46,10 +46,10 @@ def average(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def rated_outputs(annotations: QuerySet, *fields: str) -> Iterator[tuple[tuple, list[float]]]:
-    """((generation id, *fields of the label), the output's ratings) for each output that the
-    submitted labels of labeling projects among `annotations` label, in one query; `fields`
-    must be the same for all the labels of an output (its run's, say)."""
+def labelled_outputs(annotations: QuerySet, *fields: str) -> Iterator[tuple[tuple, list[Label]]]:
+    """((generation id, *fields of the label), the output's labels in label order) for each
+    output that the submitted labels of labeling projects among `annotations` label, in one
+    query; `fields` must be the same for all the labels of an output (its run's, say)."""
     rows = (
         annotations.filter(state=AnnotationState.SUBMITTED, task__project__kind=ProjectKind.LABEL)
         .order_by("task__generation_id", "started_at", "pk")
@@ -57,7 +57,13 @@ def rated_outputs(annotations: QuerySet, *fields: str) -> Iterator[tuple[tuple, 
     )
     width = 1 + len(fields)
     for head, group in groupby(rows.iterator(chunk_size=2000), key=lambda row: row[:width]):
-        yield head, rating_values([(questions, answers) for *_, questions, answers in group])
+        yield head, [(questions, answers) for *_, questions, answers in group]
+
+
+def rated_outputs(annotations: QuerySet, *fields: str) -> Iterator[tuple[tuple, list[float]]]:
+    """As labelled_outputs, with each output's ratings instead of its labels."""
+    for head, labels in labelled_outputs(annotations, *fields):
+        yield head, rating_values(labels)
 
 
 def _is_number(value) -> bool:

@@ -21,7 +21,7 @@ from django.db.models.fields.json import KT
 
 from annotate.comparisons.verdicts import left_score
 from annotate.labeling.models import Annotation, AnnotationState, ProjectKind
-from annotate.labeling.ratings import rated_outputs
+from annotate.labeling.ratings import labelled_outputs, rating_values
 from inference.figures import cost_per_query, recorded_cost, run_span, run_tokens_per_s
 from inference.models import Generation, GenerationStatus, ModelConfig, Run
 
@@ -251,18 +251,22 @@ def _label_figures(config_ids: set[int]) -> tuple[dict, dict]:
     ratings: dict[int, list[float]] = defaultdict(list)
     passes: dict[int, list[bool]] = defaultdict(list)
     labels = Annotation.objects.filter(task__generation__run__model_config_id__in=config_ids)
+    # One pass over the labels: each output's ratings, and each label's pass or fail.
     config = "task__generation__run__model_config_id"
-    for (_, config_id), values in rated_outputs(labels, config):
-        ratings[config_id].extend(values)
-    rows = labels.filter(
-        state=AnnotationState.SUBMITTED, task__project__kind=ProjectKind.LABEL
-    ).values_list(config, "task__project__questions", "answers")
-    for config_id, questions, answers in rows.iterator():
-        for q in questions:
-            if q["kind"] == "passfail" and answers.get(q["key"]) in ("pass", "fail"):
-                passes[config_id].append(answers[q["key"]] == "pass")
-                break
+    for (_, config_id), output_labels in labelled_outputs(labels, config):
+        ratings[config_id].extend(rating_values(output_labels))
+        for questions, answers in output_labels:
+            if (verdict := _pass_or_fail(questions, answers)) is not None:
+                passes[config_id].append(verdict)
     return ratings, passes
+
+
+def _pass_or_fail(questions: list[dict], answers: dict) -> bool | None:
+    """A label's answer to its project's first pass/fail question, if it gave one."""
+    for q in questions:
+        if q["kind"] == "passfail" and answers.get(q["key"]) in ("pass", "fail"):
+            return answers[q["key"]] == "pass"
+    return None
 
 
 def _win_scores(config_ids: set[int]) -> dict[int, list[float]]:
