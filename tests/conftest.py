@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
 import time
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from unittest import mock
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group, Permission
+from django.db import connection
 
+from annotate.celery import app
+from annotate.datasets.importing import import_dataset
+from annotate.labeling.kinds import sync_tasks
+from annotate.labeling.models import Project, ProjectMember
+from annotate.labeling.questions import DEFAULT_QUESTIONS
+from annotate.settings_test import TEST_ENV
+from inference.actions import create_run
+from inference.demo_model import build_demo_model
+from inference.models import GenerationStatus, ModelConfig, Price
 from tests.support.processes import Service, celery_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +41,6 @@ def _session_folder():
 @pytest.fixture(scope="session")
 def demo_model_path() -> Path:
     """The demo MLX model, built once into the tests' var folder."""
-    from inference.demo_model import build_demo_model
 
     path = Path(settings.MLX_MODEL)
     if not (path / "config.json").exists():
@@ -37,7 +51,6 @@ def demo_model_path() -> Path:
 @pytest.fixture
 def owner(django_user_model):
     """May manage datasets, models and runs, and create projects."""
-    from django.contrib.auth.models import Group, Permission
 
     # get_or_create: a transactional test's flush empties the group a migration made.
     group, _ = Group.objects.get_or_create(name="Project owners")
@@ -75,7 +88,6 @@ def owner_client(client, owner):
 
 @pytest.fixture
 def mlx_config(owner, demo_model_path):
-    from inference.models import ModelConfig
 
     return ModelConfig.objects.create(
         name="demo",
@@ -93,10 +105,6 @@ def mlx_config(owner, demo_model_path):
 @pytest.fixture
 def seeded_prices(db):
     """The price rows the migration seeds (a transactional test's flush removes them)."""
-    from datetime import date
-    from decimal import Decimal
-
-    from inference.models import Price
 
     rows = {
         ("anthropic", "claude-haiku-4-5"): ("1", "5", "0.10", "1.25"),
@@ -117,10 +125,6 @@ def seeded_prices(db):
 
 
 def make_dataset(owner, n: int = 20, prompt: str = "Write a function number {i}."):
-    import io
-    import json
-
-    from annotate.datasets.importing import import_dataset
 
     lines = "".join(json.dumps({"prompt": prompt.format(i=i), "n": i}) + "\n" for i in range(n))
     return import_dataset(io.BytesIO(lines.encode()), "prompts.jsonl", f"{n} prompts", owner)
@@ -128,7 +132,6 @@ def make_dataset(owner, n: int = 20, prompt: str = "Write a function number {i}.
 
 def worker_env() -> dict[str, str]:
     """The environment of a worker process: the test database, the tests' broker."""
-    from django.db import connection
 
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
@@ -136,13 +139,11 @@ def worker_env() -> dict[str, str]:
     else:
         host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
         url = f"postgres://{db['USER'] or ''}:{db['PASSWORD'] or ''}@{host}/{db['NAME']}"
-    from annotate.settings_test import TEST_ENV
 
     return {**os.environ, **TEST_ENV, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
 
 
 def purge_broker() -> None:
-    from annotate.celery import app
 
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         for message in (settings.BROKER_DIR / "queue").iterdir():
@@ -200,11 +201,6 @@ def wait_for(predicate, timeout: float = 90, interval: float = 0.3, what: str = 
 
 def make_project(owner, mlx_config, n: int = 5, overlap: int = 1, outputs=None, **fields):
     """A labeling project over a finished run of n items (outputs written directly)."""
-    from annotate.labeling.kinds import sync_tasks
-    from annotate.labeling.models import Project
-    from annotate.labeling.questions import DEFAULT_QUESTIONS
-    from inference.actions import create_run
-    from inference.models import GenerationStatus
 
     with mock.patch("inference.doorbell.enqueue_run", autospec=True):  # no broker needed here
         run = create_run(owner, make_dataset(owner, n).pk, mlx_config.pk)
@@ -225,6 +221,5 @@ def make_project(owner, mlx_config, n: int = 5, overlap: int = 1, outputs=None, 
 
 
 def join(project, user, role="annotator"):
-    from annotate.labeling.models import ProjectMember
 
     ProjectMember.objects.create(project=project, user=user, role=role)

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import base64
 import io
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from annotate.datasets.models import Dataset
+from inference.actions import create_run
 from inference.models import GenerationStatus
+from tests.conftest import make_dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +25,6 @@ def test_the_api_requires_authentication(client):
 
 
 def test_scripts_authenticate_with_basic_auth(client, owner, demo_model_path):
-    import base64
 
     token = base64.b64encode(b"owner:pw-owner-123").decode()
     auth = {"HTTP_AUTHORIZATION": f"Basic {token}"}
@@ -119,8 +121,6 @@ def test_payloads_refuse_unknown_fields_and_unknown_backends(owner_client):
 def test_model_configurations_are_read_and_replaced_runs_keep_their_settings(
     owner_client, owner, mlx_config
 ):
-    from inference.actions import create_run
-    from tests.conftest import make_dataset
 
     run = create_run(owner, make_dataset(owner, 1).pk, mlx_config.pk)
     url = f"/api/models/{mlx_config.pk}"

@@ -7,9 +7,12 @@ import base64
 
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 
 from annotate.wsgi import application
+from tests.conftest import make_dataset, make_project
 
 schema = schemathesis.openapi.from_wsgi("/api/openapi.json", application)
 CHECKS = [
@@ -22,10 +25,6 @@ CHECKS = [
 def auth(owner, mlx_config, django_capture_on_commit_callbacks):
     """Basic auth of an owner, some data to find; the WSGI app keeps the test's connection
     open (as Django's test client does)."""
-    from django.core import signals
-    from django.db import close_old_connections
-
-    from tests.conftest import make_dataset, make_project
 
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)

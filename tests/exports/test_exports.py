@@ -13,14 +13,20 @@ from pathlib import Path
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 import pytest
+from django.db import connection
+from django.utils import timezone
 
 from annotate.accounts.models import ApiToken
-from annotate.datasets.importing import import_dataset
+from annotate.datasets.importing import ImportFailed, import_dataset
+from annotate.datasets.models import Dataset
 from annotate.exports.labels import pseudonym
 from annotate.exports.models import Export
 from annotate.exports.rows import rows, run_export, write_export
 from annotate.labeling import annotation_queue
+from annotate.labeling.kinds import sync_tasks
 from annotate.labeling.models import Annotation, Project, ProjectKind, Task
+from annotate.labeling.projects import agreement
+from inference.models import Generation, ModelConfig, Run
 from tests.conftest import join, make_project
 
 pytestmark = pytest.mark.django_db
@@ -147,11 +153,6 @@ def _without_ids(row: dict) -> dict:
 def test_an_export_imports_back_into_an_empty_instance_with_its_labels(
     owner, labeled, reviewer, django_user_model
 ):
-    from django.utils import timezone
-
-    from annotate.datasets.models import Dataset
-    from annotate.labeling.projects import agreement
-    from inference.models import Generation, ModelConfig, Run
 
     task = Task.objects.filter(project=labeled).order_by("id")[1]
     task.final, task.reviewed_by, task.reviewed_at = (
@@ -200,9 +201,6 @@ def test_an_export_imports_back_into_an_empty_instance_with_its_labels(
 
 
 def test_a_bad_row_of_an_export_names_its_line_and_imports_nothing(owner, labeled):
-    from annotate.datasets.importing import ImportFailed
-    from annotate.datasets.models import Dataset
-    from annotate.labeling.models import Annotation
 
     _, path = export(owner, "jsonl", project=labeled.pk)
     rows = lines(path)
@@ -257,7 +255,6 @@ def test_a_parquet_file_with_a_bad_row_names_it(owner):
     buffer = io.BytesIO()
     pq.write_table(pa.table({"prompt": ["ok", None, "fine"]}), buffer)
     buffer.seek(0)
-    from annotate.datasets.importing import ImportFailed
 
     with pytest.raises(ImportFailed, match="line 2: no prompt"):
         import_dataset(buffer, "p.parquet", "p", owner)
@@ -281,7 +278,6 @@ def reviewed(labeled, owner, reviewer, annotator, annotator2):
     (one without a reviewer), a second label project over the same run whose first rating
     asks something else, outputs with quotes, newlines, control and non-ASCII characters,
     measurements, and times on the second exactly (isoformat drops the microseconds)."""
-    from annotate.labeling.kinds import sync_tasks
 
     run = labeled.runs.get()
     on_the_second = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -336,7 +332,6 @@ def _written(owner, tmp_path, fmt: str, filters: dict, sql: bool) -> list[dict]:
 
 
 def test_the_sql_and_python_paths_write_the_same_rows(owner, reviewed, tmp_path):
-    from django.db import connection
 
     labeled, second = reviewed
     run = labeled.runs.get()

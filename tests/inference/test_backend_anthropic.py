@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -180,7 +181,6 @@ def test_batch_mode_submits_once_polls_and_costs_half(server, owner, start, sett
     assert batch.size == 10
     # A worker that restarts now polls the stored batch: it does not submit it again.
     assert process_run(run.pk, worker="b") == 1.0
-    import time
 
     time.sleep(0.6)
     run_to_end(run, worker="b")

@@ -75,6 +75,7 @@ def test_greedy_output_is_what_model_generate_gives(torch_config, start, demo_mo
     process_run(run.pk, worker="test")
     [g] = run.generations.all()
 
+    # lazy: transformers is optional (importorskip above)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(demo_model_path)

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import mlx.core as mx
 import pytest
+from django.core.management import call_command
 from mlx_lm import batch_generate, load, stream_generate
 from mlx_lm.sample_utils import make_sampler
 from tokenizers import Tokenizer
 
+import inference.demo_model
 from inference.demo_model import build_demo_model
 from inference.demo_model_files import ENDOFTEXT, IM_END, IM_START
 
@@ -158,9 +160,6 @@ def test_small_model_loads_and_generates(tmp_path):
 
 
 def test_management_command_builds_then_skips(tmp_path, monkeypatch):
-    from django.core.management import call_command
-
-    import inference.demo_model
 
     calls = []
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from annotate.celery import app
 from inference.actions import create_run
 from inference.models import Generation, GenerationStatus, RunStatus
 from tests.conftest import finished_outputs, make_dataset, run_status, wait_for
@@ -23,7 +24,6 @@ DONE = GenerationStatus.DONE
 def private_redis(tmp_path, monkeypatch):
     """A Redis of the test's own: the broker of the workers it starts, and of this process
     (Celery reads CELERY_BROKER_URL from the environment before its configuration)."""
-    from annotate.celery import app
 
     server = RedisServer(tmp_path / "redis.log")
     server.start()

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from inference.actions import create_run
 from inference.models import Generation, GenerationStatus, RunStatus
@@ -29,7 +30,6 @@ DONE = GenerationStatus.DONE
 @pytest.fixture
 def db_proxy():
     """A proxy to the test database, for the workers the test starts (`proxy.database_url`)."""
-    from django.db import connection
 
     db = connection.settings_dict
     with TcpProxy((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432))) as proxy:

@@ -8,9 +8,19 @@ import signal
 
 import pytest
 
+from annotate.exports.models import Export, ExportStatus
+from annotate.health import report
 from inference.actions import create_run
-from inference.models import Generation, GenerationStatus, Run, RunStatus
-from tests.conftest import make_dataset, run_status, wait_for
+from inference.models import (
+    Generation,
+    GenerationStatus,
+    ModelConfig,
+    Run,
+    RunStatus,
+    WorkerHeartbeat,
+)
+from tests.conftest import make_dataset, make_project, run_status, wait_for
+from tests.support.fake_anthropic import FakeAnthropic
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -68,7 +78,6 @@ def test_a_killed_workers_items_finish_on_the_next_worker_none_lost_none_doubled
 
 
 def test_two_workers_on_one_queue_share_a_run_at_once_none_doubled(owner, mlx_config, start_worker):
-    from inference.models import WorkerHeartbeat
 
     mlx_config.max_tokens = 120
     mlx_config.batch_size = 4
@@ -119,8 +128,6 @@ def test_cancel_and_resume_from_the_run_page(owner, owner_client, mlx_config, st
 
 
 def test_a_hosted_run_goes_through_the_api_queue(owner, start_worker, monkeypatch):
-    from inference.models import ModelConfig
-    from tests.support.fake_anthropic import FakeAnthropic
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-worker")
     with FakeAnthropic(api_key="sk-worker", latency=0.2, rate_429=0.2, retry_after=0.05) as api:
@@ -144,8 +151,6 @@ def test_a_hosted_run_goes_through_the_api_queue(owner, start_worker, monkeypatc
 def test_a_large_export_runs_in_the_background_with_progress(
     owner, mlx_config, start_worker, settings, client
 ):
-    from annotate.exports.models import Export, ExportStatus
-    from tests.conftest import make_project
 
     settings.EXPORT_INLINE_MAX = 2  # anything above two outputs goes to a worker
     project = make_project(owner, mlx_config, n=5)
@@ -162,7 +167,6 @@ def test_a_large_export_runs_in_the_background_with_progress(
 
 
 def test_workers_report_their_queues_and_the_models_they_hold(owner, mlx_config, start_worker):
-    from annotate.health import report
 
     start_worker("reporter", queues="mlx")
     run = create_run(owner, make_dataset(owner, 2).pk, mlx_config.pk)

@@ -16,6 +16,8 @@ import urllib.request
 
 import pytest
 
+from annotate.accounts.models import ApiToken
+from inference.models import Generation
 from tests.conftest import worker_env
 from tests.support.processes import ROOT, celery_worker
 from tests.support.web_server import WebServer
@@ -83,7 +85,6 @@ def _multipart(filename: str, content: bytes) -> tuple[bytes, str]:
 
 
 def test_production_stack_web_workers_and_rabbitmq(tmp_path, owner, demo_model_path):
-    from annotate.accounts.models import ApiToken
 
     env = {
         **worker_env(),
@@ -167,7 +168,6 @@ def _run_through_the_stack(client: Client, model_path) -> None:
     assert run["status"] == "completed", run
     generations = client.json("GET", f"/api/runs/{run['id']}/generations?limit=100")["items"]
     assert len(generations) == 12 and all(g["output_tokens"] for g in generations)
-    from inference.models import Generation
 
     workers = set(Generation.objects.filter(run_id=run["id"]).values_list("worker", flat=True))
     assert {w.split("@")[0] for w in workers} == {"mlx"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import pytest
 from django.core.cache import cache
 
+from inference.models import WorkerHeartbeat
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +57,6 @@ def test_sign_in_is_throttled_after_repeated_failures(client, owner, settings):
         assert response.status_code == 200
     locked = client.post("/accounts/login/", {"username": "owner", "password": "pw-owner-123"})
     assert locked.status_code == 429 and "Too many failed attempts" in locked.content.decode()
-    import base64
 
     token = base64.b64encode(b"owner:pw-owner-123").decode()
     api = client.get("/api/datasets", HTTP_AUTHORIZATION=f"Basic {token}")
@@ -70,7 +71,6 @@ def test_sign_in_is_throttled_after_repeated_failures(client, owner, settings):
 
 
 def test_health_reports_services_workers_and_waiting_work(owner_client, client):
-    from inference.models import WorkerHeartbeat
 
     WorkerHeartbeat.objects.create(
         hostname="mlx@studio",

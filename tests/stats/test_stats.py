@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
+from annotate.stats import figures as stats_module
 from annotate.stats.figures import model_stats
 from annotate.stats.projection import Workload, compare, pareto, project
 from inference.actions import create_run
@@ -139,7 +140,6 @@ def test_the_page_the_csv_and_the_api(owner, owner_client):
 
 
 def test_figures_are_computed_once_per_version_of_the_data(owner):
-    from annotate.stats import figures as stats_module
 
     measured_run(owner, "local", "mlx", "/m", [1.0, 2.0])
     with mock.patch.object(stats_module, "model_stats", wraps=stats_module.model_stats) as spy:
