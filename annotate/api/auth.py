@@ -29,6 +29,14 @@ class BasicAuth(HttpBasicAuth):
 class TokenAuth(HttpBearer):
     """Personal API tokens (created and revoked in the browser, at /account/tokens/)."""
 
+    def __call__(self, request):
+        # ninja's own check logs the whole header ("Unexpected auth - 'Basic <user:password>'")
+        # when its scheme is not Bearer: other schemes are answered here, before it can.
+        scheme, _, token = request.headers.get(self.header, "").partition(" ")
+        if scheme.lower() != self.openapi_scheme or not token.strip():
+            return None
+        return self.authenticate(request, token.strip())
+
     def authenticate(self, request, token):
         row = (
             ApiToken.objects.select_related("user")

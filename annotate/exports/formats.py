@@ -14,6 +14,8 @@ from annotate.exports.labels import first_label_key
 from inference.prompts import build_messages
 
 SCHEMA_VERSION = 1  # of a full row
+# Cells a spreadsheet would run as a formula (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 2000  # rows read from the database at a time, and in a Parquet row group
 
 PARQUET_SCHEMA = pa.schema(
@@ -119,3 +121,12 @@ def chat_row(row: dict) -> dict:
     system = row["generation"]["params"].get("system_prompt", "")
     messages = build_messages(row["item"]["messages"], system)
     return {"messages": [*messages, {"role": "assistant", "content": corrected_output(row)}]}
+
+
+def spreadsheet_safe(value):
+    """A CSV cell no spreadsheet will run: text that starts like a formula gets a leading
+    apostrophe, as OWASP advises; numbers and other values stay as they are. JSONL and
+    Parquet keep the text byte for byte."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value

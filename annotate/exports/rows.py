@@ -37,6 +37,7 @@ from annotate.exports.formats import (
     flat_row,
     jsonl_line,
     parquet_writer,
+    spreadsheet_safe,
 )
 from annotate.exports.models import Export, ExportStatus
 from annotate.exports.orm import orm_rows
@@ -120,7 +121,7 @@ def _write_csv(path: Path, records: Iterator[dict]) -> int:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for record in records:
-            writer.writerow(flat_row(record))
+            writer.writerow({k: spreadsheet_safe(v) for k, v in flat_row(record).items()})
             n += 1
     return n
 

@@ -34,6 +34,7 @@ from annotate.exports.formats import (
     PARQUET_SCHEMA,
     SCHEMA_VERSION,
     parquet_writer,
+    spreadsheet_safe,
 )
 from annotate.exports.labels import (
     PROJECT_FIELDS,
@@ -373,7 +374,7 @@ def write(fmt: str, filters: dict, path: Path, progress=None) -> int:
             writer = csv.writer(f)
             writer.writerow(CSV_COLUMNS)
             while batch := list(islice(flats, STREAM_BATCH)):
-                writer.writerows(batch)
+                writer.writerows([spreadsheet_safe(cell) for cell in row] for row in batch)
                 n += len(batch)
         return n
     with parquet_writer(path) as writer:

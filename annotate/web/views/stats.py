@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from annotate.exports.formats import spreadsheet_safe
 from annotate.stats import charts
 from annotate.stats.figures import cached_model_stats, stats_rows
 from annotate.stats.projection import Workload, compare
@@ -52,5 +53,5 @@ def stats_csv(request: HttpRequest) -> HttpResponse:
     response["Content-Disposition"] = 'attachment; filename="annotate-stats.csv"'
     writer = csv.DictWriter(response, fieldnames=list(rows[0]) if rows else ["config_id"])
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
     return response
