@@ -3,7 +3,8 @@ turned into it: an action's refusal carries its own status (inference.errors).""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import DataError
 from ninja import NinjaAPI, Schema
 
@@ -29,6 +30,13 @@ def install(api: NinjaAPI) -> None:
         # caller's mistake: say so instead of failing.
         return api.create_response(request, {"detail": f"Invalid value: {exc}"}, status=422)
 
+    def body_too_big(request, exc: RequestDataTooBig):
+        # Without a handler ninja answers it with a 500 (and a traceback when DEBUG is on).
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        detail = f"The request body is over DATA_UPLOAD_MAX_MEMORY_SIZE ({limit:,} bytes)."
+        return api.create_response(request, {"detail": detail}, status=413)
+
     api.add_exception_handler(ActionError, action_refused)
+    api.add_exception_handler(RequestDataTooBig, body_too_big)
     api.add_exception_handler(PermissionDenied, permission_denied)
     api.add_exception_handler(DataError, database_refused)

@@ -7,6 +7,7 @@ from datetime import date
 from django.http import FileResponse
 from ninja import Router, Schema, Status
 from ninja.pagination import paginate
+from pydantic import Field
 
 from annotate.api.errors import ErrorOut
 from annotate.api.types import Id, In
@@ -23,7 +24,7 @@ class ExportIn(In):
     dataset: Id | None = None
     model: Id | None = None
     run: Id | None = None
-    min_rating: float | None = None
+    min_rating: float | None = Field(None, allow_inf_nan=False)
     require_pass: bool = False
     agreed: bool = False
     reviewed: bool = False

@@ -23,7 +23,7 @@ class ModelConfigIn(In):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int = Field(256, ge=1, le=32768)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**31), le=2**31 - 1)  # the column's range
     stop: list[str] = []
     batch_size: int = Field(8, ge=1, le=256)
     concurrency: int = Field(8, ge=1, le=256)

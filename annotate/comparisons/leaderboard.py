@@ -233,16 +233,19 @@ def from_dict(data: dict) -> Leaderboard:
 
 def breakdown(project: Project, key: str) -> dict[str, list[tuple[str, float, int]]]:
     """Win rate per model within each value of item metadata `key`."""
+    # The item's metadata whole, its key read here: a key with a space or a quote cannot be
+    # part of a lookup path, and SQLite's JSON paths cannot name a key with a quote.
     rows = Annotation.objects.filter(
         task__project=project, state=AnnotationState.SUBMITTED
     ).values_list(
         "task__generation__run__model_config__name",
         "task__generation_b__run__model_config__name",
         "answers__verdict",
-        f"task__generation__item__metadata__{key}",
+        "task__generation__item__metadata",
     )
     tally: dict[str, dict[str, list[float]]] = {}
-    for left, right, verdict, value in rows:
+    for left, right, verdict, metadata in rows:
+        value = (metadata or {}).get(key)
         score = left_score(verdict)
         if score is None:
             continue

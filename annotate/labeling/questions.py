@@ -146,7 +146,7 @@ def _clean(q: dict, values: list):
     if kind == "rating":
         try:
             number = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 is infinity
             raise SchemaError(f"{q['label']}: {value!r} is not a number.") from None
         if not q["min"] <= number <= q["max"]:
             raise SchemaError(f"{q['label']}: from {q['min']} to {q['max']}.")

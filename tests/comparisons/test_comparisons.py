@@ -13,11 +13,13 @@ from annotate.comparisons.leaderboard import (
     SCALE,
     Votes,
     bradley_terry,
+    breakdown,
     compute,
     refresh,
     wins_matrix,
 )
 from annotate.comparisons.pairs import compare_questions, plan_pairs
+from annotate.datasets.models import Item
 from annotate.labeling import annotation_queue
 from annotate.labeling.kinds import sync_tasks
 from annotate.labeling.models import Project, ProjectKind, Task
@@ -154,3 +156,26 @@ def test_a_new_vote_serves_the_last_board_while_a_worker_recounts(
     refresh(compare_project.pk)
     html = client.get(f"/projects/{compare_project.pk}/results/").content.decode()
     assert "2 votes." in html and "New votes are being counted" not in html
+
+
+@pytest.mark.parametrize("key", ["task family", 'say "hi"', "it's"])
+def test_the_breakdown_takes_metadata_keys_with_spaces_and_quotes(
+    client, compare_project, annotator, owner, key
+):
+    """Issue 13, finding 10: a real key with a space (or a quote) broke the breakdown."""
+    for item in Item.objects.filter(dataset__runs__projects=compare_project).distinct():
+        item.metadata = {key: "even" if item.index % 2 == 0 else "odd"}
+        item.save(update_fields=("metadata",))
+    join(compare_project, annotator)
+    while (held := annotation_queue.next_task(compare_project, annotator)) is not None:
+        task = Task.objects.select_related("generation__run__model_config").get(pk=held.task_id)
+        big_left = task.generation.run.model_config.name == "api-large"
+        annotation_queue.submit(held, {"verdict": "left" if big_left else "right"}, 1.0)
+    # api-large won every vote: in each group, 3 games each, win rates 1 and 0.
+    assert breakdown(compare_project, key) == {
+        "even": [("api-large", 1.0, 3), ("local-small", 0.0, 3)],
+        "odd": [("api-large", 1.0, 3), ("local-small", 0.0, 3)],
+    }
+    client.force_login(owner)
+    response = client.get(f"/projects/{compare_project.pk}/results/", {"by": key})
+    assert response.status_code == 200

@@ -17,7 +17,8 @@ from inference.models import ModelConfig
 
 def _selected(request: HttpRequest) -> tuple[list[int], list[int]]:
     def ids(name: str) -> list[int]:
-        return [int(v) for v in request.GET.getlist(name) if v.isdigit()]
+        # Ids past the database's 64 bits name nothing: left out like any other bad id.
+        return [int(v) for v in request.GET.getlist(name) if v.isdigit() and int(v) < 2**63]
 
     return ids("config"), ids("run")
 
