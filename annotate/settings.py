@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from inference.backends import hosted  # the backends' defaults, defined once
 from inference.env import envbool, envint, envsecret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -210,8 +211,8 @@ RUN_STALL_S = envint("RUN_STALL_S", "60")
 MAX_ATTEMPTS = envint("MAX_ATTEMPTS", "3")
 MACHINE_NAME = os.environ.get("MACHINE_NAME", "")
 # Hosted APIs: tries per request (first try included), and the read timeout of one request.
-API_MAX_ATTEMPTS = envint("API_MAX_ATTEMPTS", "5")
-API_TIMEOUT_S = envint("API_TIMEOUT_S", "600")
+API_MAX_ATTEMPTS = envint("API_MAX_ATTEMPTS", str(hosted.MAX_ATTEMPTS))
+API_TIMEOUT_S = envint("API_TIMEOUT_S", str(int(hosted.TIMEOUT_S)))
 # Message Batches: seconds between two polls of a submitted batch.
 BATCH_POLL_S = envint("BATCH_POLL_S", "30")
 

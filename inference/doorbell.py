@@ -13,10 +13,10 @@ from inference.workers import online_on
 GENERATE_RUN_TASK = "inference.tasks.generate_run_task"
 
 
-def enqueue_run(run_id: int, countdown: float = 0) -> None:
-    """Ring the doorbell after commit, on the queue of the run's backend."""
-    run = Run.objects.only("params").get(pk=run_id)
-    queue = run.queue
+def enqueue_run(run_id: int, countdown: float = 0, queue: str | None = None) -> None:
+    """Ring the doorbell after commit, on the queue of the run's backend (looked up unless
+    the caller has it)."""
+    queue = queue or Run.objects.only("params").get(pk=run_id).queue
     transaction.on_commit(
         lambda: current_app.send_task(
             GENERATE_RUN_TASK, args=(run_id,), queue=queue, countdown=countdown or None
@@ -30,5 +30,5 @@ def ring_workers(run: Run) -> int:
     Returns how many were rung."""
     n = max(1, online_on(run.queue))
     for _ in range(n):
-        enqueue_run(run.pk)
+        enqueue_run(run.pk, queue=run.queue)
     return n

@@ -41,7 +41,6 @@ def _session_folder():
 @pytest.fixture(scope="session")
 def demo_model_path() -> Path:
     """The demo MLX model, built once into the tests' var folder."""
-
     path = Path(settings.MLX_MODEL)
     if not (path / "config.json").exists():
         build_demo_model(path)
@@ -51,7 +50,6 @@ def demo_model_path() -> Path:
 @pytest.fixture
 def owner(django_user_model):
     """May manage datasets, models and runs, and create projects."""
-
     # get_or_create: a transactional test's flush empties the group a migration made.
     group, _ = Group.objects.get_or_create(name="Project owners")
     group.permissions.set(Permission.objects.filter(content_type__app_label="annotate"))
@@ -88,7 +86,6 @@ def owner_client(client, owner):
 
 @pytest.fixture
 def mlx_config(owner, demo_model_path):
-
     return ModelConfig.objects.create(
         name="demo",
         backend="mlx",
@@ -105,7 +102,6 @@ def mlx_config(owner, demo_model_path):
 @pytest.fixture
 def seeded_prices(db):
     """The price rows the migration seeds (a transactional test's flush removes them)."""
-
     rows = {
         ("anthropic", "claude-haiku-4-5"): ("1", "5", "0.10", "1.25"),
         ("openai", "gpt-4o-mini"): ("0.15", "0.60", "0.075", "0.15"),
@@ -125,14 +121,12 @@ def seeded_prices(db):
 
 
 def make_dataset(owner, n: int = 20, prompt: str = "Write a function number {i}."):
-
     lines = "".join(json.dumps({"prompt": prompt.format(i=i), "n": i}) + "\n" for i in range(n))
     return import_dataset(io.BytesIO(lines.encode()), "prompts.jsonl", f"{n} prompts", owner)
 
 
 def worker_env() -> dict[str, str]:
     """The environment of a worker process: the test database, the tests' broker."""
-
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
         url = f"sqlite:///{db['NAME']}"
@@ -144,7 +138,6 @@ def worker_env() -> dict[str, str]:
 
 
 def purge_broker() -> None:
-
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         for message in (settings.BROKER_DIR / "queue").iterdir():
             message.unlink()
@@ -201,7 +194,6 @@ def wait_for(predicate, timeout: float = 90, interval: float = 0.3, what: str = 
 
 def make_project(owner, mlx_config, n: int = 5, overlap: int = 1, outputs=None, **fields):
     """A labeling project over a finished run of n items (outputs written directly)."""
-
     with mock.patch("inference.doorbell.enqueue_run", autospec=True):  # no broker needed here
         run = create_run(owner, make_dataset(owner, n).pk, mlx_config.pk)
     for i, g in enumerate(run.generations.order_by("item__index")):
@@ -221,5 +213,4 @@ def make_project(owner, mlx_config, n: int = 5, overlap: int = 1, outputs=None, 
 
 
 def join(project, user, role="annotator"):
-
     ProjectMember.objects.create(project=project, user=user, role=role)

@@ -21,7 +21,7 @@ from inference.backends.retry import Failure, GaveUp, Retrying
 from inference.env import envsecret
 
 # The operator's limits arrive in params from the runner (API_MAX_ATTEMPTS, API_TIMEOUT_S
-# settings): backends read no Django settings. These are the defaults without them.
+# settings): backends read no Django settings. These are the defaults of those settings.
 MAX_ATTEMPTS = 5
 TIMEOUT_S = 600.0
 

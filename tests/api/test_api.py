@@ -25,7 +25,6 @@ def test_the_api_requires_authentication(client):
 
 
 def test_scripts_authenticate_with_basic_auth(client, owner, demo_model_path):
-
     token = base64.b64encode(b"owner:pw-owner-123").decode()
     auth = {"HTTP_AUTHORIZATION": f"Basic {token}"}
     assert client.get("/api/datasets", **auth).status_code == 200

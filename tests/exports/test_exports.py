@@ -201,7 +201,6 @@ def test_an_export_imports_back_into_an_empty_instance_with_its_labels(
 
 
 def test_a_bad_row_of_an_export_names_its_line_and_imports_nothing(owner, labeled):
-
     _, path = export(owner, "jsonl", project=labeled.pk)
     rows = lines(path)
     rows[1]["labels"][0]["answers"]["quality"] = 9
@@ -332,7 +331,6 @@ def _written(owner, tmp_path, fmt: str, filters: dict, sql: bool) -> list[dict]:
 
 
 def test_the_sql_and_python_paths_write_the_same_rows(owner, reviewed, tmp_path):
-
     labeled, second = reviewed
     run = labeled.runs.get()
     every = [

@@ -160,7 +160,6 @@ def test_small_model_loads_and_generates(tmp_path):
 
 
 def test_management_command_builds_then_skips(tmp_path, monkeypatch):
-
     calls = []
 
     def fake_build(out_dir: Path, *, seed: int = 0) -> Path:

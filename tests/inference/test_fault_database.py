@@ -30,7 +30,6 @@ DONE = GenerationStatus.DONE
 @pytest.fixture
 def db_proxy():
     """A proxy to the test database, for the workers the test starts (`proxy.database_url`)."""
-
     db = connection.settings_dict
     with TcpProxy((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432))) as proxy:
         user = f"{db['USER'] or ''}:{db['PASSWORD'] or ''}"

@@ -78,7 +78,6 @@ def test_a_killed_workers_items_finish_on_the_next_worker_none_lost_none_doubled
 
 
 def test_two_workers_on_one_queue_share_a_run_at_once_none_doubled(owner, mlx_config, start_worker):
-
     mlx_config.max_tokens = 120
     mlx_config.batch_size = 4
     mlx_config.save()
@@ -128,7 +127,6 @@ def test_cancel_and_resume_from_the_run_page(owner, owner_client, mlx_config, st
 
 
 def test_a_hosted_run_goes_through_the_api_queue(owner, start_worker, monkeypatch):
-
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-worker")
     with FakeAnthropic(api_key="sk-worker", latency=0.2, rate_429=0.2, retry_after=0.05) as api:
         start_worker("api-worker", queues="api")
@@ -167,7 +165,6 @@ def test_a_large_export_runs_in_the_background_with_progress(
 
 
 def test_workers_report_their_queues_and_the_models_they_hold(owner, mlx_config, start_worker):
-
     start_worker("reporter", queues="mlx")
     run = create_run(owner, make_dataset(owner, 2).pk, mlx_config.pk)
     wait_for(lambda: run_status(run) == RunStatus.COMPLETED, what="the run")

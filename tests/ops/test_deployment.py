@@ -85,7 +85,6 @@ def _multipart(filename: str, content: bytes) -> tuple[bytes, str]:
 
 
 def test_production_stack_web_workers_and_rabbitmq(tmp_path, owner, demo_model_path):
-
     env = {
         **worker_env(),
         "DJANGO_SETTINGS_MODULE": "annotate.settings",

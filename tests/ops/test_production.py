@@ -71,7 +71,6 @@ def test_sign_in_is_throttled_after_repeated_failures(client, owner, settings):
 
 
 def test_health_reports_services_workers_and_waiting_work(owner_client, client):
-
     WorkerHeartbeat.objects.create(
         hostname="mlx@studio",
         queues=["mlx"],

@@ -140,7 +140,6 @@ def test_the_page_the_csv_and_the_api(owner, owner_client):
 
 
 def test_figures_are_computed_once_per_version_of_the_data(owner):
-
     measured_run(owner, "local", "mlx", "/m", [1.0, 2.0])
     with mock.patch.object(stats_module, "model_stats", wraps=stats_module.model_stats) as spy:
         first = stats_module.cached_model_stats()
