@@ -1,8 +1,11 @@
+from django import forms
 from django.contrib import admin
 
 from annotate.datasets.models import Dataset, Item
-from inference.access import can_set_prices
+from inference.access import can_change, can_set_prices, check_egress
 from inference.actions import create_price
+from inference.backends import BACKENDS
+from inference.errors import ActionError
 from inference.models import Generation, ModelConfig, Price, ProviderBatch, Run
 
 
@@ -20,8 +23,31 @@ class ItemAdmin(admin.ModelAdmin):
     raw_id_fields = ("dataset",)
 
 
+class ModelConfigAdminForm(forms.ModelForm):
+    class Meta:
+        model = ModelConfig
+        fields = "__all__"  # noqa: DJ007 (the admin shows every field)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("backend") in BACKENDS:  # the same check as the page and the API
+            where = (data.get("base_url") or "", data.get("api_key_env") or "")
+            try:
+                check_egress(data["backend"], *where)
+            except ActionError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return data
+
+
 @admin.register(ModelConfig)
 class ModelConfigAdmin(admin.ModelAdmin):
+    form = ModelConfigAdminForm
+
+    # The same rule as the page and PUT /api/models/{id}: its creator or staff change it.
+    def has_change_permission(self, request, obj=None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or can_change(request.user, obj.owner_id))
+
     list_display = (
         "name",
         "backend",

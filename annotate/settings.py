@@ -7,11 +7,13 @@ Defaults run on a laptop with nothing installed: SQLite and kombu's filesystem b
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
-from inference.backends import hosted  # the backends' defaults, defined once
+from inference.backends import egress, hosted  # the backends' defaults, defined once
 from inference.env import envbool, envint, envsecret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -35,10 +37,41 @@ SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if envbool("BEHIND_TLS_PROXY", "false"):
+# Content-Security-Policy (django-csp), enforced: everything from this origin only, and no
+# inline script, event handler, style or eval (htmx's eval is off in templates/base.html).
+# img-src data: for the icons of the API docs' style sheet (ninja's Swagger UI).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "object-src": [NONE],
+    }
+}
+BEHIND_TLS_PROXY = envbool("BEHIND_TLS_PROXY", "false")
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# Signing in: at most this many failed attempts per user name and address in 15 minutes.
-LOGIN_MAX_FAILURES = envint("LOGIN_MAX_FAILURES", "10")
+
+# Signing in (django-axes, through annotate.accounts.throttling): after LOGIN_MAX_FAILURES
+# failures for one user name from one address, that pair is refused for 15 minutes; the same
+# name from another address is not. Counted in the database, so all web processes agree.
+AXES_FAILURE_LIMIT = envint("LOGIN_MAX_FAILURES", "10")
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "annotate.accounts.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "annotate.accounts.throttling.cooled_down_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures only: no row per successful sign-in
+AXES_VERBOSE = False  # no start-up banner in every process
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a cooled-down name and address
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -51,11 +84,14 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "ninja",
+    "csp",
+    "axes",
     "annotate",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -64,6 +100,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "annotate.urls"
@@ -146,6 +183,11 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(10 * 1024 * 1024))
 IMPORT_MAX_BYTES = envint("IMPORT_MAX_BYTES", str(512 * 1024 * 1024))
+# An imported file once decoded (a small Parquet file can decompress to gigabytes): each field
+# (a prompt, the messages, a reference, a metadata value), by default enough for any prompt
+# PROMPT_MAX_CHARS allows, and the whole file, by default what an upload may hold.
+IMPORT_MAX_FIELD_BYTES = envint("IMPORT_MAX_FIELD_BYTES", str(4 * 1024 * 1024))
+IMPORT_MAX_TOTAL_BYTES = envint("IMPORT_MAX_TOTAL_BYTES", str(IMPORT_MAX_BYTES))
 # One prompt (every message of an item together), in characters: ~250k tokens by default.
 PROMPT_MAX_CHARS = envint("PROMPT_MAX_CHARS", "1000000")
 
@@ -158,8 +200,8 @@ NINJA_PAGINATION_CLASS = "annotate.api.types.Pages"
 # Exports of up to this many outputs are written during the request; larger ones by a worker.
 EXPORT_INLINE_MAX = envint("EXPORT_INLINE_MAX", "5000")
 
-# The cache counts failed sign-ins and holds leaderboards' refresh locks: share it between
-# web processes in production (CACHE_URL=redis://...); a process-local cache otherwise.
+# The cache holds leaderboards' refresh locks: share it between web processes in production
+# (CACHE_URL=redis://...); a process-local cache otherwise.
 if os.environ.get("CACHE_URL", "").startswith("redis://"):
     CACHES = {
         "default": {
@@ -213,6 +255,16 @@ MACHINE_NAME = os.environ.get("MACHINE_NAME", "")
 # Hosted APIs: tries per request (first try included), and the read timeout of one request.
 API_MAX_ATTEMPTS = envint("API_MAX_ATTEMPTS", str(hosted.MAX_ATTEMPTS))
 API_TIMEOUT_S = envint("API_TIMEOUT_S", str(int(hosted.TIMEOUT_S)))
+# Where hosted requests may go, and which key variable may be sent where (inference/backends/
+# egress.py): the operator decides, not whoever edits a model configuration. URLs are origins
+# with an optional path prefix (`http://127.0.0.1:*`: any port); rules are VARIABLE=URL.
+# Loopback and private servers (vLLM, llama.cpp, mlx_lm.server) must be listed here.
+HOSTED_BASE_URLS = os.environ.get("HOSTED_BASE_URLS", " ".join(egress.DEFAULT_URLS.values()))
+HOSTED_KEY_VARIABLES = os.environ.get(
+    "HOSTED_KEY_VARIABLES",
+    " ".join(f"{v}={egress.DEFAULT_URLS[b]}" for b, v in egress.DEFAULT_KEY_VARIABLES.items()),
+)
+egress.Egress.parse(HOSTED_BASE_URLS, HOSTED_KEY_VARIABLES)  # a bad entry fails at start
 # Message Batches: seconds between two polls of a submitted batch.
 BATCH_POLL_S = envint("BATCH_POLL_S", "30")
 

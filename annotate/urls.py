@@ -57,14 +57,14 @@ urlpatterns = [
         name="annotate-member-remove",
     ),
     path("projects/<int:pk>/next/", labeling.annotate_next, name="annotate-next"),
-    path("projects/<int:pk>/tasks/<int:task_pk>/", labeling.label_task, name="annotate-task"),
+    path("projects/<int:pk>/tasks/<int:number>/", labeling.label_task, name="annotate-task"),
     path(
-        "projects/<int:pk>/tasks/<int:task_pk>/skip/", labeling.skip_task, name="annotate-task-skip"
+        "projects/<int:pk>/tasks/<int:number>/skip/", labeling.skip_task, name="annotate-task-skip"
     ),
     path("projects/<int:pk>/review/", labeling.review_list, name="annotate-review"),
     path("projects/<int:pk>/results/", results.comparison_results, name="annotate-results"),
     path(
-        "projects/<int:pk>/review/<int:task_pk>/", labeling.review_task, name="annotate-review-task"
+        "projects/<int:pk>/review/<int:number>/", labeling.review_task, name="annotate-review-task"
     ),
     path("accounts/login/", auth.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

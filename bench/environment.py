@@ -84,6 +84,9 @@ def setup_django(
     # The test client's host: with DEBUG off, ALLOWED_HOSTS is checked.
     os.environ["ALLOWED_HOSTS"] = "127.0.0.1,localhost,testserver"
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    # The benches' fake providers listen on loopback: the operator's allow-lists say so.
+    os.environ.setdefault("HOSTED_BASE_URLS", "http://127.0.0.1:*")
+    os.environ.setdefault("HOSTED_KEY_VARIABLES", "ANTHROPIC_API_KEY=http://127.0.0.1:*")
     # WhiteNoise warns that collectstatic never ran; the benches serve no static file.
     warnings.filterwarnings("ignore", "No directory at", UserWarning)
     django.setup()

@@ -8,9 +8,13 @@ Labeling projects have their own roles (annotate.labeling.access).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 
+from inference.backends import get_backend_class
+from inference.backends.egress import Egress, EgressRefused
+from inference.errors import Invalid
 from inference.models import Generation, ModelConfig, Run
 
 MANAGE_PERMISSION = "annotate.manage_generation"
@@ -56,3 +60,21 @@ def get_run_for_user(user, pk: int, write: bool = False) -> Run:
 def get_generation_for_user(user, pk: int) -> Generation:
     require_manager(user)
     return get_object_or_404(Generation.objects.select_related("run", "item"), pk=pk)
+
+
+def operator_egress() -> Egress:
+    """Where hosted requests may go and which key may go with them (settings HOSTED_BASE_URLS,
+    HOSTED_KEY_VARIABLES). The runner hands the same rules to the worker's backend."""
+    return Egress.parse(settings.HOSTED_BASE_URLS, settings.HOSTED_KEY_VARIABLES)
+
+
+def check_egress(backend: str, base_url: str, api_key_env: str, egress: Egress | None = None):
+    """Refuse (422) a hosted configuration whose address or key variable the operator does
+    not allow; local backends send nothing anywhere. `egress`: operator_egress(), read once
+    by a caller that checks many."""
+    if get_backend_class(backend).is_local:
+        return
+    try:
+        (egress or operator_egress()).key_variable(backend, base_url, api_key_env)
+    except EgressRefused as exc:
+        raise Invalid(str(exc)) from None

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from inference.access import (
     can_set_prices,
+    check_egress,
     check_rights,
     get_config_for_user,
     get_run_for_user,
@@ -148,6 +149,7 @@ def save_model_config(user, config_id: int | None, fields: dict) -> ModelConfig:
         raise Conflict(f"A model configuration named {name!r} exists already.")
     for key, value in fields.items():
         setattr(config, key, value)
+    check_egress(config.backend, config.base_url, config.api_key_env)
     config.save()
     return config
 

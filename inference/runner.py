@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from inference.access import operator_egress
 from inference.backends import BackendError, get_backend
 from inference.backends.base import GenerationResult
 from inference.leases import PENDING, Lease, release_expired_leases
@@ -100,6 +101,7 @@ def backend_params(params: dict) -> dict:
         **params,
         "max_attempts": settings.API_MAX_ATTEMPTS,
         "timeout_s": float(settings.API_TIMEOUT_S),
+        "egress": operator_egress().as_params(),
     }
 
 

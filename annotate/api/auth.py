@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
 from django.utils import timezone
 from ninja.errors import HttpError
 from ninja.security import HttpBasicAuth, HttpBearer
 
 from annotate.accounts.models import ApiToken
-from annotate.accounts.throttling import client_address, is_locked, record_failure
+from annotate.accounts.throttling import CooledDown, sign_in
 
 
 class BasicAuth(HttpBasicAuth):
     """For scripts: `curl -u user:password`. The browser uses its session."""
 
     def authenticate(self, request, username, password):
-        address = client_address(request)
-        if is_locked(username, address):
-            raise HttpError(429, "Too many failed sign-ins: try again in 15 minutes.")
-        user = authenticate(request, username=username, password=password)
+        try:
+            user = sign_in(request, username, password)
+        except CooledDown as error:
+            raise HttpError(429, str(error)) from error
         if user is None:
-            record_failure(username, address)
             return None
         request.user = user
         return user

@@ -31,6 +31,8 @@ class RestoredOut(Schema):
     labels: int
     reviewed: int
     users_created: list[str]
+    attributed_to: str | None
+    labels_left_out: int
 
 
 class DatasetOut(Schema):
@@ -68,18 +70,26 @@ def list_datasets(request):
     return [_dataset_out(d) for d in Dataset.objects.all()]
 
 
-@router.post("/datasets", response={201: DatasetOut, 400: ErrorOut, 413: ErrorOut})
+@router.post("/datasets", response={201: DatasetOut, 400: ErrorOut, 403: ErrorOut, 413: ErrorOut})
 def create_dataset(
-    request, file: File[UploadedFile], name: Form[str] = "", description: Form[str] = ""
+    request,
+    file: File[UploadedFile],
+    name: Form[str] = "",
+    description: Form[str] = "",
+    keep_authors: Form[bool] = False,
 ):
-    """Import a JSONL, CSV or Parquet file as a new dataset; all or nothing."""
+    """Import a JSONL, CSV or Parquet file as a new dataset; all or nothing. An export's
+    labels become the caller's; `keep_authors` (superusers only, else 403) gives them to
+    the accounts the file names."""
     require_manager(request.user)
     if has_nul([name, description, file.name]):
         raise HttpError(422, "Text cannot contain NUL characters.")
     if refused := upload_too_big(file.size):
         return Status(413, {"detail": refused})
     try:
-        dataset = actions.import_dataset(request.user, file.file, file.name, name, description)
+        dataset = actions.import_dataset(
+            request.user, file.file, file.name, name, description, keep_authors=keep_authors
+        )
     except ImportFailed as exc:
         return Status(400, {"detail": "Nothing was imported.", "errors": exc.errors})
     return Status(201, _dataset_out(dataset))

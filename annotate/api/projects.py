@@ -12,6 +12,7 @@ from annotate.comparisons.leaderboard import cached_leaderboard
 from annotate.labeling import actions
 from annotate.labeling import projects as project_logic
 from annotate.labeling.access import get_project_for_user, visible_projects
+from annotate.labeling.blind import prompt_messages
 from annotate.labeling.models import Annotation, ProjectKind, Role
 
 router = Router(tags=["projects"])
@@ -58,7 +59,9 @@ class MemberIn(In):
 
 
 class TaskOut(Schema):
-    """What an annotator sees: no model name in a blind project."""
+    """What an annotator sees. `task_id` is the task's number in its project (never its
+    database id); a blind project gives no model name, and no system prompt unless all its
+    runs share it."""
 
     task_id: Id
     messages: list[dict]
@@ -114,7 +117,7 @@ def sync_project(request, project_id: Id):
 
 @router.get("/projects/{project_id}/disagreements", response=list[int])
 def disagreements(request, project_id: Id):
-    """Ids of the tasks whose annotators disagree, for review (reviewers)."""
+    """Numbers (`task_id`) of the tasks whose annotators disagree, for review (reviewers)."""
     project = get_project_for_user(request.user, project_id, Role.REVIEWER)
     return project_logic.disagreeing_tasks(project)
 
@@ -152,8 +155,8 @@ def _task_out(annotation: Annotation) -> dict:
     task = annotation.task
     gens = [task.generation] + ([task.generation_b] if task.generation_b_id else [])
     return {
-        "task_id": task.pk,
-        "messages": task.generation.messages,
+        "task_id": task.number,
+        "messages": prompt_messages(task.project, task),
         "outputs": [g.output for g in gens],
         "answers": annotation.answers,
         "state": annotation.state,
@@ -186,7 +189,7 @@ def skip_task(request, project_id: Id, task_id: Id):
 
 def _label_out(a: Annotation) -> dict:
     return {
-        "task_id": a.task_id,
+        "task_id": a.task.number,
         "annotator": a.annotator.username,
         "state": a.state,
         "answers": a.answers,
@@ -198,16 +201,16 @@ def _label_out(a: Annotation) -> dict:
 def list_labels(request, project_id: Id):
     """Reviewers and owners: every label; annotators: their own."""
     project = get_project_for_user(request.user, project_id)
-    labels = Annotation.objects.filter(task__project=project).select_related("annotator")
+    labels = Annotation.objects.filter(task__project=project).select_related("annotator", "task")
     if project.role == Role.ANNOTATOR:
         labels = labels.filter(annotator=request.user)
-    return [_label_out(a) for a in labels.order_by("task_id", "annotator_id")]
+    return [_label_out(a) for a in labels.order_by("task__number", "annotator_id")]
 
 
 @router.post("/projects/{project_id}/tasks/{task_id}/final", response=dict)
 def set_final(request, project_id: Id, task_id: Id, payload: LabelIn):
     task = actions.set_final_label(request.user, project_id, task_id, payload.answers)
-    return {"task_id": task.pk, "final": task.final}
+    return {"task_id": task.number, "final": task.final}
 
 
 @router.get("/projects/{project_id}/agreement", response=list[dict])

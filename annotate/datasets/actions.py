@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import IO
 
+from django.core.exceptions import PermissionDenied
+
 from annotate.datasets import importing
 from annotate.datasets.models import Dataset
 from inference.access import require_manager
@@ -17,9 +19,17 @@ def import_dataset(
     name: str = "",
     description: str = "",
     fmt: str | None = None,
+    keep_authors: bool = False,
 ) -> Dataset:
     """A new dataset from a JSONL, CSV or Parquet stream, owned by the caller (managers only);
     all or nothing: raises importing.ImportFailed with the bad lines. The doors refuse an
-    oversized upload first (importing.upload_too_big)."""
+    oversized upload first (importing.upload_too_big).
+
+    An export's labels become the caller's; `keep_authors` gives them to the accounts the
+    file names, creating missing ones, so only a superuser may ask for it."""
     require_manager(user)
-    return importing.import_dataset(file, filename, name, user, description, fmt=fmt)
+    if keep_authors and not user.is_superuser:
+        raise PermissionDenied("Only a superuser may keep an export's annotators and reviewers.")
+    return importing.import_dataset(
+        file, filename, name, user, description, fmt=fmt, keep_authors=keep_authors
+    )

@@ -203,7 +203,7 @@ def _labels(value, where: str, projects: dict[int, dict], person: str) -> list[d
             {
                 "project": project,
                 "answers": answers,
-                "user": None if name is None else _str(name, f"{here}.{person}", False)[:150],
+                "user": None if name is None else _str(name, f"{here}.{person}", False),
                 "time_spent_s": _float(label.get("time_spent_s"), f"{here}.time_spent_s") or 0,
                 "at": _when(
                     label.get("submitted_at" if person == "annotator" else "reviewed_at"),

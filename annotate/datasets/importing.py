@@ -23,6 +23,7 @@ from annotate.datasets.records import ImportFailed, LineError, LineErrors, Parse
 from annotate.datasets.reimport import restore
 
 BULK = 2000
+BULK_CHARS = 16 * 2**20  # text held before a bulk_create, where there is no COPY
 
 
 def upload_too_big(size: int) -> str | None:
@@ -57,12 +58,17 @@ def _item_writer(dataset: Dataset):
             )
         return
     batch: list[Item] = []
+    held = 0
 
     def write(index: int, parsed: ParsedItem) -> None:
+        nonlocal held
         batch.append(parsed.item(dataset, index))
-        if len(batch) >= BULK:
+        # by size too: 2,000 items of 400 KB would hold 800 MB before their INSERT
+        held += len(parsed.reference) + sum(len(m["content"]) for m in parsed.messages)
+        if len(batch) >= BULK or held > BULK_CHARS:
             Item.objects.bulk_create(batch)
             batch.clear()
+            held = 0
 
     yield write
     Item.objects.bulk_create(batch)
@@ -76,8 +82,10 @@ def import_dataset(
     owner,
     description: str = "",
     fmt: str | None = None,
+    keep_authors: bool = False,
 ) -> Dataset:
-    """Create a dataset from a JSONL or CSV stream, all or nothing. Raises ImportFailed."""
+    """Create a dataset from a JSONL or CSV stream, all or nothing. Raises ImportFailed.
+    An export's labels become the owner's unless `keep_authors` (annotate/datasets/authors.py)."""
     records = READERS[fmt or detect_format(filename)](stream)
     dataset = Dataset.objects.create(
         name=name or filename[:200], description=description, source_filename=filename, owner=owner
@@ -86,7 +94,7 @@ def import_dataset(
     records = itertools.chain([first] if first else [], records)
     if first and is_export_row(first[1]):
         # Annotate's own export: its runs, outputs, projects and labels come back too.
-        dataset.restored = restore(dataset, records, owner)
+        dataset.restored = restore(dataset, records, owner, keep_authors)
         return dataset
     errors = LineErrors()
     index = 0
@@ -113,13 +121,18 @@ def import_summary(dataset: Dataset, filename: str) -> str:
     restored = getattr(dataset, "restored", None)
     if restored is None:
         return f"Imported {dataset.items.count()} items from {filename}."
-    return (
+    said = (
         f"Restored from {filename}: {restored.items} items, {restored.outputs} outputs of "
         f"{restored.runs} runs, {restored.projects} projects with {restored.labels} labels "
         f"({restored.reviewed} reviewed)"
-        + (
-            f"; accounts created without a password: {', '.join(restored.users_created)}."
-            if restored.users_created
-            else "."
-        )
     )
+    if restored.attributed_to is not None:
+        said += f", all attributed to {restored.attributed_to}"
+        if restored.labels_left_out:
+            said += (
+                f"; {restored.labels_left_out} labels by other annotators of outputs already "
+                "labeled were left out (one label per person and output)"
+            )
+    elif restored.users_created:
+        said += f"; accounts created without a password: {', '.join(restored.users_created)}"
+    return said + "."

@@ -14,27 +14,49 @@ import uuid
 from collections.abc import Iterator
 from typing import IO
 
+from annotate.datasets import limits
 from annotate.datasets.records import ImportFailed
 
-BATCH_ROWS = 2000  # Parquet rows read at a time
+# Parquet rows read at a time, kept in Arrow; made Python objects up to PYTHON_BYTES at a time.
+BATCH_ROWS = 64
+PYTHON_BYTES = 16 * 2**20
+SKIP_BYTES = 2**20  # read at a time from the rest of a JSONL line too long to keep
 
 
 def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
-    """(line number, record, error) for each non-blank line."""
-    for number, raw in enumerate(stream, start=1):
-        try:
-            line = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
-        except UnicodeDecodeError as exc:
-            yield number, None, f"not UTF-8 ({exc.reason} at byte {exc.start})"
+    """(line number, record, error) for each non-blank line; a line is read only up to
+    limits.line_limit(), the rest of a longer one skipped."""
+    budget, cap = limits.Budget(), limits.line_limit()
+    number = 0
+    while raw := stream.readline(cap + 1):
+        number += 1
+        budget.spend(len(raw), number)
+        if len(raw) > cap and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = stream.readline(SKIP_BYTES)
+                budget.spend(len(raw), number)
+            yield number, None, limits.line_too_long()
             continue
-        if not line:
-            continue
-        try:
-            yield number, json.loads(line), ""
-        except json.JSONDecodeError as exc:
-            yield number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
-        except (ValueError, RecursionError) as exc:
-            yield number, None, f"not valid JSON ({_json_limit(exc)})"
+        yield from _jsonl_record(number, raw)
+
+
+def _jsonl_record(number: int, raw: bytes) -> Iterator[tuple[int, dict | None, str]]:
+    try:
+        line = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
+    except UnicodeDecodeError as exc:
+        yield number, None, f"not UTF-8 ({exc.reason} at byte {exc.start})"
+        return
+    if not line:
+        return
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        yield number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+    except (ValueError, RecursionError) as exc:
+        yield number, None, f"not valid JSON ({_json_limit(exc)})"
+    else:
+        why = limits.oversized_field(record)
+        yield number, None if why else record, why
 
 
 def _json_limit(exc: Exception) -> str:
@@ -48,14 +70,40 @@ def read_csv(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
     """(line number, record, error) per row; empty cells are left out, and a `messages`,
     `conversations` or `metadata` cell is read as JSON."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.DictReader(text, strict=True)
+    budget, start = limits.Budget(), stream.tell()
+    # csv's own cap (characters, process-wide) only keeps a quoted cell of many lines in
+    # bounds; each field's bytes are checked below, where its column can be named.
+    csv.field_size_limit(limits.line_limit())
+    reader = csv.DictReader(_csv_lines(text), strict=True)
     try:
         for row in reader:
-            yield reader.line_num, *_csv_record(row)
+            budget.spend(stream.tell() - start - budget.used, reader.line_num)
+            if why := limits.oversized_field(row):
+                yield reader.line_num, None, why
+            else:
+                yield reader.line_num, *_csv_record(row)
+    except LineTooLong:
+        yield reader.line_num + 1, None, limits.line_too_long()
     except (csv.Error, UnicodeDecodeError) as exc:
-        yield reader.line_num + 1, None, f"unreadable CSV ({exc})"
+        if str(exc).startswith("field larger than field limit"):
+            yield reader.line_num + 1, None, limits.line_too_long()
+        else:
+            yield reader.line_num + 1, None, f"unreadable CSV ({exc})"
     finally:
         text.detach()
+
+
+class LineTooLong(Exception):
+    pass
+
+
+def _csv_lines(text: IO[str]) -> Iterator[str]:
+    """The file's lines, each read only up to limits.line_limit() characters."""
+    cap = limits.line_limit()
+    while line := text.readline(cap + 1):
+        if len(line) > cap and not line.endswith(("\n", "\r")):
+            raise LineTooLong
+        yield line
 
 
 def _csv_record(row: dict) -> tuple[dict | None, str]:
@@ -82,15 +130,43 @@ def read_parquet(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
     import pyarrow.parquet as pq
 
     try:
-        batches = pq.ParquetFile(stream).iter_batches(batch_size=BATCH_ROWS)
-        number = 0
-        for batch in batches:
-            for row in batch.to_pylist():
-                number += 1
-                yield number, _parquet_record(row), ""
+        meta = pq.ParquetFile(stream).metadata
+        if why := limits.parquet_declared_too_big(meta):
+            raise ImportFailed([why], 1)
+        dictionaries = limits.parquet_dictionary_columns(meta)
+        parquet = pq.ParquetFile(stream, metadata=meta, read_dictionary=dictionaries)
+        budget, number = limits.Budget(), 0
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+            for first, rows, error in _parquet_runs(batch):
+                budget.spend(sum(rows), number + len(rows))
+                if error:
+                    number += 1
+                    yield number, None, error
+                    continue
+                for row in batch.slice(first, len(rows)).to_pylist():
+                    number += 1
+                    yield number, _parquet_record(row), ""
     except (pa.ArrowException, OSError, ValueError, RecursionError) as exc:
         # ValueError: a damaged file's names that are not UTF-8, nanoseconds no datetime holds.
         yield 1, None, f"unreadable Parquet ({exc})"
+
+
+def _parquet_runs(batch) -> Iterator[tuple[int, list[int], str]]:
+    """A batch's rows in runs, measured before any becomes Python: (first row, each row's
+    size, error): a refused row alone, else consecutive rows of up to PYTHON_BYTES."""
+    sizes, refused = limits.arrow_row_sizes(batch)
+    first, held = 0, 0
+    for row, size in enumerate(sizes):
+        if row > first and (row in refused or held + size > PYTHON_BYTES):
+            yield first, sizes[first:row], ""
+            first, held = row, 0
+        if row in refused:
+            yield row, [size], refused[row]
+            first = row + 1
+        else:
+            held += size
+    if first < len(sizes):
+        yield first, sizes[first:], ""
 
 
 def _parquet_record(row: dict) -> dict:

@@ -5,8 +5,10 @@ labels, so that an exported file rebuilds its work in another (empty) instance.
 Rows are read in order and written in batches inside the import's transaction. A malformed row
 is reported with its line number and nothing is written (annotate.datasets.records.ImportFailed).
 Each row is checked first (annotate/datasets/export_rows.py).
-Names are matched, not ids: an existing model configuration or user of the same name is
-reused; a missing annotator or reviewer is created without a password (an admin sets one).
+Names are matched, not ids: an existing model configuration of the same name is reused.
+The labels and final labels become the importer's (one label per output and project: the
+others are left out and counted), unless a superuser keeps their authors
+(annotate/datasets/authors.py).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from annotate.datasets.authors import Authors
 from annotate.datasets.export_rows import CheckedRow, RowError, check_row, is_export_row
 from annotate.datasets.models import Dataset, Item
 from annotate.datasets.records import LineError, LineErrors, unstorable
@@ -30,8 +32,11 @@ from annotate.labeling.models import (
     Role,
     Task,
 )
+from inference.access import check_egress, operator_egress
 from inference.backends import get_backend_class
 from inference.backends.base import concurrency_of
+from inference.backends.egress import Egress
+from inference.errors import Invalid
 from inference.models import Generation, GenerationStatus, ModelConfig, Run, RunStatus
 
 BATCH = 1000
@@ -48,24 +53,29 @@ class Restored:
     labels: int = 0
     reviewed: int = 0
     users_created: list[str] = field(default_factory=list)
+    # Who the labels now belong to, None where their authors were kept.
+    attributed_to: str | None = None
+    # Labels by other annotators of an output already labeled here (not kept).
+    labels_left_out: int = 0
 
 
 class Restorer:
     """Writes checked rows into a new dataset, batch by batch, mapping the exporting
     instance's ids to new rows."""
 
-    def __init__(self, dataset: Dataset, owner) -> None:
+    def __init__(self, dataset: Dataset, owner, keep_authors: bool = False) -> None:
         self.dataset, self.owner = dataset, owner
+        self.authors = Authors(owner, keep_authors)
         self.now = timezone.now()
         self.items: dict[int, int] = {}
         self.runs: dict[int, Run] = {}
         self.projects: dict[int, Project] = {}
-        self.users: dict[str, object] = {}
         self.members: set[tuple[int, int]] = set()
         self.project_runs: set[tuple[int, int]] = set()
         self.seen_rows: dict[int, int] = {}
         self.seen_outputs: dict[tuple[int, int, int], int] = {}
-        self.done = Restored()
+        self.egress = operator_egress()  # the same allow-lists as a configuration's save
+        self.done = Restored(attributed_to=None if keep_authors else owner.get_username())
 
     def write(self, rows: list[CheckedRow]) -> None:
         new_items: dict[int, Item] = {}
@@ -97,6 +107,9 @@ class Restorer:
                 project = self._project(old, row.projects[old])
                 self._link(project, gen.run)
                 labels = [lb for lb in row.labels if lb["project"] == old]
+                if not self.authors.keep:  # all the importer's: one label per output
+                    self.done.labels_left_out += len(labels[1:])
+                    labels = labels[:1]
                 finals = [f for f in row.finals if f["project"] == old]
                 final = finals[-1] if finals else None
                 task = Task(
@@ -166,16 +179,7 @@ class Restorer:
             project.runs.add(run)
 
     def _user(self, name: str, project: Project, role: str):
-        user = self.users.get(name)
-        if user is None:
-            model = get_user_model()
-            user = model.objects.filter(username=name).first()
-            if user is None:
-                user = model(username=name)
-                user.set_unusable_password()
-                user.save()
-                self.done.users_created.append(name)
-            self.users[name] = user
+        user = self.authors.user(name)
         if (project.pk, user.pk) not in self.members and user.pk != project.owner_id:
             self.members.add((project.pk, user.pk))
             ProjectMember.objects.get_or_create(project=project, user=user, defaults={"role": role})
@@ -187,6 +191,7 @@ class Restorer:
             Run.objects.filter(pk=run.pk).update(total=run.generations.count())
         for project in self.projects.values():
             sync_tasks(project)
+        self.done.users_created = self.authors.created
         return self.done
 
 
@@ -215,10 +220,16 @@ def _config_fields(params: dict) -> dict:
     return fields
 
 
-def restore(dataset: Dataset, records: Iterable[tuple[int, dict | None, str]], owner) -> Restored:
-    """Rebuild the work of an export's rows (line number, record, read error) into `dataset`;
+def restore(
+    dataset: Dataset,
+    records: Iterable[tuple[int, dict | None, str]],
+    owner,
+    keep_authors: bool = False,
+) -> Restored:
+    """Rebuild the work of an export's rows (line number, record, read error) into `dataset`,
+    attributed to `owner` unless `keep_authors` (the caller checks who may);
     ImportFailed names the bad lines (the caller's transaction is then rolled back)."""
-    restorer = Restorer(dataset, owner)
+    restorer = Restorer(dataset, owner, keep_authors)
     errors = LineErrors()
     batch: list[CheckedRow] = []
     for line, row in _checked(records, restorer):
@@ -257,4 +268,41 @@ def _checked(records, restorer: Restorer) -> Iterator[tuple[int, CheckedRow | st
         if (first := restorer.seen_outputs.setdefault(output, line)) != line:
             yield line, f"the same run, item and sample as line {first}"
             continue
+        if why := _egress_problem(row.params, restorer.egress):
+            yield line, why
+            continue
+        if why := _author_problem(row, restorer.authors):
+            yield line, why
+            continue
         yield line, row
+
+
+def _egress_problem(params: dict, egress: Egress) -> str | None:
+    """Why the run's hosted settings may not be stored here: a base URL or key variable the
+    operator does not allow (inference.access.check_egress, as on a configuration's save)."""
+    where = (str(params.get("base_url") or ""), str(params.get("api_key_env") or ""))
+    try:
+        check_egress(params["backend"], *where, egress=egress)
+    except Invalid as exc:
+        return f"`generation.params`: {exc}"
+    return None
+
+
+def _author_problem(row: CheckedRow, authors: Authors) -> str | None:
+    """Why the row's authors cannot be kept: a name no account may have, or one annotator
+    twice on an output of a project."""
+    if not authors.keep:
+        return None
+    for where, person, entries in (
+        ("labels", "annotator", row.labels),
+        ("final", "reviewer", row.finals),
+    ):
+        for n, entry in enumerate(entries):
+            if entry["user"] is not None and (why := authors.problem(entry["user"])):
+                return f"`{where}[{n}].{person}` {entry['user'][:60]!r}: {why}"
+    seen: set[tuple[int, str]] = set()
+    for n, label in enumerate(row.labels):
+        if (label["project"], label["user"]) in seen:
+            return f"`labels[{n}].annotator`: the same annotator twice on one output of a project"
+        seen.add((label["project"], label["user"]))
+    return None

@@ -11,14 +11,21 @@ from annotate.exports.filters import clean_filters, generations
 from annotate.exports.models import Export, ExportStatus
 from annotate.exports.rows import run_export
 from annotate.exports.tasks import export_task
+from annotate.labeling.access import get_project_for_user, reviewable_projects
+from annotate.labeling.models import Role
 from inference.access import require_manager
 
 
 def start_export(user, fmt: str, filters: dict) -> Export:
     """Managers only. Small exports are written now; past EXPORT_INLINE_MAX outputs, by a
-    worker (poll the export)."""
+    worker (poll the export). Labels come only from projects the caller may review: a
+    project filter outside them is refused as the project's pages refuse it (404 or 403)."""
     require_manager(user)
     filters = clean_filters(filters)
+    if filters.get("project"):
+        get_project_for_user(user, filters["project"], Role.REVIEWER)
+    elif not user.is_superuser:
+        filters["label_projects"] = sorted(reviewable_projects(user).values_list("pk", flat=True))
     export = Export.objects.create(owner=user, format=fmt, filters=filters)
     if generations(filters).count() <= settings.EXPORT_INLINE_MAX:
         return run_export(export)

@@ -25,6 +25,14 @@ FILTER_KEYS = (
 )
 
 
+def label_projects(filters: dict) -> list[int] | None:
+    """The projects whose labels, final labels and votes an export may carry: the project it
+    is filtered on, else those its author could review when it started (None: every one)."""
+    if filters.get("project"):
+        return [filters["project"]]
+    return filters.get("label_projects")
+
+
 def generations(filters: dict):
     """The outputs an export goes through, before the label-based filters."""
     gens = Generation.objects.filter(status=GenerationStatus.DONE)

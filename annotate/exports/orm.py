@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from annotate.exports.filters import generations
+from annotate.exports.filters import generations, label_projects
 from annotate.exports.formats import CHUNK, SCHEMA_VERSION
 from annotate.exports.labels import (
     carried_projects,
@@ -26,8 +26,12 @@ def _labels(gens, filters: dict) -> tuple[Iterator, Iterator]:
         state=AnnotationState.SUBMITTED,
         task__project__kind=ProjectKind.LABEL,
     )
-    if filters.get("project"):
-        notes = notes.filter(task__project_id=filters["project"])
+    tasks = Task.objects.filter(
+        generation_id__in=gens.values("pk"), final__isnull=False, project__kind=ProjectKind.LABEL
+    )
+    if (projects := label_projects(filters)) is not None:
+        notes = notes.filter(task__project_id__in=projects)
+        tasks = tasks.filter(project_id__in=projects)
     name = namer(filters)
     labels = (
         (
@@ -53,9 +57,6 @@ def _labels(gens, filters: dict) -> tuple[Iterator, Iterator]:
             "submitted_at",
         )
         .iterator(chunk_size=CHUNK)
-    )
-    tasks = Task.objects.filter(
-        generation_id__in=gens.values("pk"), final__isnull=False, project__kind=ProjectKind.LABEL
     )
     finals = (
         (

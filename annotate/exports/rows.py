@@ -26,7 +26,7 @@ from django.db import connection
 from django.utils import timezone
 
 from annotate.exports import sql as export_sql
-from annotate.exports.filters import generations
+from annotate.exports.filters import generations, label_projects
 from annotate.exports.formats import (
     CHUNK,
     CSV_COLUMNS,
@@ -68,8 +68,8 @@ def preference_pairs(filters: dict, sql: bool | None = None) -> Iterator[dict]:
         task__project__kind=ProjectKind.COMPARE,
         answers__verdict__in=["left", "right"],
     )
-    if filters.get("project"):
-        votes = votes.filter(task__project_id=filters["project"])
+    if (projects := label_projects(filters)) is not None:
+        votes = votes.filter(task__project_id__in=projects)
     for answers, left_id, right_id in votes.values_list(
         "answers", "task__generation_id", "task__generation_b_id"
     ).iterator():

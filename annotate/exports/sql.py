@@ -27,7 +27,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Q
 
-from annotate.exports.filters import generations
+from annotate.exports.filters import generations, label_projects
 from annotate.exports.formats import (
     CHUNK,
     CSV_COLUMNS,
@@ -140,7 +140,7 @@ LEFT JOIN (
     JOIN annotate_project p ON p.id = t.project_id
     LEFT JOIN {users} u ON u.id = t.reviewed_by_id
     WHERE t.generation_id BETWEEN %(low)s AND %(high)s AND t.final IS NOT NULL
-      AND p.kind = 'label'
+      AND p.kind = 'label' {in_project}
     GROUP BY t.generation_id
 ) f ON f.generation_id = g.id
 WHERE g.id BETWEEN %(low)s AND %(high)s
@@ -166,16 +166,16 @@ def _statement(filters: dict, ids: array, name: tuple[str, dict]) -> tuple[str, 
     """The query of the outputs of these ids (in increasing order), and its parameters; name
     is _name_sql()'s."""
     name_sql, names = name
-    project = filters.get("project")
+    projects = label_projects(filters)
     query = QUERY.format(
         columns=", ".join(f"({sql})::{_CAST[kind]}" for _, sql, kind in COLUMNS),
         label=LABEL.format(name=name_sql),
         final=FINAL.format(name=name_sql),
         users=connection.ops.quote_name(get_user_model()._meta.db_table),
-        in_project="AND t.project_id = %(project)s" if project else "",
+        in_project="" if projects is None else "AND t.project_id = ANY(%(projects)s)",
     )
     # The id range lets each join's index scan start at the chunk, not at the first output.
-    params = {"ids": list(ids), "low": ids[0], "high": ids[-1], "project": project, **names}
+    params = {"ids": list(ids), "low": ids[0], "high": ids[-1], "projects": projects, **names}
     return query, params
 
 

@@ -21,6 +21,16 @@ def visible_projects(user) -> QuerySet[Project]:
     return projects.distinct()
 
 
+def reviewable_projects(user) -> QuerySet[Project]:
+    """The projects whose every label the user may read: those they own or review (all of
+    them for superusers). What exports and statistics over labels may include."""
+    projects = Project.objects.all()
+    if not user.is_superuser:
+        roles = (Role.REVIEWER, Role.OWNER)
+        projects = projects.filter(Q(owner=user) | Q(members__user=user, members__role__in=roles))
+    return projects.distinct()
+
+
 def attachable_runs(user, project: Project) -> QuerySet[Run]:
     """The runs the user may give the project: managers see every run and may add any;
     anyone else only keeps those it has."""
@@ -50,10 +60,13 @@ def get_project_for_user(user, pk: int, role: str = Role.ANNOTATOR) -> Project:
     return project
 
 
-def get_task_for_user(user, project: Project, pk: int) -> Task:
-    """Annotators open only the tasks they hold or labeled; reviewers and owners any."""
+def get_task_for_user(user, project: Project, number: int) -> Task:
+    """The task of that number in the project (Task.number, never its database id).
+    Annotators open only the tasks they hold or labeled; reviewers and owners any."""
     task = get_object_or_404(
-        Task.objects.select_related("generation__item", "generation_b"), pk=pk, project=project
+        Task.objects.select_related("generation__item", "generation_b"),
+        number=number,
+        project=project,
     )
     if (
         ROLE_RANK[project.role] < ROLE_RANK[Role.REVIEWER]

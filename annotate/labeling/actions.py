@@ -145,12 +145,12 @@ def next_item(user, project_id: int) -> Annotation | None:
 
 
 def submit_label(
-    user, project_id: int, task_id: int, answers: Mapping, time_spent_s: float = 0
+    user, project_id: int, number: int, answers: Mapping, time_spent_s: float = 0
 ) -> Annotation:
-    """Save the caller's answers (a QueryDict or a dict) to an item they hold or labeled:
-    a first label or an edit of their own."""
+    """Save the caller's answers (a QueryDict or a dict) to an item they hold or labeled
+    (the task of that number in the project): a first label or an edit of their own."""
     project = get_project_for_user(user, project_id)
-    task = get_task_for_user(user, project, task_id)
+    task = get_task_for_user(user, project, number)
     mine = _own_annotation(task, user)
     if mine is None or mine.state == AnnotationState.SKIPPED:
         raise Conflict("This item is not held by you: ask for the next item first.")
@@ -158,18 +158,18 @@ def submit_label(
     return annotation_queue.submit(mine, cleaned, _seconds(time_spent_s))
 
 
-def skip_item(user, project_id: int, task_id: int, time_spent_s: float = 0) -> None:
+def skip_item(user, project_id: int, number: int, time_spent_s: float = 0) -> None:
     """Pass on an item the caller holds: its slot goes to someone else."""
     project = get_project_for_user(user, project_id)
-    task = get_task_for_user(user, project, task_id)
+    task = get_task_for_user(user, project, number)
     if mine := _own_annotation(task, user):
         annotation_queue.skip(mine, _seconds(time_spent_s))
 
 
-def set_final_label(user, project_id: int, task_id: int, answers: Mapping) -> Task:
+def set_final_label(user, project_id: int, number: int, answers: Mapping) -> Task:
     """The reviewed answers of an item (reviewers and owners), checked like a label."""
     project = get_project_for_user(user, project_id, Role.REVIEWER)
-    task = get_task_for_user(user, project, task_id)
+    task = get_task_for_user(user, project, number)
     task.final = clean_answers(project.questions, answers, task.generation.output)
     task.reviewed_by, task.reviewed_at = user, timezone.now()
     task.save(update_fields=("final", "reviewed_by", "reviewed_at"))

@@ -71,10 +71,13 @@ def next_task(project: Project, user) -> Annotation | None:
 
 def _claim(project: Project, user) -> Annotation | None:
     with transaction.atomic():
+        # In a blind project, in the order of the random numbers: in the order they were
+        # made (item, then run), the same prompt twice in a row would say which run is which.
+        order = "number" if project.blind else "id"
         open_tasks = (
             Task.objects.filter(project=project, is_full=False)
             .exclude(annotations__annotator=user)
-            .order_by("is_full", "id")  # same order, but only task_open can supply it
+            .order_by("is_full", order)  # same order, but only task_open(_blind) can supply it
         )
         if connection.features.has_select_for_update_skip_locked:
             open_tasks = open_tasks.select_for_update(skip_locked=True, of=("self",))

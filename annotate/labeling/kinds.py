@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.db import transaction
+
 from annotate.labeling.models import Project, ProjectKind
 from annotate.labeling.outputs import add_output_tasks
 from annotate.labeling.questions import normalize_questions
@@ -43,7 +45,11 @@ def rules_for(kind: str) -> KindRules:
 def sync_tasks(project: Project) -> int:
     """Add the tasks the project's runs' outputs call for, as its kind builds them (a
     comparison project: the pairs to compare); returns how many are new."""
-    return rules_for(project.kind).build_tasks(project)
+    with transaction.atomic():
+        # One at a time per project (PostgreSQL; SQLite has one writer anyway): two would
+        # plan the same pairs' sides, or draw the same task numbers, from the same counts.
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        return rules_for(project.kind).build_tasks(project)
 
 
 def questions_for(project: Project, given: list[dict]) -> list[dict]:

@@ -8,6 +8,9 @@ submitted annotations and the live holds, so "next item" finds an open task by a
 
 from __future__ import annotations
 
+import random
+from collections import defaultdict
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -83,11 +86,50 @@ class ProjectMember(models.Model):
         return f"{self.user} ({self.role}) in {self.project}"
 
 
+# Task numbers: drawn at random from at least this range, so they say nothing of the order
+# (item, then run) the tasks were made in.
+NUMBER_LOW, NUMBER_HIGH = 1_000_000, 9_999_999
+
+
+def draw_numbers(project_id: int, count: int) -> list[int]:
+    """`count` task numbers not yet used in the project, drawn at random by the system's
+    generator (no seed to guess)."""
+    used = set(Task.objects.filter(project_id=project_id).values_list("number", flat=True))
+    high = max(NUMBER_HIGH, NUMBER_LOW + 10 * (len(used) + count))
+    rng, numbers = random.SystemRandom(), set()
+    while len(numbers) < count:
+        n = rng.randint(NUMBER_LOW, high)
+        if n not in used:
+            numbers.add(n)
+    drawn = list(numbers)
+    rng.shuffle(drawn)  # a set of ints iterates nearly sorted: that order would tell
+    return drawn
+
+
+class TaskManager(models.Manager):
+    def bulk_create(self, objs, *args, **kwargs):
+        """Give every new task without a number one (Task.number)."""
+        objs = list(objs)
+        waiting: dict[int, list[Task]] = defaultdict(list)
+        for task in objs:
+            if task.number is None:
+                waiting[task.project_id].append(task)
+        for project_id, tasks in waiting.items():
+            for task, number in zip(tasks, draw_numbers(project_id, len(tasks)), strict=True):
+                task.number = number
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Task(models.Model):
     """One generation to label in one project; in a comparison, the pair shown left
-    (`generation`) and right (`generation_b`)."""
+    (`generation`) and right (`generation_b`).
+
+    People and scripts name a task by its `number`, random and unique in its project: the
+    database id follows the order tasks were made in (item, then run), so in a blind
+    project it would tell which run wrote an output."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    number = models.PositiveIntegerField()
     generation = models.ForeignKey(
         "annotate.Generation", on_delete=models.CASCADE, related_name="tasks"
     )
@@ -109,9 +151,12 @@ class Task(models.Model):
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
 
+    objects = TaskManager()
+
     class Meta:
         ordering = ("id",)
         constraints = [
+            models.UniqueConstraint(fields=("project", "number"), name="task_number_unique"),
             models.UniqueConstraint(
                 fields=("project", "generation"),
                 name="task_unique",
@@ -126,10 +171,17 @@ class Task(models.Model):
         indexes = [
             # next item: filter(project=..., is_full=False).order_by("id")
             models.Index(fields=("project", "is_full", "id"), name="task_open"),
+            # next item of a blind project: filter(project=..., is_full=False).order_by("number")
+            models.Index(fields=("project", "is_full", "number"), name="task_open_blind"),
         ]
 
     def __str__(self) -> str:
-        return f"Task {self.pk} of {self.project_id}"
+        return f"Task {self.number} of {self.project_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.number is None:
+            self.number = draw_numbers(self.project_id, 1)[0]
+        super().save(*args, **kwargs)
 
 
 class AnnotationState(models.TextChoices):

@@ -76,8 +76,9 @@ def annotator_progress(annotations) -> list[AnnotatorProgress]:
 
 
 def submitted_labels(project: Project) -> dict[int, dict[int, dict]]:
+    """{task number: {annotator id: answers}}."""
     rows = Annotation.objects.filter(task__project=project, state=AnnotationState.SUBMITTED)
-    return labels_by_item(rows.values_list("task_id", "annotator_id", "answers"))
+    return labels_by_item(rows.values_list("task__number", "annotator_id", "answers"))
 
 
 def agreement(project: Project):
@@ -85,4 +86,5 @@ def agreement(project: Project):
 
 
 def disagreeing_tasks(project: Project) -> list[int]:
+    """The numbers (Task.number) of the tasks whose annotators disagree."""
     return disagreements(project.questions, submitted_labels(project))

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import QuerySet
 
+from annotate.accounts.throttling import CooledDown, sign_in
 from annotate.datasets.importing import upload_too_big
 from annotate.datasets.models import Dataset
 from annotate.exports.filters import clean_filters
 from annotate.exports.models import ExportFormat
+from annotate.labeling.access import reviewable_projects
 from annotate.labeling.models import Project, Role
 from annotate.labeling.questions import KINDS
 from inference.models import ModelConfig, Run
@@ -20,6 +23,17 @@ class DatasetImportForm(forms.Form):
     )
     name = forms.CharField(max_length=200, required=False, help_text="Default: the file's name.")
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    keep_authors = forms.BooleanField(
+        required=False,
+        label="Keep the export's authors",
+        help_text="Give an Annotate export's labels to the accounts it names, creating "
+        "missing ones without a password. Unticked, they are all yours.",
+    )
+
+    def __init__(self, *args, user=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not (user and user.is_superuser):  # only a superuser may (datasets.actions)
+            del self.fields["keep_authors"]
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -232,6 +246,11 @@ class ExportForm(forms.Form):
         required=False, initial=True, label="Replace annotator names by stable pseudonyms"
     )
 
+    def __init__(self, *args, user, **kwargs):
+        """Only the projects whose labels `user` may read are offered (reviewable_projects)."""
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = reviewable_projects(user)
+
     def filters(self) -> dict:
         data = {k: (v.pk if hasattr(v, "pk") else v) for k, v in self.cleaned_data.items()}
         return clean_filters(data)
@@ -239,3 +258,20 @@ class ExportForm(forms.Form):
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'CI export'.")
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, checked through the throttled `sign_in` the API's Basic auth uses."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            try:
+                self.user_cache = sign_in(self.request, username, password)
+            except CooledDown as error:
+                raise forms.ValidationError(str(error), code="cooled_down") from error
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data

@@ -8,6 +8,7 @@ from functools import cached_property
 import httpx2
 
 from inference.backends.base import BackendError, GenerationRequest, GenerationResult
+from inference.backends.egress import DEFAULT_URLS
 from inference.backends.hosted import HostedBackend, sampling, split_system
 from inference.backends.retry import Failure, parse_retry_after, status_retryable
 from inference.measurement import Timing
@@ -67,7 +68,7 @@ class AnthropicBackend(AnthropicBatches, HostedBackend):
         anthropic = _sdk()
         return anthropic.Anthropic(
             api_key=self.api_key(),
-            base_url=self.params.get("base_url") or None,
+            base_url=self.params.get("base_url") or DEFAULT_URLS["anthropic"],
             max_retries=0,  # retries are ours (inference.backends.retry), mid-stream included
             timeout=self.timeout_s(),
         )
@@ -84,11 +85,11 @@ class AnthropicBackend(AnthropicBatches, HostedBackend):
             client.models.list(limit=1)
         except anthropic.AuthenticationError as exc:
             raise BackendError(
-                f"Anthropic refused the key in {self.key_env}: {exc.api_message or exc.message}"
+                f"Anthropic refused the key in {self.key_label}: {exc.api_message or exc.message}"
             ) from None
         except anthropic.PermissionDeniedError as exc:
             raise BackendError(
-                f"The key in {self.key_env} may not use the API: {exc.api_message or exc.message}"
+                f"The key in {self.key_label} may not use the API: {exc.api_message or exc.message}"
             ) from None
         except (anthropic.APIConnectionError, anthropic.APIStatusError):
             pass  # a blip or an endpoint this server lacks: the requests will tell

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from functools import cached_property
 from typing import ClassVar
 
 from inference.backends.base import (
@@ -17,6 +18,7 @@ from inference.backends.base import (
     ShouldStop,
     concurrency_of,
 )
+from inference.backends.egress import Egress, EgressRefused
 from inference.backends.retry import Failure, GaveUp, Retrying
 from inference.env import envsecret
 
@@ -33,16 +35,29 @@ class HostedBackend(Backend):
 
     @classmethod
     def cache_key(cls, params: dict) -> tuple:
-        return (params["model"], params.get("base_url", ""), params.get("api_key_env", ""))
+        where = (params.get("base_url", ""), params.get("api_key_env", ""))
+        return (params["model"], *where, repr(params.get("egress")))
 
     @classmethod
     def in_flight(cls, params: dict) -> int:
         """Requests in flight at once: the configuration's concurrency."""
         return max(int(concurrency_of(params) or 1), 1)
 
+    @cached_property
+    def key_env(self) -> str | None:
+        """The variable whose value goes with the requests, or None (the server takes no key).
+        Checked against the operator's allow-lists (egress.py) before anything is sent."""
+        params = self.params
+        try:
+            return Egress.from_params(params).key_variable(
+                self.name, params.get("base_url") or "", params.get("api_key_env") or ""
+            )
+        except EgressRefused as exc:
+            raise BackendError(str(exc)) from None
+
     @property
-    def key_env(self) -> str:
-        return self.params.get("api_key_env") or self.default_key_env
+    def key_label(self) -> str:
+        return self.key_env or "no variable (no key was sent)"
 
     def timeout_s(self) -> float:
         return float(self.params.get("timeout_s", TIMEOUT_S))
@@ -50,6 +65,8 @@ class HostedBackend(Backend):
     def api_key(self) -> str:
         """The key, read from the environment variable the configuration names (or its _FILE
         twin). It is never stored in the database and never logged."""
+        if self.key_env is None:
+            return "not-needed"  # none of the operator's keys may go to this server
         key = envsecret(self.key_env)
         if not key:
             raise BackendError(

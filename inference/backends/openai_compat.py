@@ -8,12 +8,13 @@ from functools import cached_property
 import httpx2
 
 from inference.backends.base import BackendError, GenerationRequest, GenerationResult
+from inference.backends.egress import DEFAULT_URLS
 from inference.backends.hosted import HostedBackend, sampling
 from inference.backends.retry import Failure, parse_retry_after, status_retryable
 from inference.env import envsecret
 from inference.measurement import Timing
 
-OPENAI_URL = "https://api.openai.com/v1"
+OPENAI_URL = DEFAULT_URLS["openai"]
 
 
 def _sdk():
@@ -33,7 +34,7 @@ class OpenAICompatBackend(HostedBackend):
 
     def api_key(self) -> str:
         # Local servers (vLLM, llama.cpp, mlx_lm.server) take any key; OpenAI needs a real one.
-        if self.base_url != OPENAI_URL and not envsecret(self.key_env):
+        if self.key_env and self.base_url != OPENAI_URL and not envsecret(self.key_env):
             return "not-needed"
         return super().api_key()
 
@@ -53,11 +54,12 @@ class OpenAICompatBackend(HostedBackend):
 
     def check(self) -> None:
         openai = _sdk()
+        client = self.client  # a key the operator does not allow fails here, nothing sent
         try:
-            self.client.models.list()
+            client.models.list()
         except openai.AuthenticationError as exc:
             raise BackendError(
-                f"{self.base_url} refused the key in {self.key_env}: {_message(exc)}"
+                f"{self.base_url} refused the key in {self.key_label}: {_message(exc)}"
             ) from None
         except openai.APIConnectionError as exc:
             raise BackendError(f"Cannot reach {self.base_url}: {exc}") from None

@@ -22,7 +22,7 @@ def api(client, owner):
 def test_a_label_answer_too_large_for_a_float_is_refused(api, owner, mlx_config):
     project = make_project(owner, mlx_config, n=1)
     held = annotation_queue.next_task(project, owner)
-    url = f"/api/projects/{project.pk}/tasks/{held.task_id}/label"
+    url = f"/api/projects/{project.pk}/tasks/{held.task.number}/label"
     response = api("post", url, '{"answers": {"quality": 1e400, "correct": "pass"}}')
     assert response.status_code == 422, response.content
 

@@ -88,7 +88,7 @@ def test_owners_edit_sync_and_staff_projects_through_the_api(
     for person, verdict in ((annotator, "pass"), (annotator2, "fail")):
         held = annotation_queue.next_task(project, person)
         annotation_queue.submit(held, {"quality": 3, "correct": verdict}, 1.0)
-    first_task = held.task_id
+    first_task = held.task.number
 
     client.force_login(reviewer)
     assert client.get(f"{url}/disagreements").json() == [first_task]

@@ -52,6 +52,7 @@ def _open_queue(page, project, username: str, password: str) -> int:
 
 
 def _task_id(page) -> int:
+    """The number of the task shown (pages name tasks by Task.number)."""
     return int(TASK_URL.search(page.url).group(1))
 
 
@@ -100,7 +101,7 @@ def test_an_annotator_labels_with_the_keyboard_only(page, project, annotator, sh
     assert len(set(labeled)) == 3
 
     mine = Annotation.objects.filter(annotator=annotator).select_related("task__generation")
-    submitted = {a.task_id: a for a in mine.filter(state=AnnotationState.SUBMITTED)}
+    submitted = {a.task.number: a for a in mine.filter(state=AnnotationState.SUBMITTED)}
     assert sorted(submitted) == sorted(labeled)
     expected = [(4, "pass"), (2, "fail"), (5, "pass")]
     for task_id, (quality, correct) in zip(labeled, expected, strict=True):
@@ -138,7 +139,7 @@ def test_an_annotator_labels_with_the_keyboard_only(page, project, annotator, sh
     assert _task_id(page) == held
     _press_and_wait(page, "s")
     assert _task_id(page) not in [*labeled, held]
-    assert mine.get(task_id=held).state == AnnotationState.SKIPPED
+    assert mine.get(task__number=held).state == AnnotationState.SKIPPED
     assert mine.filter(state=AnnotationState.SUBMITTED).count() == 3
 
 
@@ -146,7 +147,7 @@ def test_an_untouched_correction_box_is_not_a_correction(page, project, annotato
     _open_queue(page, project, "annie", "pw-annie-123")
     task_id = _label(page, "4", "1")
 
-    label = Annotation.objects.select_related("task__generation").get(task_id=task_id)
+    label = Annotation.objects.select_related("task__generation").get(task__number=task_id)
     assert label.answers.get("correction") in (None, label.task.generation.output)
 
 
@@ -186,7 +187,7 @@ def test_two_annotators_at_once_get_different_items(
     assert sorted(tasks.values_list("submitted", flat=True)) == [1, 1, 1, 1]
     for username, task_ids in done.items():
         labels = Annotation.objects.filter(annotator__username=username)
-        assert sorted(labels.values_list("task_id", flat=True)) == sorted(task_ids)
+        assert sorted(labels.values_list("task__number", flat=True)) == sorted(task_ids)
         assert set(labels.values_list("state", flat=True)) == {AnnotationState.SUBMITTED}
 
 
@@ -211,8 +212,8 @@ def _open_review(page, task: Task):
     log_in(page, "rita", "pw-rita-123")
     rows = page.locator("table tbody tr")
     expect(rows).to_have_count(1)
-    rows.get_by_role("link", name=str(task.pk), exact=True).click()
-    expect(page).to_have_url(re.compile(rf"/projects/{task.project_id}/review/{task.pk}/$"))
+    rows.get_by_role("link", name=str(task.number), exact=True).click()
+    expect(page).to_have_url(re.compile(rf"/projects/{task.project_id}/review/{task.number}/$"))
     labels = page.locator(".labels-grid > .card")
     expect(labels).to_have_count(2)
     return labels

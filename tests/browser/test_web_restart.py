@@ -149,7 +149,7 @@ def test_no_label_is_lost_when_the_web_server_restarts(
         expect(alert).to_contain_text("press Enter to try again")
         assert annie.task_id == crashed_on
         assert annie.checked() == typed
-    sent = Annotation.objects.filter(task_id=crashed_on, state=AnnotationState.SUBMITTED)
+    sent = Annotation.objects.filter(task__number=crashed_on, state=AnnotationState.SUBMITTED)
     assert not sent.exists()
 
     # Same port, new processes; she sends again and goes on, signed in all along.
@@ -167,10 +167,10 @@ def test_no_label_is_lost_when_the_web_server_restarts(
     for person in (annie, bert):
         labels = Annotation.objects.filter(annotator__username=person.username)
         assert set(labels.values_list("state", flat=True)) == {AnnotationState.SUBMITTED}
-        stored = {a.task_id: (a.answers["quality"], a.answers["correct"]) for a in labels}
+        stored = {a.task.number: (a.answers["quality"], a.answers["correct"]) for a in labels}
         assert stored == person.acknowledged
     # 2. The one sent again after the restart is stored once, with what was typed before it.
-    retried = Annotation.objects.get(task_id=crashed_on)
+    retried = Annotation.objects.get(task__number=crashed_on)
     assert (retried.annotator, retried.answers["quality"], retried.answers["correct"]) == (
         annotator,
         *typed,
@@ -222,6 +222,6 @@ def test_a_submit_the_server_turns_down_keeps_the_answers(
     tab.goto("/accounts/login/")
     log_in(tab, "annie", "pw-annie-123")
     annie.submit()
-    label = Annotation.objects.get(task_id=held)
+    label = Annotation.objects.get(task__number=held)
     assert label.state == AnnotationState.SUBMITTED
     assert (label.answers["quality"], label.answers["correct"]) == (4, "pass")

@@ -55,9 +55,12 @@ def _paths(value, path=()):
 
 @settings(max_examples=500, **FUZZ)
 @given(data=st.data())
-def test_any_damage_to_an_export_row_is_restored_or_refused_by_line(owner, export_rows, data):
-    """One value anywhere in an exported row replaced by any JSON: the file is restored whole
-    (items, outputs, labels) or refused by line with nothing written, never a crash."""
+def test_any_damage_to_an_export_row_is_restored_or_refused_by_line(
+    owner, export_rows, django_user_model, data
+):
+    """One value anywhere in an exported row replaced by any JSON, its authors kept or not:
+    the file is restored whole (items, outputs, labels) or refused by line with nothing
+    written, never a crash."""
     rows = json.loads(json.dumps(export_rows))
     row = rows[data.draw(st.integers(0, len(rows) - 1), label="row")]
     path = data.draw(st.sampled_from(list(_paths(row))[1:]), label="path")
@@ -67,11 +70,12 @@ def test_any_damage_to_an_export_row_is_restored_or_refused_by_line(owner, expor
         target = target[key]
     target[last] = data.draw(json_values, label="value")
     body = b"".join(encode(r, ascii_only=True) + b"\n" for r in rows)
-    tables = (Dataset, Item, Generation, Project, Annotation)
+    keep = data.draw(st.booleans(), label="keep_authors")
+    tables = (Dataset, Item, Generation, Project, Annotation, django_user_model)
     with undone():
         before = [t.objects.count() for t in tables]
         try:
-            dataset = import_dataset(io.BytesIO(body), "export.jsonl", "", owner)
+            dataset = import_dataset(io.BytesIO(body), "export.jsonl", "", owner, keep_authors=keep)
         except ImportFailed as failed:
             event("refused")
             assert [t.objects.count() for t in tables] == before, "a refused file wrote something"

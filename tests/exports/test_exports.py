@@ -172,8 +172,8 @@ def test_an_export_imports_back_into_an_empty_instance_with_its_labels(
     Dataset.objects.all().delete()
     django_user_model.objects.exclude(pk=owner.pk).delete()
 
-    with path.open("rb") as stream:
-        dataset = import_dataset(stream, "back.jsonl", "back", owner)
+    with path.open("rb") as stream:  # as a superuser asks for it (annotate/datasets/actions.py)
+        dataset = import_dataset(stream, "back.jsonl", "back", owner, keep_authors=True)
 
     assert vars(dataset.restored) == {
         "items": 3,
@@ -183,6 +183,8 @@ def test_an_export_imports_back_into_an_empty_instance_with_its_labels(
         "labels": 6,
         "reviewed": 1,
         "users_created": ["annie", "bert", "rita"],
+        "attributed_to": None,
+        "labels_left_out": 0,
     }
     project = Project.objects.get()
     assert project.name == labeled.name and project.questions == labeled.questions
@@ -264,11 +266,16 @@ def test_the_api_and_the_page_say_what_an_export_brought_back(owner_client, labe
     with path.open("rb") as f:
         response = owner_client.post("/api/datasets", {"file": f, "name": "again"})
     assert response.status_code == 201, response.content
-    assert response.json()["restored"]["labels"] == 6
-    assert response.json()["restored"]["projects"] == 1
+    # Two annotators' labels on each output, all the importer's now: one kept per output.
+    restored = response.json()["restored"]
+    assert (restored["labels"], restored["labels_left_out"], restored["projects"]) == (3, 3, 1)
+    assert restored["attributed_to"] == "owner"
     with path.open("rb") as f:
         page = owner_client.post("/datasets/import/", {"file": f, "name": "again2"}, follow=True)
-    assert "3 outputs of 1 runs, 1 projects with 6 labels" in page.content.decode()
+    assert (
+        "3 outputs of 1 runs, 1 projects with 3 labels (0 reviewed), all attributed to owner; "
+        "3 labels by other annotators of outputs already labeled were left out"
+    ) in page.content.decode()
 
 
 @pytest.fixture

@@ -136,8 +136,9 @@ def test_a_model_configuration_is_created_in_the_browser(owner_client, demo_mode
 
 
 def test_a_hosted_configuration_is_made_in_the_browser_and_routes_to_its_queue(
-    owner_client, django_capture_on_commit_callbacks
+    owner_client, django_capture_on_commit_callbacks, settings
 ):
+    settings.HOSTED_KEY_VARIABLES += " TEAM_KEY=http://127.0.0.1:9"  # the operator allows it
     response = owner_client.post(
         "/models/new/",
         {

@@ -93,7 +93,7 @@ def test_roles_limit_what_each_person_sees(client, project, annotator, reviewer,
         assert client.get(url).status_code == 403, url
     assert client.get("/api/runs").status_code == 403
     other = Task.objects.filter(project=project).last()
-    assert client.get(f"/projects/{project.pk}/tasks/{other.pk}/").status_code == 403
+    assert client.get(f"/projects/{project.pk}/tasks/{other.number}/").status_code == 403
     client.force_login(reviewer)
     assert client.get(f"/projects/{project.pk}/review/").status_code == 200
     assert client.get(f"/projects/{project.pk}/edit/").status_code == 403
@@ -109,11 +109,11 @@ def test_a_reviewer_sees_disagreements_and_sets_the_final_label(
     client.force_login(reviewer)
     listing = client.get(f"/projects/{project.pk}/review/?show=disagreements").content.decode()
     task = Task.objects.get(submitted=2)
-    assert f"/projects/{project.pk}/review/{task.pk}/" in listing
-    page = client.get(f"/projects/{project.pk}/review/{task.pk}/").content.decode()
+    assert f"/projects/{project.pk}/review/{task.number}/" in listing
+    page = client.get(f"/projects/{project.pk}/review/{task.number}/").content.decode()
     assert "annie" in page and "bert" in page
     response = client.post(
-        f"/projects/{project.pk}/review/{task.pk}/", {"quality": "2", "correct": "fail"}
+        f"/projects/{project.pk}/review/{task.number}/", {"quality": "2", "correct": "fail"}
     )
     assert response.status_code == 302
     task.refresh_from_db()
@@ -164,7 +164,7 @@ def test_the_pages_htmx_submit_is_told_where_to_go_without_loading_the_next_item
     client.force_login(annotator)
     held = annotation_queue.next_task(project, annotator)
     response = client.post(
-        f"/projects/{project.pk}/tasks/{held.task_id}/",
+        f"/projects/{project.pk}/tasks/{held.task.number}/",
         {"quality": "4", "correct": "pass"},
         HTTP_HX_REQUEST="true",
     )

@@ -50,7 +50,7 @@ class World:
     def held_task(self) -> int:
         """An item the persona holds, given out by the annotation queue itself (so that only
         the door's rule decides)."""
-        return annotation_queue.next_task(self.project, self.user).task_id
+        return annotation_queue.next_task(self.project, self.user).task.number
 
     def api(self, method: str, path: str, body: dict | None = None):
         send = getattr(self.client, method)
@@ -137,7 +137,7 @@ def skip(w: World):
 
 
 def set_final(w: World):
-    task = w.project.tasks.order_by("pk").first().pk
+    task = w.project.tasks.order_by("pk").first().number
     if w.door == "api":
         return w.api("post", f"{w.url}/tasks/{task}/final", {"answers": LABEL})
     return w.page_post(f"{w.url}/review/{task}/", {k: str(v) for k, v in LABEL.items()})

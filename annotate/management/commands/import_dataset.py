@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
 from annotate.datasets.actions import import_dataset
-from annotate.datasets.importing import ImportFailed
+from annotate.datasets.importing import ImportFailed, import_summary
 
 
 class Command(BaseCommand):
@@ -19,8 +19,23 @@ class Command(BaseCommand):
         parser.add_argument("--description", default="")
         parser.add_argument("--owner", default="", help="Username; default: the first superuser.")
         parser.add_argument("--format", choices=("jsonl", "csv"), default=None)
+        parser.add_argument(
+            "--keep-authors",
+            action="store_true",
+            help="Give an Annotate export's labels to the users it names (creating missing "
+            "ones without a password) instead of the owner; the owner must be a superuser.",
+        )
 
-    def handle(self, path: Path, name: str, description: str, owner: str, format, **options):
+    def handle(
+        self,
+        path: Path,
+        name: str,
+        description: str,
+        owner: str,
+        format,
+        keep_authors: bool = False,
+        **options,
+    ):
         users = get_user_model().objects
         user = (
             users.filter(username=owner).first()
@@ -33,9 +48,17 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: no such file")
         try:
             with path.open("rb") as stream:
-                dataset = import_dataset(user, stream, path.name, name, description, fmt=format)
-        except PermissionDenied:
-            raise CommandError(f"{user.username} may not import datasets.") from None
+                dataset = import_dataset(
+                    user,
+                    stream,
+                    path.name,
+                    name,
+                    description,
+                    fmt=format,
+                    keep_authors=keep_authors,
+                )
+        except PermissionDenied as exc:
+            raise CommandError(f"Refused for {user.username}: {exc}") from None
         except ImportFailed as exc:
             lines = "\n".join(f"  {e}" for e in exc.errors)
             raise CommandError(
@@ -43,3 +66,5 @@ class Command(BaseCommand):
             ) from None
         count = dataset.items.count()
         self.stdout.write(f"Imported {count} items into dataset {dataset.pk} ({dataset.name}).")
+        if getattr(dataset, "restored", None):
+            self.stdout.write(import_summary(dataset, path.name))

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 
 from annotate.web.forms import ModelConfigForm
 from inference import actions
-from inference.access import get_config_for_user, require_manager
+from inference.access import get_config_for_user, operator_egress, require_manager
 from inference.errors import ActionError
 from inference.models import ModelConfig
 
@@ -36,5 +36,8 @@ def edit_config(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             return redirect("annotate-config-list")
     status = 400 if request.method == "POST" else 200
     return render(
-        request, "annotate/config_form.html", {"form": form, "config": config}, status=status
+        request,
+        "annotate/config_form.html",
+        {"form": form, "config": config, "egress": operator_egress()},
+        status=status,
     )

@@ -29,14 +29,14 @@ def _list(request: HttpRequest, form: DatasetImportForm, errors=None, status=200
 @login_required
 def list_datasets(request: HttpRequest) -> HttpResponse:
     require_manager(request.user)
-    return _list(request, DatasetImportForm())
+    return _list(request, DatasetImportForm(user=request.user))
 
 
 @login_required
 @require_POST
 def import_dataset_view(request: HttpRequest) -> HttpResponse:
     require_manager(request.user)
-    form = DatasetImportForm(request.POST, request.FILES)
+    form = DatasetImportForm(request.POST, request.FILES, user=request.user)
     if not form.is_valid():
         return _list(request, form, status=400)
     upload = form.cleaned_data["file"]
@@ -47,6 +47,7 @@ def import_dataset_view(request: HttpRequest) -> HttpResponse:
             upload.name,
             form.cleaned_data["name"],
             form.cleaned_data["description"],
+            keep_authors=form.cleaned_data.get("keep_authors", False),
         )
     except ImportFailed as exc:
         return _list(request, form, errors=exc, status=400)

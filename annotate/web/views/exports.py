@@ -14,7 +14,7 @@ from inference.access import require_manager
 @login_required
 def list_exports(request: HttpRequest) -> HttpResponse:
     require_manager(request.user)
-    form = ExportForm(request.POST or None)
+    form = ExportForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         export = start_export(request.user, form.cleaned_data["format"], form.filters())
         return redirect("annotate-export-detail", pk=export.pk)

@@ -16,6 +16,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from annotate.comparisons.diffing import word_diff
 from annotate.labeling import actions
 from annotate.labeling.access import get_project_for_user, get_task_for_user
+from annotate.labeling.blind import prompt_messages
 from annotate.labeling.models import Annotation, AnnotationState, Role, Task
 from annotate.labeling.projects import disagreeing_tasks
 from annotate.labeling.questions import choices
@@ -36,22 +37,25 @@ def annotate_next(request: HttpRequest, pk: int) -> HttpResponse:
     if annotation is None:
         project = get_project_for_user(request.user, pk)
         return render(request, "annotate/queue_done.html", {"project": project})
-    return redirect("annotate-task", pk=pk, task_pk=annotation.task_id)
+    return redirect("annotate-task", pk=pk, number=annotation.task.number)
+
+
+NUMBER = "task__number"  # pages name a task by its number, never its database id
 
 
 def _history(project, user, mine: Annotation | None) -> tuple[int | None, int | None]:
-    """The annotator's previous and next items in the project, in the order they took them:
-    two index-bounded lookups beside this one, however long their history."""
+    """The numbers of the annotator's previous and next items in the project, in the order
+    they took them: two index-bounded lookups beside this one, however long their history."""
     taken = Annotation.objects.filter(task__project=project, annotator=user).exclude(
         state=AnnotationState.SKIPPED
     )
     if mine is None or mine.state == AnnotationState.SKIPPED:
-        return taken.order_by("-started_at", "-pk").values_list("task_id", flat=True).first(), None
+        return taken.order_by("-started_at", "-pk").values_list(NUMBER, flat=True).first(), None
     at, pk = mine.started_at, mine.pk
     earlier = taken.filter(Q(started_at__lt=at) | Q(started_at=at, pk__lt=pk))
     later = taken.filter(Q(started_at__gt=at) | Q(started_at=at, pk__gt=pk))
-    previous = earlier.order_by("-started_at", "-pk").values_list("task_id", flat=True).first()
-    following = later.order_by("started_at", "pk").values_list("task_id", flat=True).first()
+    previous = earlier.order_by("-started_at", "-pk").values_list(NUMBER, flat=True).first()
+    following = later.order_by("started_at", "pk").values_list(NUMBER, flat=True).first()
     return previous, following
 
 
@@ -88,11 +92,11 @@ def _to_next(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def label_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
+def label_task(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     error = ""
     if request.method == "POST":
         try:
-            actions.submit_label(request.user, pk, task_pk, request.POST, _spent(request))
+            actions.submit_label(request.user, pk, number, request.POST, _spent(request))
         except Conflict as exc:  # not theirs to label (any more): on to the next one
             messages.error(request, str(exc))
             return _to_next(request, pk)
@@ -101,7 +105,7 @@ def label_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
         else:
             return _to_next(request, pk)
     project = get_project_for_user(request.user, pk)
-    task = get_task_for_user(request.user, project, task_pk)
+    task = get_task_for_user(request.user, project, number)
     mine = Annotation.objects.filter(task=task, annotator=request.user).first()
     previous, following = _history(project, request.user, mine)
     generation = task.generation
@@ -112,7 +116,7 @@ def label_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
         "error": error,
         "generation": generation,
         "item": generation.item,
-        "messages_list": generation.messages,
+        "messages_list": prompt_messages(project, task),
         "questions": _questions(
             project,
             _posted(request, project) if error else (mine.answers if mine else {}),
@@ -129,8 +133,8 @@ def label_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def skip_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
-    actions.skip_item(request.user, pk, task_pk, _spent(request))
+def skip_task(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    actions.skip_item(request.user, pk, number, _spent(request))
     return redirect("annotate-next", pk=pk)
 
 
@@ -140,7 +144,7 @@ def review_list(request: HttpRequest, pk: int) -> HttpResponse:
     show = request.GET.get("show", "disagreements")
     tasks = Task.objects.filter(project=project, submitted__gt=0)
     if show == "disagreements":
-        tasks = tasks.filter(pk__in=disagreeing_tasks(project))
+        tasks = tasks.filter(number__in=disagreeing_tasks(project))
     elif show == "unreviewed":
         tasks = tasks.filter(final__isnull=True)
     tasks = tasks.select_related("generation__item").prefetch_related("annotations__annotator")
@@ -151,11 +155,11 @@ def review_list(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def review_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
+def review_task(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     error = ""
     if request.method == "POST":
         try:
-            actions.set_final_label(request.user, pk, task_pk, request.POST)
+            actions.set_final_label(request.user, pk, number, request.POST)
         except Invalid as exc:
             error = str(exc)
         else:
@@ -163,7 +167,7 @@ def review_task(request: HttpRequest, pk: int, task_pk: int) -> HttpResponse:
             url = reverse("annotate-review", kwargs={"pk": pk})
             return redirect(f"{url}?show=disagreements")
     project = get_project_for_user(request.user, pk, role=Role.REVIEWER)
-    task = get_task_for_user(request.user, project, task_pk)
+    task = get_task_for_user(request.user, project, number)
     labels = task.annotations.filter(state=AnnotationState.SUBMITTED).select_related("annotator")
     generation = task.generation
     start = task.final or (labels[0].answers if len(labels) == 1 else {})

@@ -60,6 +60,7 @@ def _interval_chart(rows) -> list[dict]:
             "low": x(r.rating_low),
             "mid": x(r.rating),
             "high": x(r.rating_high),
+            "width": round(x(r.rating_high) - x(r.rating_low), 2),
             "y": 14 + 26 * i,
         }
         for i, r in enumerate(rows)
