@@ -185,10 +185,12 @@ def diagnose(built: Built, repeat: int) -> dict[str, Any]:
 
 
 def last_task_of(annotator_id: int, project_id: int) -> int:
+    """The number (its name in URLs) of the annotator's last task in the project."""
     return (
         Annotation.objects.filter(annotator_id=annotator_id, task__project_id=project_id)
+        .select_related("task")
         .latest("pk")
-        .task_id
+        .task.number
     )
 
 

@@ -30,7 +30,7 @@ How:
    - page_after_vote_s: --vote-rounds times, one annotator takes a new task (GET .../next/),
      opens it and POSTs a verdict, then the superuser GETs the results page: the median;
    - label_page_s: the median of those GETs of the comparison labeling page
-     (/projects/<pk>/tasks/<task_pk>/, two outputs and a word diff) by the annotator;
+     (/projects/<pk>/tasks/<number>/, two outputs and a word diff) by the annotator;
    - spearman: Spearman's rho between the estimated and the true ratings; coverage: how many
      true ratings lie inside their bootstrap 95% interval (about 95% of models expected);
    - diagnostics: EXPLAIN ANALYZE of load_votes' query, the SQL statements each page sends

@@ -23,7 +23,7 @@ from annotate.datasets.records import ImportFailed, LineError, LineErrors, Parse
 from annotate.datasets.reimport import restore
 
 BULK = 2000
-BULK_CHARS = 16 * 2**20  # text held before a bulk_create, where there is no COPY
+BULK_CHARS = 4 * 2**20  # text held before a bulk_create, where there is no COPY
 
 
 def upload_too_big(size: int) -> str | None:

@@ -112,19 +112,6 @@ def parquet_declared_too_big(metadata) -> str:
     return ""
 
 
-def parquet_dictionary_columns(metadata) -> list[str]:
-    """The columns some row group stores as a dictionary: read as Arrow dictionaries, each
-    distinct text is held once (one 1 MB text in 2,000 rows is 1 MB, not 2 GB)."""
-    return sorted(
-        {
-            metadata.row_group(g).column(c).path_in_schema
-            for g in range(metadata.num_row_groups)
-            for c in range(metadata.num_columns)
-            if metadata.row_group(g).column(c).has_dictionary_page
-        }
-    )
-
-
 def arrow_row_sizes(batch) -> tuple[list[int], dict[int, str]]:
     """Each row's decoded size in bytes, and why rows with an oversized field are refused,
     computed on the Arrow columns without making a Python object of any cell."""
@@ -173,7 +160,9 @@ def _arrow_sizes(column):
         if not len(values):
             return np.zeros(len(column), dtype=np.int64)
         indices = column.indices.fill_null(0).to_numpy(zero_copy_only=False)
-        return np.where(column.is_valid().to_numpy(zero_copy_only=False), values[indices], 0)
+        # clip: a damaged file's index out of range is refused when its row is read
+        used = values.take(indices, mode="clip")
+        return np.where(column.is_valid().to_numpy(zero_copy_only=False), used, 0)
     if any(is_text(kind) for is_text in _text_types()):
         return pc.binary_length(column).fill_null(0).to_numpy(zero_copy_only=False)
     if pa.types.is_struct(kind):

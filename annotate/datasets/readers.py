@@ -18,8 +18,8 @@ from annotate.datasets import limits
 from annotate.datasets.records import ImportFailed
 
 # Parquet rows read at a time, kept in Arrow; made Python objects up to PYTHON_BYTES at a time.
-BATCH_ROWS = 64
-PYTHON_BYTES = 16 * 2**20
+BATCH_ROWS = 16
+PYTHON_BYTES = 4 * 2**20
 SKIP_BYTES = 2**20  # read at a time from the rest of a JSONL line too long to keep
 
 
@@ -130,11 +130,9 @@ def read_parquet(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
     import pyarrow.parquet as pq
 
     try:
-        meta = pq.ParquetFile(stream).metadata
-        if why := limits.parquet_declared_too_big(meta):
+        parquet = pq.ParquetFile(stream)
+        if why := limits.parquet_declared_too_big(parquet.metadata):
             raise ImportFailed([why], 1)
-        dictionaries = limits.parquet_dictionary_columns(meta)
-        parquet = pq.ParquetFile(stream, metadata=meta, read_dictionary=dictionaries)
         budget, number = limits.Budget(), 0
         for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
             for first, rows, error in _parquet_runs(batch):
@@ -146,8 +144,9 @@ def read_parquet(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
                 for row in batch.slice(first, len(rows)).to_pylist():
                     number += 1
                     yield number, _parquet_record(row), ""
-    except (pa.ArrowException, OSError, ValueError, RecursionError) as exc:
-        # ValueError: a damaged file's names that are not UTF-8, nanoseconds no datetime holds.
+    except (pa.ArrowException, OSError, ValueError, OverflowError, RecursionError) as exc:
+        # ValueError: a damaged file's names that are not UTF-8, nanoseconds no datetime holds;
+        # OverflowError: a duration no timedelta holds.
         yield 1, None, f"unreadable Parquet ({exc})"
 
 

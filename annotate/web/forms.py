@@ -77,6 +77,14 @@ class ModelConfigForm(forms.ModelForm):
         # Each is for one kind of backend: the other may be left empty (it keeps its value).
         for name in ("batch_size", "concurrency"):
             self.fields[name].required = False
+        self.fields["base_url"].help_text = (
+            "Hosted backends. Empty: the provider's own API. Only addresses the operator "
+            "allows (listed below) are accepted."
+        )
+        self.fields["api_key_env"].help_text = (
+            "The name of the environment variable with the key, never the key. Empty: the "
+            "provider's usual variable, where the operator allows it to be sent."
+        )
         if self.instance.pk:
             self.initial["stop"] = "\n".join(self.instance.stop)
         elif not self.initial.get("model"):
@@ -230,7 +238,11 @@ class ProjectionForm(forms.Form):
 
 class ExportForm(forms.Form):
     format = forms.ChoiceField(choices=ExportFormat.choices)
-    project = forms.ModelChoiceField(queryset=Project.objects.all(), required=False)
+    project = forms.ModelChoiceField(
+        queryset=Project.objects.all(),
+        required=False,
+        help_text="Projects you own or review. Exports carry labels of those projects only.",
+    )
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.all(), required=False)
     model = forms.ModelChoiceField(
         queryset=ModelConfig.objects.all(), required=False, label="Model configuration"

@@ -11,9 +11,11 @@ dataset, model configuration, run, project and the export); superuser.
 A cell is one of:
   ok            2xx, or a redirect that is not to a login page; an allowed write may also be
                 refused on its merits (400, 409, 422): the caller got past the access check
+                (and where a row says how to see the write's effect, the effect is there)
   login         redirected to a login page with ?next= (anonymous on a page; the admin)
   unauthorized  401 (anonymous on the API)
-  denied        403 or 404
+  denied        403 or 404; or, for a row that says how to see its effect, a form that
+                answered 2xx and did nothing
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
@@ -35,8 +37,10 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from annotate.accounts.models import ApiToken
 from annotate.api import api
 from annotate.exports.actions import start_export
+from annotate.exports.models import Export
 from annotate.labeling import actions as labeling
 from annotate.labeling.models import ProjectMember
+from inference.access import MANAGE_PERMISSION
 from inference.actions import create_run
 from inference.models import GenerationStatus, ModelConfig
 from tests.conftest import make_dataset
@@ -65,6 +69,8 @@ EXPORT_OWNER = ("creator",)  # "one of the caller's own exports (404 for anyone 
 MEMBERS = ("annotator", "reviewer", "project_owner", "creator", "superuser")
 REVIEWERS = ("reviewer", "project_owner", "creator", "superuser")
 OWNERS = ("project_owner", "creator", "superuser")
+# An export of a project's labels: managers who may review the project (exports.actions).
+MANAGING_REVIEWERS = ("creator", "superuser")
 NOBODY = ()
 
 ANSWERS = {"quality": 4, "correct": "pass"}
@@ -72,20 +78,33 @@ ANSWERS = {"quality": 4, "correct": "pass"}
 
 @dataclass(frozen=True)
 class Case:
-    """One request: the URL's {names} are the world's ids; body is a dict or a function of
-    the world; refused is what a signed-in person outside `allowed` gets."""
+    """One request. The URL's {names} are the world's ids; body is a dict or a function of
+    the world; effect(world, user), if given, says whether a write took effect. refused is
+    what a signed-in person outside `allowed` gets; anonymous, what an anonymous one gets
+    where not the door's usual (sent to log in by a page, 401 from the API)."""
 
     method: str
     url: str
     allowed: tuple[str, ...]
     body: dict | Callable | None = None
     multipart: bool = False
+    effect: Callable | None = None
     refused: str = "denied"
+    anonymous: str | None = None
 
 
-def upload(w) -> dict:
+def upload(w, **fields) -> dict:
     lines = b'{"prompt": "Say hello."}\n{"prompt": "Say goodbye."}\n'
-    return {"file": SimpleUploadedFile("prompts.jsonl", lines), "name": "uploaded"}
+    return {"file": SimpleUploadedFile("prompts.jsonl", lines), "name": "uploaded", **fields}
+
+
+def revoked_creators_token(w, user) -> bool:
+    return ApiToken.objects.filter(pk=w.token_ids["creator"], revoked_at__isnull=False).exists()
+
+
+def exported_project(w, user) -> bool:
+    mine = Export.objects.filter(owner=user, filters__project=w.project)
+    return mine.exclude(pk=w.export).exists()
 
 
 # Pages by URL name (the admin as one row: Django's own site, for staff only).
@@ -99,11 +118,25 @@ PAGES: dict[str, Case] = {
     "annotate-config-new": Case("GET", "/models/new/", MANAGERS),
     "annotate-config-edit": Case("GET", "/models/{config}/edit/", CREATOR_OR_STAFF),
     "annotate-export-list": Case("GET", "/exports/", MANAGERS),
+    # The form offers only the projects the manager may review; another one is refused.
+    "annotate-export-list [of a project]": Case(
+        "POST",
+        "/exports/",
+        MANAGING_REVIEWERS,
+        lambda w: {"format": "jsonl", "project": w.project},
+        effect=exported_project,
+    ),
     "annotate-export-detail": Case("GET", "/exports/{export}/", EXPORT_OWNER),
     "annotate-export-download": Case("GET", "/exports/{export}/download/", EXPORT_OWNER),
     "annotate-export-manifest": Case("GET", "/exports/{export}/manifest/", EXPORT_OWNER),
     "annotate-tokens": Case("GET", "/account/tokens/", SIGNED_IN),
     "annotate-token-revoke": Case("POST", "/account/tokens/{own_token}/revoke/", SIGNED_IN),
+    "annotate-token-revoke [another's token]": Case(
+        "POST",
+        "/account/tokens/{creator_token}/revoke/",
+        ("creator",),
+        effect=revoked_creators_token,
+    ),
     "annotate-stats": Case("GET", "/stats/", MANAGERS),
     "annotate-health": Case("GET", "/health/", MANAGERS),
     "annotate-healthz": Case("GET", "/healthz", EVERYONE),  # load balancers
@@ -132,11 +165,13 @@ PAGES: dict[str, Case] = {
         OWNERS,
         {"username": "outsider", "role": "annotator"},
     ),
-    "annotate-member-remove": Case(
-        "POST", "/projects/{project}/members/{member}/remove/", OWNERS
-    ),
+    "annotate-member-remove": Case("POST", "/projects/{project}/members/{member}/remove/", OWNERS),
     "annotate-next": Case("GET", "/projects/{project}/next/", MEMBERS),
     "annotate-task": Case("GET", "/projects/{project}/tasks/{task}/", MEMBERS),
+    # README: annotators see their own annotation queue and labels only.
+    "annotate-task [not the annotator's]": Case(
+        "GET", "/projects/{project}/tasks/{other_task}/", REVIEWERS
+    ),
     "annotate-task-skip": Case("POST", "/projects/{project}/tasks/{task}/skip/", MEMBERS),
     "annotate-review": Case("GET", "/projects/{project}/review/", REVIEWERS),
     "annotate-results": Case("GET", "/projects/{compare}/results/", REVIEWERS),
@@ -146,7 +181,7 @@ PAGES: dict[str, Case] = {
     "admin:*": Case("GET", "/admin/", STAFF, refused="login"),
     "api-1:openapi-json": Case("GET", "/api/openapi.json", EVERYONE),
     "api-1:openapi-view": Case("GET", "/api/docs", EVERYONE),
-    "api-1:api-root": Case("GET", "/api/", NOBODY, refused="denied"),  # a name, no page
+    "api-1:api-root": Case("GET", "/api/", NOBODY, anonymous="denied"),  # a name, no page
 }
 
 # API operations by "METHOD /path" as the OpenAPI schema names them; a " [variant]" suffix
@@ -154,10 +189,16 @@ PAGES: dict[str, Case] = {
 API: dict[str, Case] = {
     "GET /api/datasets": Case("GET", "/api/datasets", MANAGERS),
     "POST /api/datasets": Case("POST", "/api/datasets", MANAGERS, upload, multipart=True),
-    "GET /api/datasets/{dataset_id}": Case("GET", "/api/datasets/{dataset}", MANAGERS),
-    "GET /api/datasets/{dataset_id}/items": Case(
-        "GET", "/api/datasets/{dataset}/items", MANAGERS
+    # Giving a re-imported export's labels to the accounts it names: superusers only.
+    "POST /api/datasets [keeping authors]": Case(
+        "POST",
+        "/api/datasets",
+        STAFF,
+        lambda w: upload(w, keep_authors="true"),
+        multipart=True,
     ),
+    "GET /api/datasets/{dataset_id}": Case("GET", "/api/datasets/{dataset}", MANAGERS),
+    "GET /api/datasets/{dataset_id}/items": Case("GET", "/api/datasets/{dataset}/items", MANAGERS),
     "GET /api/models": Case("GET", "/api/models", MANAGERS),
     "POST /api/models": Case(
         "POST", "/api/models", MANAGERS, {"name": "new", "backend": "mlx", "model": "m"}
@@ -194,24 +235,21 @@ API: dict[str, Case] = {
     "POST /api/runs/{run_id}/resume": Case("POST", "/api/runs/{run}/resume", CREATOR_OR_STAFF),
     "POST /api/runs/{run_id}/retry": Case("POST", "/api/runs/{run}/retry", CREATOR_OR_STAFF),
     "GET /api/runs/{run_id}/generations": Case("GET", "/api/runs/{run}/generations", MANAGERS),
-    "GET /api/generations/{generation_id}": Case(
-        "GET", "/api/generations/{generation}", MANAGERS
-    ),
+    "GET /api/generations/{generation_id}": Case("GET", "/api/generations/{generation}", MANAGERS),
     "GET /api/stats": Case("GET", "/api/stats", MANAGERS),
     "GET /api/health": Case("GET", "/api/health", MANAGERS),
     "POST /api/exports": Case("POST", "/api/exports", MANAGERS, {"format": "jsonl"}),
-    # An export of a project takes seeing the project: the manager, in no project, may not.
+    # An export of a project's labels: the manager, in no project, may not.
     "POST /api/exports [of a project]": Case(
         "POST",
         "/api/exports",
-        CREATOR_OR_STAFF,
+        MANAGING_REVIEWERS,
         lambda w: {"format": "jsonl", "project": w.project},
+        effect=exported_project,
     ),
     "GET /api/exports": Case("GET", "/api/exports", MANAGERS),  # their own
     "GET /api/exports/{export_id}": Case("GET", "/api/exports/{export}", EXPORT_OWNER),
-    "GET /api/exports/{export_id}/file": Case(
-        "GET", "/api/exports/{export}/file", EXPORT_OWNER
-    ),
+    "GET /api/exports/{export_id}/file": Case("GET", "/api/exports/{export}/file", EXPORT_OWNER),
     "GET /api/projects": Case("GET", "/api/projects", SIGNED_IN),  # those they are in
     "POST /api/projects": Case(
         "POST", "/api/projects", MANAGERS, lambda w: {"name": "New", "runs": [w.run]}
@@ -230,9 +268,7 @@ API: dict[str, Case] = {
         lambda w: {"name": "Quality", "runs": [w.run, w.other_run]},
     ),
     "GET /api/projects/{project_id}": Case("GET", "/api/projects/{project}", MEMBERS),
-    "POST /api/projects/{project_id}/sync": Case(
-        "POST", "/api/projects/{project}/sync", OWNERS
-    ),
+    "POST /api/projects/{project_id}/sync": Case("POST", "/api/projects/{project}/sync", OWNERS),
     "GET /api/projects/{project_id}/disagreements": Case(
         "GET", "/api/projects/{project}/disagreements", REVIEWERS
     ),
@@ -248,18 +284,20 @@ API: dict[str, Case] = {
     "DELETE /api/projects/{project_id}/members/{username}": Case(
         "DELETE", "/api/projects/{project}/members/annotator", OWNERS
     ),
-    "POST /api/projects/{project_id}/next": Case(
-        "POST", "/api/projects/{project}/next", MEMBERS
-    ),
+    "POST /api/projects/{project_id}/next": Case("POST", "/api/projects/{project}/next", MEMBERS),
     "POST /api/projects/{project_id}/tasks/{task_id}/label": Case(
         "POST", "/api/projects/{project}/tasks/{task}/label", MEMBERS, {"answers": ANSWERS}
+    ),
+    "POST /api/projects/{project_id}/tasks/{task_id}/label [not the annotator's]": Case(
+        "POST",
+        "/api/projects/{project}/tasks/{other_task}/label",
+        REVIEWERS,  # who then hold no such item: 409
+        {"answers": ANSWERS},
     ),
     "POST /api/projects/{project_id}/tasks/{task_id}/skip": Case(
         "POST", "/api/projects/{project}/tasks/{task}/skip", MEMBERS
     ),
-    "GET /api/projects/{project_id}/labels": Case(
-        "GET", "/api/projects/{project}/labels", MEMBERS
-    ),
+    "GET /api/projects/{project_id}/labels": Case("GET", "/api/projects/{project}/labels", MEMBERS),
     "POST /api/projects/{project_id}/tasks/{task_id}/final": Case(
         "POST", "/api/projects/{project}/tasks/{task}/final", REVIEWERS, {"answers": ANSWERS}
     ),
@@ -279,6 +317,8 @@ def expected(key: str, role: str) -> str:
     if role in case.allowed:
         return "ok"
     if role == "anonymous":
+        if case.anonymous:
+            return case.anonymous
         return "unauthorized" if key in API else "login"
     return case.refused
 
@@ -317,7 +357,12 @@ def build_world() -> SimpleNamespace:
         for role in ROLES[1:-1]
     }
     people["superuser"] = user_model.objects.create_superuser("superuser", password="pw-su-123")
-    owners = Group.objects.get(name="Project owners")  # as the migrations made it
+    # get_or_create: a transactional test before this module may have flushed the group.
+    owners, _ = Group.objects.get_or_create(name="Project owners")
+    app_label, codename = MANAGE_PERMISSION.split(".")
+    owners.permissions.add(
+        Permission.objects.get(content_type__app_label=app_label, codename=codename)
+    )
     for role in ("manager", "creator"):
         people[role].groups.add(owners)
     creator = people["creator"]
@@ -355,6 +400,7 @@ def build_world() -> SimpleNamespace:
         project=project.pk,
         compare=compare.pk,
         task=task.number,
+        other_task=project.tasks.exclude(pk=task.pk).first().number,
         member=ProjectMember.objects.get(project=project, user=people["annotator"]).pk,
         export=export.pk,
     )
@@ -371,7 +417,8 @@ def world(django_db_setup, django_db_blocker):
 
 def request(client, world, key: str, role: str):
     case = MATRIX[key]
-    ids = {**vars(world), "own_token": world.token_ids.get(role, world.token_ids["creator"])}
+    own_token = world.token_ids.get(role, world.token_ids["creator"])
+    ids = {**vars(world), "own_token": own_token, "creator_token": world.token_ids["creator"]}
     url = case.url.format(**ids)
     body = case.body(world) if callable(case.body) else (case.body or {})
     headers = {}
@@ -391,12 +438,14 @@ def request(client, world, key: str, role: str):
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("key", list(MATRIX))
 def test_role_matrix(client, world, key, role):
+    case = MATRIX[key]
     response = request(client, world, key, role)
-    got = outcome(response, write=MATRIX[key].method != "GET")
-    response.close()
-    assert got == expected(key, role), (
-        f"{key} as {role}: {response.status_code} {response.content[:300]!r}"
-    )
+    got = outcome(response, write=case.method != "GET")
+    if got == "ok" and case.effect and not case.effect(world, world.people.get(role)):
+        got = "denied"
+    # A download is read to the end, which closes its file.
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    assert got == expected(key, role), f"{key} as {role}: {response.status_code} {body[:300]!r}"
 
 
 # --- the matrix is complete -----------------------------------------------------------------
@@ -443,14 +492,14 @@ def test_every_route_has_a_row():
 @pytest.mark.parametrize("key", list(MATRIX))
 def test_each_row_requests_its_own_route(key):
     """The row's literal URL is the route the row is named for."""
-    url = MATRIX[key].url.format_map(_AnyId())
+    url, route = MATRIX[key].url.format_map(_AnyId()), key.split(" [")[0]
     if key in API:
-        method, path = key.split(" [")[0].split(" ", 1)
+        method, path = route.split(" ", 1)
         assert MATRIX[key].method == method and _schema_regex(path).fullmatch(url)
     elif key == "admin:*":
         assert resolve(url).namespace == "admin"
     else:
-        assert resolve(url).view_name == key
+        assert resolve(url).view_name == route
 
 
 class _AnyId(dict):

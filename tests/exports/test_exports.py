@@ -35,7 +35,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def labeled(owner, mlx_config, annotator, annotator2):
     """Three outputs, each labeled by two annotators; item 0 corrected, item 2 disputed."""
-    project = make_project(owner, mlx_config, n=3, overlap=2)
+    # Not blind: the annotation queue hands out the items in order (a blind one shuffles).
+    project = make_project(owner, mlx_config, n=3, overlap=2, blind=False)
     join(project, annotator)
     join(project, annotator2)
     answers = {
@@ -303,6 +304,7 @@ def reviewed(labeled, owner, reviewer, annotator, annotator2):
     second = Project.objects.create(
         name="Clarity",
         owner=owner,
+        blind=False,  # its queue hands out the items in order
         questions=[
             {"key": "clarity", "label": "Clarity", "kind": "rating", "min": 1, "max": 5},
             {"key": "quality", "label": "Quality", "kind": "rating", "min": 1, "max": 5},
