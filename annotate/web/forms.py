@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import QuerySet
+from django.template.defaultfilters import filesizeformat
 
 from annotate.accounts.throttling import CooledDown, sign_in
 from annotate.datasets.importing import upload_too_big
@@ -17,10 +18,7 @@ from inference.models import ModelConfig, Run
 
 
 class DatasetImportForm(forms.Form):
-    file = forms.FileField(
-        help_text="JSONL or CSV: prompt, messages, conversations or "
-        "instruction/input/output; other fields are kept as metadata."
-    )
+    file = forms.FileField(help_text="JSONL, CSV or Parquet, or an Annotate full JSONL export.")
     name = forms.CharField(max_length=200, required=False, help_text="Default: the file's name.")
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     keep_authors = forms.BooleanField(
@@ -32,6 +30,10 @@ class DatasetImportForm(forms.Form):
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["file"].help_text += (
+            f" At most {filesizeformat(settings.IMPORT_MAX_BYTES)} a file and "
+            f"{filesizeformat(settings.IMPORT_MAX_FIELD_BYTES)} a field."
+        )
         if not (user and user.is_superuser):  # only a superuser may (datasets.actions)
             del self.fields["keep_authors"]
 
