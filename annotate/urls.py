@@ -61,6 +61,11 @@ urlpatterns = [
     path(
         "projects/<int:pk>/tasks/<int:number>/skip/", labeling.skip_task, name="annotate-task-skip"
     ),
+    path(
+        "projects/<int:pk>/tasks/<int:number>/unskip/",
+        labeling.unskip_task,
+        name="annotate-task-unskip",
+    ),
     path("projects/<int:pk>/review/", labeling.review_list, name="annotate-review"),
     path("projects/<int:pk>/results/", results.comparison_results, name="annotate-results"),
     path(

@@ -52,7 +52,7 @@ class RawMLX:
         # mlx-lm, heavy and optional, loads only once the worker has started.
         from mlx_lm import load
 
-        self.bench = bench
+        self.bench, self.model_path = bench, model_path
         self.model, self.tokenizer = load(str(model_path))
         self.tokenizer.eos_token_ids = set()
         self.prompts = [
@@ -197,14 +197,16 @@ def measure_rounds(raw: RawMLX, app: App, bench: Bench) -> dict[str, list[Part]]
     return rounds
 
 
-def measure(model_path: Path, texts: list[str], bench: Bench, log: Path):
-    """Start the worker, warm both sides up, measure the rounds, stop the worker."""
+def measure(model_path: Path, texts: list[str], bench: Bench, log: Path, then=None):
+    """Start the worker, warm both sides up, measure the rounds, call then(raw, app) if given
+    (more measurements with the same worker and model), stop the worker."""
     app = App(model_path, texts, bench, log)
     worker = start_worker("bench", log, "mlx")
     try:
         warm_s = app.warm_up()
         # MLX is imported here only after the worker process has started.
         raw = RawMLX(model_path, texts, bench)
-        return measure_rounds(raw, app, bench), warm_s
+        rounds = measure_rounds(raw, app, bench)
+        return rounds, warm_s, then(raw, app) if then else None
     finally:
         worker.stop()

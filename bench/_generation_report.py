@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import subprocess
 from typing import TYPE_CHECKING, Any
+
+from environment import ROOT
+
+from inference.measurement import machine
 
 if TYPE_CHECKING:
     from _generation_parts import Part
@@ -71,8 +77,45 @@ def summary(rounds: dict[str, list[Part]], bench: Bench, warm_s: float) -> dict[
     }
 
 
-def report(rounds: dict[str, list[Part]], bench: Bench, warm_s: float) -> None:
-    result = summary(rounds, bench, warm_s)
+def context() -> dict[str, Any]:
+    """Where the figures come from: the machine, the versions, the commit."""
+    import django  # the versions only
+    import mlx.core as mx  # heavy and optional: loaded by the bench already
+    import mlx_lm
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    return {
+        "device": f"{machine()}, {os.cpu_count()} CPUs, mlx {mx.default_device()}",
+        "versions": {
+            "python": platform.python_version(),
+            "mlx": mx.__version__,
+            "mlx_lm": mlx_lm.__version__,
+            "django": django.__version__,
+        },
+        "commit": git("rev-parse", "--short", "HEAD") + (" (dirty)" if git("status", "-s") else ""),
+    }
+
+
+def print_latency(latency: dict[str, Any]) -> None:
+    print("\nOne prompt alone: time to first token (ms) and decode tokens/s, medians")
+    header = f"{'prompt tokens':<15}{'part':<10}{'ttft ms':>10}{'decode tok/s':>14}"
+    print(header)
+    print("-" * len(header))
+    for n, parts in latency["ttft_ms"].items():
+        for part, ttft in parts.items():
+            tps = latency["decode_tps"][n][part]
+            print(f"{latency['latency_prompt_tokens'][n]:<15}{part:<10}{ttft:>10.3f}{tps:>14.1f}")
+    for key in ("app_ttft_vs_raw", "app_decode_vs_raw", "batchgen_ttft_vs_raw"):
+        print(f"{key} = {latency[key]}")
+
+
+def report(
+    rounds: dict[str, list[Part]], bench: Bench, warm_s: float, latency: dict[str, Any]
+) -> None:
+    result = summary(rounds, bench, warm_s) | latency | context()
     print_table({k: min(ps, key=lambda p: p.wall_s) for k, ps in rounds.items()}, bench)
     print()
     print(goal_line("app_vs_raw", result["app_vs_raw"], GOAL_APP_VS_RAW))
@@ -80,4 +123,5 @@ def report(rounds: dict[str, list[Part]], bench: Bench, warm_s: float) -> None:
     print(f"(mlx_lm alone, batch {bench.batch_size} vs 1: {result['raw_batched_vs_serial']:.3f})")
     if not result["equal_lengths"]:
         print(f"WARNING: not every part produced {bench.prompts * bench.max_tokens} tokens")
+    print_latency(latency)
     print(json.dumps(result))

@@ -1,7 +1,7 @@
 """Generation throughput on the demo MLX model: raw mlx-lm batching against the app.
 
 Usage: python bench/generation.py [--quick] [--prompts 64] [--max-tokens N] [--batch-size 8]
-                                  [--repeat 2]
+                                  [--repeat 2] [--latency-repeat 7]
 
 Measures, with the same prompts (rendered through the chat template by
 `inference.prompts.render_chat`), max_tokens, sampler (temperature, top_p) and seed:
@@ -12,7 +12,11 @@ Measures, with the same prompts (rendered through the chat template by
   just before `create_run` to the run's `finished_at`, which the worker stamps as it marks the
   run completed (this process polls for it every 0.1 s);
 - (c) app, one at a time: the same with ModelConfig(batch_size=1);
-- (a1) raw, one at a time: (a) with batch size 1, the ceiling of what batching can buy here.
+- (a1) raw, one at a time: (a) with batch size 1, the ceiling of what batching can buy here;
+- latency of one prompt alone, rendered to 16 and to 512 tokens (bench/_generation_latency.py):
+  time to first token and decode tokens/s of raw `mlx_lm.stream_generate` (the baseline), of a
+  bare `BatchGenerator` loop, and of the app (a one-prompt run; the Generation's recorded
+  `ttft_s` and `decode_tps`): `app_ttft_vs_raw` and `app_decode_vs_raw` per prompt length.
 
 Throughput = total output tokens / wall time. Every sequence must run to max_tokens so that each
 part produces the same tokens: the benchmark uses a copy of the demo model whose configs declare
@@ -28,7 +32,9 @@ How:
    model on its first task); load the model here and warm it up too. None of this is timed.
 4. Repeat --repeat times, interleaved: (a), (b), (c), (a1). The machine is shared and noisy, so
    each part's figure is its best (shortest) repetition; all of them are in the JSON.
-5. Print a table and, as the last line, the figures as JSON.
+5. Then --latency-repeat interleaved rounds of the latency part; each figure is the median.
+6. Print a table and, as the last line, the figures as JSON, with the device, the versions,
+   the commit and the load average.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ class Bench:
     top_p: float
     seed: int
     repeat: int
+    latency_repeat: int = 7
 
 
 # --- Arguments, prompts and the model -----------------------------------------------------------
@@ -70,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-tokens", type=int, help="default 256, or 32 with --quick")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=2, help="rounds; the best one counts")
+    parser.add_argument(
+        "--latency-repeat", type=int, default=7, help="rounds of one-prompt runs; the median"
+    )
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
@@ -87,6 +97,7 @@ def bench_from_args(args: argparse.Namespace) -> Bench:
         args.top_p,
         args.seed,
         max(args.repeat, 1),
+        max(args.latency_repeat, 1),
     )
 
 
@@ -106,11 +117,18 @@ def main(argv: list[str] | None = None) -> None:
         # otherwise; the worker inherits the settings.
         setup_django(var_dir=tmp, env={"MLX_MODEL": str(model_path)})
         # The bench's parts import the app's models: only after django.setup().
+        from _generation_latency import measure_latency
         from _generation_parts import measure
 
         print(f"Benchmarking on {model_path} (worker log: {tmp / 'worker.log'})", flush=True)
-        rounds, warm_s = measure(model_path, prompt_texts(bench.prompts), bench, tmp / "worker.log")
-        report(rounds, bench, warm_s)
+        rounds, warm_s, latency = measure(
+            model_path,
+            prompt_texts(bench.prompts),
+            bench,
+            tmp / "worker.log",
+            then=lambda raw, app: measure_latency(raw, app, bench),
+        )
+        report(rounds, bench, warm_s, latency)
     finally:
         if args.keep:
             print(f"kept {tmp}", file=sys.stderr)

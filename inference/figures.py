@@ -6,6 +6,8 @@ and its tokens are no output anyone can use.
 
 - cost: the sum of the costs done generations recorded when they were made (inference/pricing.py
   says how each is priced); cost per query: that sum over the number of done generations.
+  A generation made with no price recorded None: unknown, not free. It counts in no cost
+  figure; a total with any of them is unknown, and per-query costs are over the priced ones.
 - run throughput (tokens/s): the output tokens of a run's done generations over the span from
   the first one's start to the last one's finish: what batching and concurrency buy. Undefined
   without tokens or without a span.
@@ -16,15 +18,20 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 
 # GenerationStatus.DONE: inference/models.py imports this module, so this one names the value.
 DONE = Q(status="done")
 
 
 def recorded_cost() -> Sum:
-    """Aggregate: the cost of a set of generations (None when none is done)."""
+    """Aggregate: the cost of a set of generations' priced outputs (None when none is)."""
     return Sum("cost_usd", filter=DONE)
+
+
+def priced_count() -> Count:
+    """Aggregate: how many done generations recorded a cost (the rest had no price)."""
+    return Count("cost_usd", filter=DONE)
 
 
 def run_span() -> dict:
@@ -46,6 +53,13 @@ def run_tokens_per_s(
     return output_tokens / span if span > 0 else None
 
 
-def cost_per_query(total_cost: Decimal | None, queries: int) -> float | None:
-    """What one done generation cost on average."""
-    return float(total_cost or 0) / queries if queries else None
+def cost_per_query(priced_cost: Decimal | None, priced: int) -> float | None:
+    """What one done generation cost on average, over those that recorded a cost."""
+    return float(priced_cost or 0) / priced if priced else None
+
+
+def total_cost(priced_cost: Decimal | None, priced: int, done: int) -> Decimal | None:
+    """The cost of every done generation: unknown (None) while any of them had no price."""
+    if priced < done:
+        return None
+    return priced_cost or Decimal(0)

@@ -1,11 +1,14 @@
 """What each measurement means. Every backend fills a Timing the same way.
 
 - submitted: the request enters the backend (MLX: inserted into the batch; APIs: sent).
-- time to first token (ttft_s): from submitted to the first output token reaching us.
-- latency (latency_s): from submitted to the last output token, i.e. the whole request as a
-  caller waits for it, prompt processing and queueing inside the batch included.
+- time to first token (ttft_s): from submitted to the first output token reaching us (none
+  for an empty output).
+- latency (latency_s): from submitted to the end of the request (its last output token, or
+  the end-of-sequence step after it), i.e. the whole request as a caller waits for it, prompt
+  processing and queueing inside the batch included.
 - decode tokens/s (decode_tps): output tokens after the first, divided by the time from the
-  first token to the last: the streaming speed a reader sees. Undefined below 2 tokens.
+  first output token to the last one: the streaming speed a reader sees. The end-of-sequence
+  step is neither counted nor timed. Undefined below 2 tokens.
 - output tokens: tokens the model produced, not counting the end-of-sequence token.
 - concurrency: sequences (MLX batch) or requests (APIs) in flight beside this one. Per-sequence
   decode tokens/s inside a batch falls roughly as 1/batch, so compare like with like.
@@ -30,15 +33,21 @@ class Timing:
     submitted: float | None = None
     first_token: float | None = None
     finished: float | None = None
+    last_token: float | None = None
 
     def start(self) -> None:
         self.submitted = time.perf_counter()
 
-    def token(self) -> None:
-        now = time.perf_counter()
+    def token(self, now: float | None = None) -> None:
+        """An output token (one that output_tokens counts) reached us, now or at `now`."""
+        now = time.perf_counter() if now is None else now
         if self.first_token is None:
             self.first_token = now
-        self.finished = now
+        self.last_token = self.finished = now
+
+    def end(self, now: float | None = None) -> None:
+        """The request ended after its last output token (e.g. its end-of-sequence step)."""
+        self.finished = time.perf_counter() if now is None else now
 
     @property
     def ttft_s(self) -> float | None:
@@ -54,9 +63,9 @@ class Timing:
 
 
 def decode_tps(output_tokens: int | None, timing: Timing) -> float | None:
-    if not output_tokens or output_tokens < 2 or timing.first_token is None:
+    if not output_tokens or output_tokens < 2 or timing.last_token is None:
         return None
-    decode_s = timing.finished - timing.first_token
+    decode_s = timing.last_token - timing.first_token
     return (output_tokens - 1) / decode_s if decode_s > 0 else None
 
 

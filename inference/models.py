@@ -17,7 +17,13 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from inference.backends import BACKEND_CHOICES, get_backend_class
-from inference.figures import recorded_cost, run_span, run_tokens_per_s
+from inference.figures import (
+    priced_count,
+    recorded_cost,
+    run_span,
+    run_tokens_per_s,
+    total_cost,
+)
 from inference.prompts import build_messages
 
 
@@ -100,11 +106,15 @@ class ModelConfig(models.Model):
         help_text="The Celery queue of the workers that hold this model (e.g. mlx.qwen7b); "
         "empty: the backend's queue (mlx or api).",
     )
+    # None: never set, so costs stay unknown; 0: the hardware is free (inference/pricing.py).
     hourly_usd = models.DecimalField(
         max_digits=10,
         decimal_places=4,
-        default=Decimal(0),
-        help_text="Local backends: the hardware's cost per hour.",
+        null=True,
+        blank=True,
+        default=None,
+        help_text="The hardware's cost per hour (local backends, and hosted models with no "
+        "price); empty: unknown, 0: free.",
     )
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     created_at = models.DateTimeField(default=timezone.now)
@@ -142,7 +152,7 @@ class ModelConfig(models.Model):
             "concurrency": self.concurrency,
             "base_url": self.base_url,
             "api_key_env": self.api_key_env,
-            "hourly_usd": str(self.hourly_usd),
+            "hourly_usd": None if self.hourly_usd is None else str(self.hourly_usd),
             "mode": self.mode,
             "queue": self.target_queue(),
         }
@@ -250,7 +260,9 @@ class RunProgress:
         self.pending = row["pending"] or 0
         self.cancelled = row["cancelled"] or 0
         self.output_tokens = row["output_tokens"] or 0
-        self.cost_usd = row["cost_usd"] or 0
+        # None while any done output has no price: unknown is not zero (inference/figures.py).
+        self.cost_usd = total_cost(row["cost"], row["priced"], self.done)
+        self.unpriced = self.done - row["priced"]
         self.retries = row["retries"] or 0
         self.finished = self.done + self.failed
         self.tokens_per_s = run_tokens_per_s(
@@ -272,7 +284,8 @@ class RunProgress:
         row = gens.aggregate(
             **{s: Count("pk", filter=Q(status=s)) for s in GenerationStatus.values},
             **run_span(),
-            cost_usd=recorded_cost(),
+            cost=recorded_cost(),
+            priced=priced_count(),
             retries=Sum("retries"),
             recent=Count("pk", filter=Q(finished_at__gte=since)),
         )

@@ -10,6 +10,9 @@ read, cached ones included (Anthropic reports cache reads and writes apart from 
 the backend adds them up). A model with no price row, and every local model, is priced by the
 hour of its hardware: the configuration's hourly price times the generation's share of the
 machine's time (latency / concurrency).
+
+Unknown is not zero: with neither a price row nor an hourly price (None: never set; an
+explicit 0 is free hardware) the cost is None, and no cost figure counts it.
 """
 
 from __future__ import annotations
@@ -63,21 +66,25 @@ def _or(value: Decimal | None, default: Decimal) -> Decimal:
     return default if value is None else value
 
 
-def local_cost(hourly_usd: Decimal | str, latency_s: float | None, concurrency: int) -> Decimal:
+def local_cost(
+    hourly_usd: Decimal | str | None, latency_s: float | None, concurrency: int
+) -> Decimal | None:
     """A machine's cost for one generation: its hourly price times the share of the machine's
-    time this generation held (its latency divided among the sequences batched with it)."""
+    time this generation held (its latency divided among the sequences batched with it).
+    None when the hourly price was never set or the latency is unknown."""
+    if hourly_usd is None or latency_s is None:
+        return None
     hourly = Decimal(str(hourly_usd))
     if not hourly or not latency_s:
         return Decimal(0)
     return hourly * Decimal(str(latency_s)) / Decimal(3600 * max(concurrency, 1))
 
 
-def generation_cost(price, params: dict, result, batch: bool = False) -> Decimal:
-    """The cost of one result under the price found at the task's start (None: by the hour)."""
+def generation_cost(price, params: dict, result, batch: bool = False) -> Decimal | None:
+    """The cost of one result under the price found at the task's start (None: by the hour;
+    the result is None when there is no hourly price either)."""
     if price is None:
-        return local_cost(
-            params.get("hourly_usd", "0"), result.timing.latency_s, result.concurrency
-        )
+        return local_cost(params.get("hourly_usd"), result.timing.latency_s, result.concurrency)
     return token_cost(
         price,
         result.prompt_tokens,

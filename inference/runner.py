@@ -124,6 +124,7 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
         params = backend_params(run.params)
         backend = get_backend(params)
         backend.check()
+        backend.check_params(params)
         version = backend.version()
     except BackendError as exc:
         run.mark_failed(str(exc))

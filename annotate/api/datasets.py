@@ -33,6 +33,9 @@ class RestoredOut(Schema):
     users_created: list[str]
     attributed_to: str | None
     labels_left_out: int
+    votes: int
+    votes_left_out: int
+    pairs_left_out: int
 
 
 class DatasetOut(Schema):
@@ -78,9 +81,9 @@ def create_dataset(
     description: Form[str] = "",
     keep_authors: Form[bool] = False,
 ):
-    """Import a JSONL, CSV or Parquet file as a new dataset; all or nothing. An export's
-    labels become the caller's; `keep_authors` (superusers only, else 403) gives them to
-    the accounts the file names."""
+    """Import a JSON array, JSONL, CSV or Parquet file as a new dataset; all or nothing. An
+    export's labels become the caller's; `keep_authors` (superusers only, else 403) gives
+    them to the accounts the file names."""
     require_manager(request.user)
     if has_nul([name, description, file.name]):
         raise HttpError(422, "Text cannot contain NUL characters.")

@@ -30,7 +30,8 @@ class ModelConfigIn(In):
     mode: GenerationMode = GenerationMode.STREAM
     base_url: str = Field("", max_length=200)
     api_key_env: str = Field("", max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$|^$")
-    hourly_usd: Decimal = Field(Decimal(0), ge=0, max_digits=10, decimal_places=4)
+    # None: unknown (costs stay unknown); 0: free hardware.
+    hourly_usd: Decimal | None = Field(None, ge=0, max_digits=10, decimal_places=4)
 
 
 class ModelConfigOut(ModelConfigIn):

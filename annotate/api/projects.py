@@ -187,6 +187,13 @@ def skip_task(request, project_id: Id, task_id: Id):
     return Status(204, None)
 
 
+@router.post("/projects/{project_id}/tasks/{task_id}/unskip", response=TaskOut)
+def unskip_task(request, project_id: Id, task_id: Id):
+    """Undo the caller's own skip: the item is held for them again (409 when they have not
+    skipped it, or it has all its annotators since)."""
+    return _task_out(actions.unskip_item(request.user, project_id, task_id))
+
+
 def _label_out(a: Annotation) -> dict:
     return {
         "task_id": a.task.number,

@@ -21,9 +21,9 @@ def import_dataset(
     fmt: str | None = None,
     keep_authors: bool = False,
 ) -> Dataset:
-    """A new dataset from a JSONL, CSV or Parquet stream, owned by the caller (managers only);
-    all or nothing: raises importing.ImportFailed with the bad lines. The doors refuse an
-    oversized upload first (importing.upload_too_big).
+    """A new dataset from a JSON array, JSONL, CSV or Parquet stream, owned by the caller
+    (managers only); all or nothing: raises importing.ImportFailed with the bad lines (or
+    elements). The doors refuse an oversized upload first (importing.upload_too_big).
 
     An export's labels become the caller's; `keep_authors` gives them to the accounts the
     file names, creating missing ones, so only a superuser may ask for it."""

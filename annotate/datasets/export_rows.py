@@ -1,6 +1,7 @@
 """A row of Annotate's own full JSONL export, checked before anything of it is written: its
 item, its output with the run's parameters and measurements, the definitions of the projects
-its labels belong to, and its labels and final labels (checked against their questions)."""
+its labels and votes belong to, its labels and final labels, and its comparison votes (each
+checked against its project's questions). Rows of schema versions 1 (no votes) and 2."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from annotate.datasets.records import ParsedItem, parse_record
-from annotate.labeling.questions import SchemaError, clean_answers, normalize_questions
+from annotate.labeling.kinds import questions_for
+from annotate.labeling.models import Project, ProjectKind
+from annotate.labeling.questions import SchemaError, clean_answers
 from inference.backends import BACKENDS
 
 MEASURES_INT = ("prompt_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 MEASURES_FLOAT = ("ttft_s", "latency_s", "decode_tps")
+SCHEMA_VERSIONS = (1, 2)  # annotate/exports/formats.py's SCHEMA_VERSION, and those before
 
 
 class RowError(ValueError):
@@ -107,10 +111,16 @@ class CheckedRow:
     labels: list[dict]
     finals: list[dict]
     projects: dict[int, dict]
+    votes: list[dict]
 
 
 def check_row(record: dict) -> CheckedRow:
     """The row's parts, checked; RowError names the first problem."""
+    if record.get("schema_version") not in SCHEMA_VERSIONS:
+        raise RowError(
+            f"`schema_version` must be one of {', '.join(map(str, SCHEMA_VERSIONS))}: "
+            "a file of a newer Annotate"
+        )
     item = _obj(record, "item", "item")
     gen = _obj(record, "generation", "generation")
     measures = record.get("measurements") or {}
@@ -143,26 +153,9 @@ def check_row(record: dict) -> CheckedRow:
         generation[key] = _int(measures.get(key), f"measurements.{key}", optional=True)
     for key in MEASURES_FLOAT:
         generation[key] = _float(measures.get(key), f"measurements.{key}")
-    definitions = record.get("projects") or []
-    if not isinstance(definitions, list):
-        raise RowError("`projects` must be a list")
-    projects = {}
-    for n, definition in enumerate(definitions):
-        if not isinstance(definition, dict):
-            raise RowError(f"`projects[{n}]` must be an object")
-        pk = _key(definition.get("id"), f"projects[{n}].id")
-        try:
-            questions = normalize_questions(definition.get("questions") or [])
-        except (SchemaError, TypeError, ValueError, AttributeError) as exc:
-            raise RowError(f"`projects[{n}].questions`: {exc}") from exc
-        projects[pk] = {
-            "name": _str(definition.get("name"), f"projects[{n}].name", optional=False)[:200],
-            "description": _str(definition.get("description"), f"projects[{n}].description"),
-            "guidelines": _str(definition.get("guidelines"), f"projects[{n}].guidelines"),
-            "questions": questions,
-            "overlap": max(1, min(_int(definition.get("overlap", 1), "overlap") or 1, 100)),
-            "blind": bool(definition.get("blind", True)),
-        }
+    projects = _projects(record.get("projects"))
+    label_projects = {pk: p for pk, p in projects.items() if p["kind"] == ProjectKind.LABEL}
+    compare_projects = {pk: p for pk, p in projects.items() if p["kind"] == ProjectKind.COMPARE}
     return CheckedRow(
         row_id=_key(record.get("id"), "id"),
         item_id=_key(item.get("id"), "item.id"),
@@ -171,10 +164,63 @@ def check_row(record: dict) -> CheckedRow:
         config_name=_str(gen.get("model_config"), "generation.model_config", optional=False)[:200],
         params=params,
         generation=generation,
-        labels=_labels(record.get("labels"), "labels", projects, "annotator"),
-        finals=_labels(record.get("final"), "final", projects, "reviewer"),
+        labels=_labels(record.get("labels"), "labels", label_projects, "annotator"),
+        finals=_labels(record.get("final"), "final", label_projects, "reviewer"),
         projects=projects,
+        votes=_votes(record.get("comparisons"), compare_projects),
     )
+
+
+def _projects(definitions) -> dict[int, dict]:
+    """The row's project definitions by the exporting instance's id, checked."""
+    if definitions is None:
+        return {}
+    if not isinstance(definitions, list):
+        raise RowError("`projects` must be a list")
+    projects = {}
+    for n, definition in enumerate(definitions):
+        here = f"projects[{n}]"
+        if not isinstance(definition, dict):
+            raise RowError(f"`{here}` must be an object")
+        pk = _key(definition.get("id"), f"{here}.id")
+        kind = definition.get("kind", ProjectKind.LABEL)
+        if kind not in ProjectKind.values:
+            raise RowError(f"`{here}.kind` must be one of {', '.join(ProjectKind.values)}")
+        per_item = _int(definition.get("pairs_per_item"), f"{here}.pairs_per_item", True)
+        fields = {
+            "kind": kind,
+            "name": _str(definition.get("name"), f"{here}.name", optional=False)[:200],
+            "description": _str(definition.get("description"), f"{here}.description"),
+            "guidelines": _str(definition.get("guidelines"), f"{here}.guidelines"),
+            "overlap": max(1, min(_int(definition.get("overlap", 1), "overlap") or 1, 100)),
+            "blind": bool(definition.get("blind", True)),
+            "pairs_per_item": min(per_item, 1000) if per_item else None,
+            "side_ratings": bool(definition.get("side_ratings", False)),
+        }
+        try:  # a comparison's questions are its kind's, whatever the file says
+            fields["questions"] = questions_for(
+                Project(**fields), definition.get("questions") or []
+            )
+        except (SchemaError, TypeError, ValueError, AttributeError) as exc:
+            raise RowError(f"`{here}.questions`: {exc}") from exc
+        projects[pk] = fields
+    return projects
+
+
+def _votes(value, projects: dict[int, dict]) -> list[dict]:
+    """The row's comparison votes: those of its labels, with the side this output was shown
+    on and the row id of the output beside it."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RowError("`comparisons` must be a list")
+    votes = _labels(value, "comparisons", projects, "annotator")
+    for n, (vote, entry) in enumerate(zip(votes, value, strict=True)):
+        if entry.get("side") not in ("left", "right"):
+            raise RowError(f"`comparisons[{n}].side` must be left or right")
+        vote["side"] = entry["side"]
+        vote["other"] = _key(entry.get("other"), f"comparisons[{n}].other")
+    return votes
 
 
 def _labels(value, where: str, projects: dict[int, dict], person: str) -> list[dict]:
@@ -190,7 +236,9 @@ def _labels(value, where: str, projects: dict[int, dict], person: str) -> list[d
             raise RowError(f"`{here}` must be an object")
         project = _key(label.get("project"), f"{here}.project")
         if project not in projects:
-            raise RowError(f"`{here}.project` {project} is not among the row's `projects`")
+            raise RowError(
+                f"`{here}.project` {project} is not among the row's `projects` of its kind"
+            )
         answers = label.get("answers")
         if not isinstance(answers, dict):
             raise RowError(f"`{here}.answers` must be an object")

@@ -1,9 +1,10 @@
-"""Importing prompts from JSONL, CSV or Parquet, streamed (annotate/datasets/readers.py), each
-record mapped onto an item (annotate/datasets/records.py), or, for rows of Annotate's own full
-export, its items, runs, outputs, projects and labels (annotate/datasets/reimport.py).
+"""Importing prompts from a JSON array, JSONL, CSV or Parquet, streamed
+(annotate/datasets/readers.py), each record mapped onto an item (annotate/datasets/records.py),
+or, for rows of Annotate's own full export, its items, runs, outputs, projects and labels
+(annotate/datasets/reimport.py).
 
-The whole file is imported in one transaction: one bad line names its line number and why,
-and nothing of that file is imported.
+The whole file is imported in one transaction: one bad line names its line number (an element
+of a JSON array its index) and why, and nothing of that file is imported.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.db import connection, transaction
 
 from annotate.datasets.export_rows import is_export_row
 from annotate.datasets.models import Dataset, Item
-from annotate.datasets.readers import READERS, detect_format
+from annotate.datasets.readers import detect_format, open_records
 from annotate.datasets.records import ImportFailed, LineError, LineErrors, ParsedItem, parse_record
 from annotate.datasets.reimport import restore
 
@@ -84,9 +85,10 @@ def import_dataset(
     fmt: str | None = None,
     keep_authors: bool = False,
 ) -> Dataset:
-    """Create a dataset from a JSONL or CSV stream, all or nothing. Raises ImportFailed.
-    An export's labels become the owner's unless `keep_authors` (annotate/datasets/authors.py)."""
-    records = READERS[fmt or detect_format(filename)](stream)
+    """Create a dataset from a JSON array, JSONL, CSV or Parquet stream, all or nothing. Raises
+    ImportFailed. An export's labels become the owner's unless `keep_authors`
+    (annotate/datasets/authors.py)."""
+    unit, records = open_records(stream, fmt or detect_format(filename))
     dataset = Dataset.objects.create(
         name=name or filename[:200], description=description, source_filename=filename, owner=owner
     )
@@ -94,9 +96,9 @@ def import_dataset(
     records = itertools.chain([first] if first else [], records)
     if first and is_export_row(first[1]):
         # Annotate's own export: its runs, outputs, projects and labels come back too.
-        dataset.restored = restore(dataset, records, owner, keep_authors)
+        dataset.restored = restore(dataset, records, owner, keep_authors, unit)
         return dataset
-    errors = LineErrors()
+    errors = LineErrors(unit)
     index = 0
     with _item_writer(dataset) as write:
         for number, record, error in records:
@@ -126,6 +128,8 @@ def import_summary(dataset: Dataset, filename: str) -> str:
         f"{restored.runs} runs, {restored.projects} projects with {restored.labels} labels "
         f"({restored.reviewed} reviewed)"
     )
+    if restored.votes:
+        said += f" and {restored.votes} comparison votes"
     if restored.attributed_to is not None:
         said += f", all attributed to {restored.attributed_to}"
         if restored.labels_left_out:
@@ -133,6 +137,16 @@ def import_summary(dataset: Dataset, filename: str) -> str:
                 f"; {restored.labels_left_out} labels by other annotators of outputs already "
                 "labeled were left out (one label per person and output)"
             )
+        if restored.votes_left_out:
+            said += (
+                f"; {restored.votes_left_out} votes by other annotators of pairs already "
+                "voted on were left out (one vote per person and pair)"
+            )
     elif restored.users_created:
         said += f"; accounts created without a password: {', '.join(restored.users_created)}"
+    if restored.pairs_left_out:
+        said += (
+            f"; {restored.pairs_left_out} voted pairs were left out: the file holds only one "
+            "of their two outputs"
+        )
     return said + "."

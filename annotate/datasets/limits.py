@@ -3,9 +3,9 @@ record here before keeping it): each field at most IMPORT_MAX_FIELD_BYTES, the w
 most IMPORT_MAX_TOTAL_BYTES. A small Parquet file can decompress to gigabytes, so its columns
 are measured in Arrow, before any cell becomes a Python object.
 
-A field is a value of a record: a key of a JSON line, a cell of a CSV row, a column of a
-Parquet row. An object (`metadata`, an export's `item`) is not one field but holds fields; a
-list (`messages`) is one field.
+A field is a value of a record: a key of a JSON line or of an element of a JSON array, a
+cell of a CSV row, a column of a Parquet row. An object (`metadata`, an export's `item`) is not
+one field but holds fields; a list (`messages`) is one field.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from django.conf import settings
 
 from annotate.datasets.records import ImportFailed
 
-# A line of JSONL or CSV is read whole before its fields can be measured: it may hold this many
-# fields' worth (an export's row holds the prompt twice, the reference and the output).
+# A line of JSONL or CSV, or an element of a JSON array, is read whole before its fields can be
+# measured: it may hold this many fields' worth (an export's row holds the prompt twice, the
+# reference and the output).
 LINE_FIELDS = 16
 
 
@@ -33,30 +34,33 @@ def field_too_big(path: str) -> str:
     return f"`{path}` is more than {field_limit():,} bytes (setting IMPORT_MAX_FIELD_BYTES)"
 
 
-def line_too_long() -> str:
+def line_too_long(unit: str = "line") -> str:
     return (
-        f"the line is longer than {line_limit():,} bytes "
+        f"the {unit} is longer than {line_limit():,} bytes "
         f"({LINE_FIELDS} × setting IMPORT_MAX_FIELD_BYTES)"
     )
 
 
 class Budget:
     """The bytes an import has read, decoded, against IMPORT_MAX_TOTAL_BYTES; over it, the
-    whole import stops at once (raises ImportFailed)."""
+    whole import stops at once (raises ImportFailed), naming the `unit` ("line", "element")
+    being read."""
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "line") -> None:
         self.limit = settings.IMPORT_MAX_TOTAL_BYTES
         self.used = 0
+        self.unit = unit
 
     def spend(self, size: int, line: int) -> None:
         self.used += size
         if self.used > self.limit:
             raise ImportFailed(
                 [
-                    f"line {line}: the file holds more than {self.limit:,} bytes once "
+                    f"{self.unit} {line}: the file holds more than {self.limit:,} bytes once "
                     "decompressed (setting IMPORT_MAX_TOTAL_BYTES)"
                 ],
                 1,
+                self.unit,
             )
 
 

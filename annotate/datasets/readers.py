@@ -1,6 +1,7 @@
 """Reading an imported file, streamed: (line number, record, error) for each line of a JSONL
-file, row of a CSV file or row of a Parquet file, a batch at a time, so that a 100k-line file
-never sits in memory. A line that cannot be read is reported, not raised."""
+file, row of a CSV file or row of a Parquet file, a batch at a time, and (index, record, error)
+for each element of a JSON array, as it is parsed, so that a 100k-line file never sits in
+memory. A line that cannot be read is reported, not raised."""
 
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ import uuid
 from collections.abc import Iterator
 from typing import IO
 
+import ijson
+
 from annotate.datasets import limits
-from annotate.datasets.records import ImportFailed
+from annotate.datasets.records import MAX_DEPTH, ImportFailed
 
 # Parquet rows read at a time, kept in Arrow; made Python objects up to PYTHON_BYTES at a time.
 BATCH_ROWS = 16
 PYTHON_BYTES = 4 * 2**20
 SKIP_BYTES = 2**20  # read at a time from the rest of a JSONL line too long to keep
+ARRAY_CHUNK = 2**16  # read at a time from a JSON array (ijson's default)
+JSON_SPACE = b" \t\r\n"
 
 
 def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
@@ -214,15 +219,133 @@ def _plain(value):
     return value
 
 
-READERS = {"jsonl": read_jsonl, "csv": read_csv, "parquet": read_parquet}
+def open_records(stream: IO[bytes], fmt: str) -> tuple[str, Iterator[tuple[int, dict | None, str]]]:
+    """What a file's records are numbered by ("element" of a JSON array, counted from 0, else
+    "line"), and the records. A .json file (`fmt` "json") holds an array when its first
+    non-space character is `[`, else JSON lines."""
+    if fmt == "json":
+        fmt = "json-array" if _array_start(stream) is not None else "jsonl"
+    return ("element" if fmt == "json-array" else "line"), READERS[fmt](stream)
+
+
+def read_json(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
+    return open_records(stream, "json")[1]
+
+
+def _array_start(stream: IO[bytes]) -> int | None:
+    """Where the `[` that opens a JSON array is (after a BOM and spaces), or None; the stream
+    is left where it was."""
+    start = stream.tell()
+    offset, chunk = start, stream.read(ARRAY_CHUNK)
+    if chunk.startswith(b"\xef\xbb\xbf"):
+        offset, chunk = offset + 3, chunk[3:]
+    while chunk:
+        text = chunk.lstrip(JSON_SPACE)
+        if text:
+            stream.seek(start)
+            return offset + len(chunk) - len(text) if text.startswith(b"[") else None
+        offset, chunk = offset + len(chunk), stream.read(ARRAY_CHUNK)
+    stream.seek(start)
+    return None
+
+
+class ElementTooLong(Exception):
+    pass
+
+
+class _Meter:
+    """A JSON array's bytes as ijson reads them: spent from the import's budget, and refused
+    (ElementTooLong) once the element being read holds more than limits.line_limit() (give or
+    take a chunk read ahead), before the parser holds more of it."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream, self.budget = stream, limits.Budget("element")
+        self.index, self.read_bytes, self.element_start = 0, 0, 0
+
+    def read(self, size: int) -> bytes:
+        data = self.stream.read(size)
+        self.read_bytes += len(data)
+        self.budget.spend(len(data), self.index)
+        if self.read_bytes - self.element_start > limits.line_limit() + ARRAY_CHUNK:
+            raise ElementTooLong
+        return data
+
+    def next_element(self) -> None:
+        self.index += 1
+        self.element_start = self.read_bytes
+
+
+def read_json_array(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
+    """(index, record, error) for each element of a file holding one JSON array, built from
+    ijson's events as they are parsed. An element nested too deeply is skipped and reported;
+    text that is not JSON, or an element too long to keep, ends the reading there."""
+    start = _array_start(stream)
+    if start is None:
+        yield 0, None, "not a JSON array"
+        return
+    stream.seek(start)
+    meter = _Meter(stream)
+    events = ijson.basic_parse(meter, use_float=True, buf_size=ARRAY_CHUNK)
+    depth, deepest, builder, ended = 1, 1, ijson.ObjectBuilder(), False
+    try:
+        next(events)  # the array's `[`
+        for event, value in events:
+            if event in ("start_map", "start_array"):
+                depth += 1
+                deepest = max(deepest, depth)
+            elif event in ("end_map", "end_array"):
+                depth -= 1
+            if depth == 0:  # the array's `]`; what follows may only be spaces
+                ended = True
+                continue
+            if deepest <= MAX_DEPTH + 2:  # deeper, no record can be stored: build no more
+                builder.event(event, value)
+            if depth == 1:  # an element is complete
+                yield meter.index, *_array_element(builder.value, deepest)
+                meter.next_element()
+                deepest, builder = 1, ijson.ObjectBuilder()
+    except ijson.JSONError as exc:
+        after = " after the array's end" if ended else ""
+        yield meter.index, None, f"not valid JSON{after} ({_ijson_reason(exc)})"
+    except ElementTooLong:
+        yield meter.index, None, limits.line_too_long("element")
+
+
+def _array_element(value, deepest: int) -> tuple[dict | None, str]:
+    if deepest > MAX_DEPTH + 2:  # the array, the element, then MAX_DEPTH levels in it
+        return None, f"is nested more than {MAX_DEPTH} levels deep"
+    why = limits.oversized_field(value)
+    return None if why else value, why
+
+
+def _ijson_reason(exc: Exception) -> str:
+    """The first line of yajl's message ("parse error: trailing garbage"), without the
+    excerpt of the file it shows under it."""
+    reason = exc.args[0] if exc.args else ""
+    if isinstance(reason, bytes):
+        reason = reason.decode(errors="replace")
+    return str(reason).strip().split("\n", 1)[0].rstrip(".")
+
+
+READERS = {
+    "json": read_json,
+    "json-array": read_json_array,
+    "jsonl": read_jsonl,
+    "csv": read_csv,
+    "parquet": read_parquet,
+}
 
 
 def detect_format(filename: str) -> str:
+    """The format a file's name says: "json" (an array or JSON lines, see open_records),
+    "jsonl", "csv" or "parquet"."""
     name = filename.lower()
-    if name.endswith((".jsonl", ".ndjson", ".json")):
+    if name.endswith(".json"):
+        return "json"
+    if name.endswith((".jsonl", ".ndjson")):
         return "jsonl"
     if name.endswith(".csv"):
         return "csv"
     if name.endswith(".parquet"):
         return "parquet"
-    raise ImportFailed([f"{filename}: unknown file type; use .jsonl, .csv or .parquet"], 1)
+    raise ImportFailed([f"{filename}: unknown file type; use .json, .jsonl, .csv or .parquet"], 1)

@@ -46,9 +46,12 @@ MAX_DEPTH = 100  # levels of JSON nesting in a record; real ones use a handful
 
 
 class ImportFailed(Exception):
-    def __init__(self, errors: list[str], total_errors: int) -> None:
+    """A refused file: the first errors, how many, and what they count ("line", "element")."""
+
+    def __init__(self, errors: list[str], total_errors: int, unit: str = "line") -> None:
         self.errors = errors
         self.total_errors = total_errors
+        self.unit = unit
         more = total_errors - len(errors)
         super().__init__("; ".join(errors) + (f"; and {more} more errors" if more else ""))
 
@@ -58,20 +61,22 @@ class LineError(ValueError):
 
 
 class LineErrors:
-    """A file's bad lines: the first MAX_ERRORS_SHOWN as `line N: why`, and how many."""
+    """A file's bad lines (or elements of a JSON array): the first MAX_ERRORS_SHOWN as
+    `line N: why` (`element N: why`), and how many."""
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "line") -> None:
         self.shown: list[str] = []
         self.total = 0
+        self.unit = unit
 
     def add(self, line: int, why: str) -> None:
         self.total += 1
         if len(self.shown) < MAX_ERRORS_SHOWN:
-            self.shown.append(f"line {line}: {why}")
+            self.shown.append(f"{self.unit} {line}: {why}")
 
     def raise_any(self) -> None:
         if self.total:
-            raise ImportFailed(self.shown, self.total)
+            raise ImportFailed(self.shown, self.total, self.unit)
 
 
 @dataclass

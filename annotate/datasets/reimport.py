@@ -1,14 +1,17 @@
 """Re-import of Annotate's own full JSONL export: the items, and with them the runs, outputs
 with their measurements, labeling projects, every annotator's label and the reviewers' final
-labels, so that an exported file rebuilds its work in another (empty) instance.
+labels, comparison projects with their voted pairs (each on the sides it was shown) and their
+votes, so that an exported file rebuilds its work in another (empty) instance.
 
 Rows are read in order and written in batches inside the import's transaction. A malformed row
 is reported with its line number and nothing is written (annotate.datasets.records.ImportFailed).
 Each row is checked first (annotate/datasets/export_rows.py).
 Names are matched, not ids: an existing model configuration of the same name is reused.
-The labels and final labels become the importer's (one label per output and project: the
-others are left out and counted), unless a superuser keeps their authors
-(annotate/datasets/authors.py).
+The labels, final labels and votes become the importer's (one label per output and project,
+one vote per pair: the others are left out and counted), unless a superuser keeps their
+authors (annotate/datasets/authors.py). A vote comes on the rows of both outputs of its pair;
+a pair is rebuilt once both rows are read (at the end), and left out, counted, when the file
+holds only one of them (an export filtered by run, say).
 """
 
 from __future__ import annotations
@@ -57,6 +60,11 @@ class Restored:
     attributed_to: str | None = None
     # Labels by other annotators of an output already labeled here (not kept).
     labels_left_out: int = 0
+    votes: int = 0
+    # Votes by other annotators of a pair already voted on here (not kept).
+    votes_left_out: int = 0
+    # Voted pairs whose other output is not in the file.
+    pairs_left_out: int = 0
 
 
 class Restorer:
@@ -74,6 +82,10 @@ class Restorer:
         self.project_runs: set[tuple[int, int]] = set()
         self.seen_rows: dict[int, int] = {}
         self.seen_outputs: dict[tuple[int, int, int], int] = {}
+        self.outputs: dict[int, Generation] = {}  # the exported row id's new output
+        self.definitions: dict[int, dict] = {}
+        # (project, left row id, right row id): the pair's votes as each side's row has them.
+        self.pairs: dict[tuple[int, int, int], dict[str, list[dict]]] = {}
         self.egress = operator_egress()  # the same allow-lists as a configuration's save
         self.done = Restored(attributed_to=None if keep_authors else owner.get_username())
 
@@ -99,11 +111,24 @@ class Restorer:
         self.done.items += len(new_items)
         self.done.outputs += len(gens)
         self._labels(rows, gens)
+        for row, gen in zip(rows, gens, strict=True):
+            self.outputs[row.row_id] = gen
+            self._pending_votes(row)
+
+    def _pending_votes(self, row: CheckedRow) -> None:
+        for vote in row.votes:
+            self.definitions.setdefault(vote["project"], row.projects[vote["project"]])
+            sides = (row.row_id, vote["other"])
+            left, right = sides if vote["side"] == "left" else sides[::-1]
+            pair = self.pairs.setdefault((vote["project"], left, right), {})
+            pair.setdefault(vote["side"], []).append(vote)
 
     def _labels(self, rows: list[CheckedRow], gens: list[Generation]) -> None:
         tasks, notes = [], []
         for row, gen in zip(rows, gens, strict=True):
             for old in sorted(row.projects):
+                if row.projects[old]["kind"] != ProjectKind.LABEL:
+                    continue
                 project = self._project(old, row.projects[old])
                 self._link(project, gen.run)
                 labels = [lb for lb in row.labels if lb["project"] == old]
@@ -126,22 +151,52 @@ class Restorer:
                 )
                 tasks.append(task)
                 self.done.reviewed += final is not None
-                for label in labels:
-                    at = label["at"] or self.now
-                    notes.append(
-                        Annotation(
-                            task=task,
-                            annotator=self._user(label["user"], project, Role.ANNOTATOR),
-                            state=AnnotationState.SUBMITTED,
-                            answers=label["answers"],
-                            started_at=at,
-                            submitted_at=at,
-                            time_spent_s=label["time_spent_s"],
-                        )
-                    )
+                notes += [self._annotation(task, label, project) for label in labels]
         Task.objects.bulk_create(tasks)
         Annotation.objects.bulk_create(notes)
         self.done.labels += len(notes)
+
+    def _comparisons(self) -> None:
+        """The voted pairs whose two rows were both read, on the sides they were shown, and
+        their votes (those of either row: they are the same)."""
+        tasks, notes = [], []
+        for (old, left, right), by_side in self.pairs.items():
+            votes = by_side.get("left") or by_side["right"]
+            if left not in self.outputs or right not in self.outputs:
+                self.done.pairs_left_out += 1
+                continue
+            project = self._project(old, self.definitions[old])
+            pair = (self.outputs[left], self.outputs[right])
+            for gen in pair:
+                self._link(project, gen.run)
+            if not self.authors.keep:  # all the importer's: one vote per pair
+                self.done.votes_left_out += len(votes[1:])
+                votes = votes[:1]
+            task = Task(
+                project=project,
+                generation=pair[0],
+                generation_b=pair[1],
+                claimed=len(votes),
+                submitted=len(votes),
+                is_full=len(votes) >= project.overlap,
+            )
+            tasks.append(task)
+            notes += [self._annotation(task, vote, project) for vote in votes]
+        Task.objects.bulk_create(tasks, batch_size=BATCH)
+        Annotation.objects.bulk_create(notes, batch_size=BATCH)
+        self.done.votes += len(notes)
+
+    def _annotation(self, task: Task, label: dict, project: Project) -> Annotation:
+        at = label["at"] or self.now
+        return Annotation(
+            task=task,
+            annotator=self._user(label["user"], project, Role.ANNOTATOR),
+            state=AnnotationState.SUBMITTED,
+            answers=label["answers"],
+            started_at=at,
+            submitted_at=at,
+            time_spent_s=label["time_spent_s"],
+        )
 
     def _run(self, row: CheckedRow) -> Run:
         run = self.runs.get(row.run_id)
@@ -167,9 +222,7 @@ class Restorer:
     def _project(self, old: int, definition: dict) -> Project:
         project = self.projects.get(old)
         if project is None:
-            project = self.projects[old] = Project.objects.create(
-                kind=ProjectKind.LABEL, owner=self.owner, **definition
-            )
+            project = self.projects[old] = Project.objects.create(owner=self.owner, **definition)
             self.done.projects += 1
         return project
 
@@ -186,7 +239,9 @@ class Restorer:
         return user
 
     def finish(self) -> Restored:
-        """Totals of the runs, and tasks for the projects' unlabeled outputs."""
+        """The voted pairs, totals of the runs, and tasks for the projects' unlabeled
+        outputs and pairs not voted on."""
+        self._comparisons()
         for run in self.runs.values():
             Run.objects.filter(pk=run.pk).update(total=run.generations.count())
         for project in self.projects.values():
@@ -225,14 +280,16 @@ def restore(
     records: Iterable[tuple[int, dict | None, str]],
     owner,
     keep_authors: bool = False,
+    unit: str = "line",
 ) -> Restored:
     """Rebuild the work of an export's rows (line number, record, read error) into `dataset`,
     attributed to `owner` unless `keep_authors` (the caller checks who may);
-    ImportFailed names the bad lines (the caller's transaction is then rolled back)."""
+    ImportFailed names the bad lines, or elements when `unit` says so (the caller's
+    transaction is then rolled back)."""
     restorer = Restorer(dataset, owner, keep_authors)
-    errors = LineErrors()
+    errors = LineErrors(unit)
     batch: list[CheckedRow] = []
-    for line, row in _checked(records, restorer):
+    for line, row in _checked(records, restorer, unit):
         if isinstance(row, str):
             errors.add(line, row)
         elif not errors.total:  # after a bad line, check on to report all, write nothing
@@ -245,13 +302,13 @@ def restore(
     return restorer.finish()
 
 
-def _checked(records, restorer: Restorer) -> Iterator[tuple[int, CheckedRow | str]]:
+def _checked(records, restorer: Restorer, unit: str) -> Iterator[tuple[int, CheckedRow | str]]:
     for line, record, error in records:
         if error:
             yield line, error
             continue
         if not is_export_row(record):
-            yield line, "not a row of an Annotate export, unlike the file's first line"
+            yield line, f"not a row of an Annotate export, unlike the file's first {unit}"
             continue
         if why := unstorable(record):
             yield line, why
@@ -262,11 +319,11 @@ def _checked(records, restorer: Restorer) -> Iterator[tuple[int, CheckedRow | st
             yield line, str(exc)
             continue
         if (first := restorer.seen_rows.setdefault(row.row_id, line)) != line:
-            yield line, f"row id {row.row_id} is also on line {first}"
+            yield line, f"row id {row.row_id} is also on {unit} {first}"
             continue
         output = (row.run_id, row.item_id, row.generation["sample_index"])
         if (first := restorer.seen_outputs.setdefault(output, line)) != line:
-            yield line, f"the same run, item and sample as line {first}"
+            yield line, f"the same run, item and sample as {unit} {first}"
             continue
         if why := _egress_problem(row.params, restorer.egress):
             yield line, why
@@ -296,6 +353,7 @@ def _author_problem(row: CheckedRow, authors: Authors) -> str | None:
     for where, person, entries in (
         ("labels", "annotator", row.labels),
         ("final", "reviewer", row.finals),
+        ("comparisons", "annotator", row.votes),
     ):
         for n, entry in enumerate(entries):
             if entry["user"] is not None and (why := authors.problem(entry["user"])):
@@ -305,4 +363,9 @@ def _author_problem(row: CheckedRow, authors: Authors) -> str | None:
         if (label["project"], label["user"]) in seen:
             return f"`labels[{n}].annotator`: the same annotator twice on one output of a project"
         seen.add((label["project"], label["user"]))
+    voted: set[tuple[int, str, int, str]] = set()
+    for n, vote in enumerate(row.votes):
+        if (key := (vote["project"], vote["side"], vote["other"], vote["user"])) in voted:
+            return f"`comparisons[{n}].annotator`: the same annotator twice on one pair"
+        voted.add(key)
     return None

@@ -13,7 +13,9 @@ import pyarrow.parquet as pq
 from annotate.exports.labels import first_label_key
 from inference.prompts import build_messages
 
-SCHEMA_VERSION = 1  # of a full row
+# Of a full row. 2: rows carry their comparison votes, and projects their kind's settings;
+# re-import reads 1 and 2.
+SCHEMA_VERSION = 2
 # Cells a spreadsheet would run as a formula (OWASP's CSV injection list).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 2000  # rows read from the database at a time, and in a Parquet row group
@@ -47,6 +49,7 @@ PARQUET_SCHEMA = pa.schema(
         ("metadata_json", pa.string()),
         ("labels_json", pa.string()),
         ("final_json", pa.string()),
+        ("comparisons_json", pa.string()),
     ]
 )
 
@@ -101,6 +104,7 @@ def flat_row(row: dict) -> dict:
         "metadata_json": json.dumps(item["metadata"]),
         "labels_json": json.dumps(row["labels"]),
         "final_json": json.dumps(row["final"]),
+        "comparisons_json": json.dumps(row["comparisons"]),
     }
 
 

@@ -28,6 +28,8 @@ PROJECT_FIELDS = (
     "questions",
     "overlap",
     "blind",
+    "pairs_per_item",
+    "side_ratings",
 )
 
 
@@ -101,9 +103,9 @@ def _keep(labels: list[dict], finals: list[dict], rating, defs: dict[int, dict],
     return not (filters.get("require_pass") and not _passes(labels, finals, defs))
 
 
-def carried_projects(labels: list[dict], finals: list[dict]) -> list[int]:
-    """Ids of the projects whose definitions a row carries: those of its labels."""
-    return sorted({lb["project"] for lb in labels} | {f["project"] for f in finals})
+def carried_projects(labels: list[dict], finals: list[dict], votes: list[dict]) -> list[int]:
+    """Ids of the projects whose definitions a row carries: those of its labels and votes."""
+    return sorted({entry["project"] for entry in (*labels, *finals, *votes)})
 
 
 def label_facts(labels, finals, project_ids: list[int], projects: dict, filters: dict):

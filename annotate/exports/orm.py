@@ -1,6 +1,7 @@
-"""Exports' rows through the ORM, on any database: the outputs, their labels and their reviews
-read CHUNK rows at a time by three cursors and merged by generation id. PostgreSQL's path
-(annotate/exports/sql.py) gives the same rows."""
+"""Exports' rows through the ORM, on any database: the outputs, their labels, their reviews and
+their comparison votes (as the left output, as the right) read CHUNK rows at a time by five
+cursors and merged by generation id. PostgreSQL's path (annotate/exports/sql.py) gives the
+same rows."""
 
 from __future__ import annotations
 
@@ -91,6 +92,65 @@ class _Merged:
         return out
 
 
+VOTE_FIELDS = (
+    "task__project_id",
+    "annotator__username",
+    "answers",
+    "time_spent_s",
+    "submitted_at",
+    "started_at",
+    "pk",
+)
+
+
+def _votes(gens, filters: dict) -> list[Iterator]:
+    """Streams of (generation id, ((started_at, id), comparison vote)) for the outputs `gens`
+    selects, in generation order: one of the outputs shown on the left, one of those on the
+    right, so each vote comes on both outputs of its pair, "side" saying where this one was
+    shown and "other" which output was beside it."""
+    notes = Annotation.objects.filter(
+        state=AnnotationState.SUBMITTED, task__project__kind=ProjectKind.COMPARE
+    )
+    if (projects := label_projects(filters)) is not None:
+        notes = notes.filter(task__project_id__in=projects)
+    name = namer(filters)
+    streams = []
+    for side, shown, beside in (
+        ("left", "task__generation_id", "task__generation_b_id"),
+        ("right", "task__generation_b_id", "task__generation_id"),
+    ):
+        found = notes.filter(**{f"{shown}__in": gens.values("pk")}).order_by(
+            shown, "started_at", "pk"
+        )
+        streams.append(
+            (
+                gen_id,
+                (
+                    (started, pk),
+                    {
+                        "project": project,
+                        "side": side,
+                        "other": other,
+                        "annotator": name(user),
+                        "answers": answers,
+                        "time_spent_s": spent,
+                        "submitted_at": _iso(at),
+                    },
+                ),
+            )
+            for gen_id, other, project, user, answers, spent, at, started, pk in found.values_list(
+                shown, beside, *VOTE_FIELDS
+            ).iterator(chunk_size=CHUNK)
+        )
+    return streams
+
+
+def _take_votes(sides: list[_Merged], pk: int) -> list[dict]:
+    """An output's votes from both sides' streams, in (started_at, id) order (the SQL
+    path's)."""
+    return [vote for _, vote in sorted(v for side in sides for v in side.take(pk))]
+
+
 GEN_FIELDS = (
     "pk",
     "item_id",
@@ -122,19 +182,21 @@ GEN_FIELDS = (
 
 
 def orm_rows(filters: dict, progress=None) -> Iterator[dict]:
-    """One query for the outputs, one for their labels, one for their reviews, each read
-    CHUNK rows at a time and merged by generation id."""
+    """One query for the outputs, one for their labels, one for their reviews, two for their
+    votes, each read CHUNK rows at a time and merged by generation id."""
     gens = generations(filters)
     label_stream, final_stream = _labels(gens, filters)
     labels, finals = _Merged(label_stream), _Merged(final_stream)
+    votes = [_Merged(stream) for stream in _votes(gens, filters)]
     runs, projects = run_definitions(), project_definitions()
     seen = 0
     for g in gens.values_list(*GEN_FIELDS, named=True).iterator(chunk_size=CHUNK):
         row_labels, row_finals = labels.take(g.pk), finals.take(g.pk)
-        project_ids = carried_projects(row_labels, row_finals)
+        row_votes = _take_votes(votes, g.pk)
+        project_ids = carried_projects(row_labels, row_finals, row_votes)
         rating, keep = label_facts(row_labels, row_finals, project_ids, projects, filters)
         if keep:
-            row = full_row(g, runs[g.run_id], row_labels, row_finals)
+            row = full_row(g, runs[g.run_id], row_labels, row_finals, row_votes)
             yield {**row, "projects": [projects[pk] for pk in project_ids], "mean_rating": rating}
         seen += 1
         if progress and seen % CHUNK == 0:
@@ -143,10 +205,12 @@ def orm_rows(filters: dict, progress=None) -> Iterator[dict]:
         progress(seen % CHUNK)
 
 
-def full_row(g, run: tuple[str, dict], labels: list[dict], finals: list[dict]) -> dict:
+def full_row(
+    g, run: tuple[str, dict], labels: list[dict], finals: list[dict], votes: list[dict]
+) -> dict:
     """One output's row from its GEN_FIELDS (a named values_list row), its run's
-    (configuration name, params), its labels and final labels; rows() adds the definitions of
-    the projects its labels belong to (so that a re-import can rebuild them:
+    (configuration name, params), its labels, final labels and comparison votes; rows() adds
+    the definitions of the projects they belong to (so that a re-import can rebuild them:
     annotate/datasets/reimport.py) and its mean rating."""
     config_name, params = run
     return {
@@ -189,6 +253,7 @@ def full_row(g, run: tuple[str, dict], labels: list[dict], finals: list[dict]) -
         },
         "labels": labels,
         "final": finals,
+        "comparisons": votes,
     }
 
 

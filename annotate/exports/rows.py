@@ -18,6 +18,7 @@ import csv
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 import pyarrow as pa
@@ -70,14 +71,19 @@ def preference_pairs(filters: dict, sql: bool | None = None) -> Iterator[dict]:
     )
     if (projects := label_projects(filters)) is not None:
         votes = votes.filter(task__project_id__in=projects)
-    for answers, left_id, right_id in votes.values_list(
-        "answers", "task__generation_id", "task__generation_b_id"
-    ).iterator():
-        left, right = (
-            Generation.objects.select_related("item", "run").in_bulk([left_id, right_id]).values()
-        )
-        winner, loser = (left, right) if answers["verdict"] == "left" else (right, left)
-        yield _pair(winner, loser, "comparison")
+    shown = (
+        votes.order_by("pk")
+        .values_list("answers", "task__generation_id", "task__generation_b_id")
+        .iterator(chunk_size=CHUNK)
+    )
+    while chunk := list(islice(shown, CHUNK)):
+        # One query a chunk, indexed by id: in_bulk's order is the model's, not the sides'.
+        # "left" is the task's generation, the side the annotator saw it on.
+        ids = {pk for _, left, right in chunk for pk in (left, right)}
+        outputs = Generation.objects.select_related("item", "run").in_bulk(ids)
+        for answers, left, right in chunk:
+            winner, loser = (left, right) if answers["verdict"] == "left" else (right, left)
+            yield _pair(outputs[winner], outputs[loser], "comparison")
     by_item: dict[int, list[tuple[float, dict]]] = defaultdict(list)
     for row in rows({**filters, "min_rating": None}, sql=sql):
         if row["mean_rating"] is not None:

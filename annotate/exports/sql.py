@@ -44,7 +44,7 @@ from annotate.exports.labels import (
     pseudonym,
     run_definitions,
 )
-from annotate.labeling.models import Annotation, AnnotationState, Project, ProjectKind, Task
+from annotate.labeling.models import Annotation, AnnotationState, Project, Task
 from inference.models import Run
 
 # Outputs per statement: large enough that planning is a small part of the work, small
@@ -97,6 +97,7 @@ COLUMNS = (
     ("finished_at", _iso("g.finished_at"), "text"),
     ("labels", "l.labels", "json"),
     ("finals", "f.finals", "json"),
+    ("votes", "c.votes", "json"),
 )
 Streamed = namedtuple("Streamed", [name for name, _, _ in COLUMNS])
 _CAST = {"int8": "int8", "float8": "float8", "text": "text", "json": "text"}
@@ -112,6 +113,16 @@ FINAL = (
     """'{{"project": ' || t.project_id::text || ', "answers": ' || t.final::text"""
     """ || ', "reviewer": ' || {name} || ', "reviewed_at": ' || """
     + _json_iso("t.reviewed_at")
+    + " || '}}'"
+)
+
+# A comparison vote on one output of its pair (v.side: where it was shown; v.other: the
+# output beside it).
+VOTE = (
+    """'{{"project": ' || v.project_id::text || ', "side": "' || v.side || '", "other": '"""
+    """ || v.other::text || ', "annotator": ' || {name} || ', "answers": ' || a.answers::text"""
+    """ || ', "time_spent_s": ' || a.time_spent_s::text || ', "submitted_at": ' || """
+    + _json_iso("a.submitted_at")
     + " || '}}'"
 )
 
@@ -143,6 +154,24 @@ LEFT JOIN (
       AND p.kind = 'label' {in_project}
     GROUP BY t.generation_id
 ) f ON f.generation_id = g.id
+LEFT JOIN (
+    SELECT v.generation_id, '[' || string_agg({vote}, ', ' ORDER BY a.started_at, a.id) || ']'
+           AS votes
+    FROM (
+        SELECT t.id, t.project_id, t.generation_id, 'left' AS side, t.generation_b_id AS other
+        FROM chunk JOIN annotate_task t ON t.generation_id = chunk.id
+        WHERE t.generation_id BETWEEN %(low)s AND %(high)s AND t.generation_b_id IS NOT NULL
+        UNION ALL
+        SELECT t.id, t.project_id, t.generation_b_id, 'right', t.generation_id
+        FROM chunk JOIN annotate_task t ON t.generation_b_id = chunk.id
+        WHERE t.generation_b_id BETWEEN %(low)s AND %(high)s
+    ) v
+    JOIN annotate_project p ON p.id = v.project_id
+    JOIN annotate_annotation a ON a.task_id = v.id
+    JOIN {users} u ON u.id = a.annotator_id
+    WHERE a.state = 'submitted' AND p.kind = 'compare' {in_vote_project}
+    GROUP BY v.generation_id
+) c ON c.generation_id = g.id
 WHERE g.id BETWEEN %(low)s AND %(high)s
 ORDER BY g.id
 """
@@ -171,8 +200,10 @@ def _statement(filters: dict, ids: array, name: tuple[str, dict]) -> tuple[str, 
         columns=", ".join(f"({sql})::{_CAST[kind]}" for _, sql, kind in COLUMNS),
         label=LABEL.format(name=name_sql),
         final=FINAL.format(name=name_sql),
+        vote=VOTE.format(name=name_sql),
         users=connection.ops.quote_name(get_user_model()._meta.db_table),
         in_project="" if projects is None else "AND t.project_id = ANY(%(projects)s)",
+        in_vote_project="" if projects is None else "AND v.project_id = ANY(%(projects)s)",
     )
     # The id range lets each join's index scan start at the chunk, not at the first output.
     params = {"ids": list(ids), "low": ids[0], "high": ids[-1], "projects": projects, **names}
@@ -180,14 +211,14 @@ def _statement(filters: dict, ids: array, name: tuple[str, dict]) -> tuple[str, 
 
 
 class _Definitions:
-    """Runs' (configuration name, params) and label projects' definitions by id, all read
+    """Runs' (configuration name, params) and projects' definitions by id, all read
     before the first statement: while one streams, the connection takes no other query."""
 
     def __init__(self) -> None:
         self.runs, self.projects = run_definitions(), project_definitions()
         for pk, *run in Run.objects.values_list("pk", "model_config__name", "params"):
             self.runs[pk] = tuple(run)
-        for project in Project.objects.filter(kind=ProjectKind.LABEL).values(*PROJECT_FIELDS):
+        for project in Project.objects.values(*PROJECT_FIELDS):
             self.projects[project["id"]] = project
         self.fragments: dict[tuple[str, int], orjson.Fragment] = {}
 
@@ -203,8 +234,9 @@ class _Definitions:
         return self.fragments[key]
 
 
-# One output as it streams: its values, labels and final labels, the projects it carries.
-Output = namedtuple("Output", "values labels finals project_ids")
+# One output as it streams: its values, labels, final labels and comparison votes, the
+# projects it carries.
+Output = namedtuple("Output", "values labels finals votes project_ids")
 
 
 def _outputs(filters: dict, defs: _Definitions, progress=None) -> Iterator[Output]:
@@ -239,7 +271,8 @@ def _output(r: Streamed) -> Output:
     # floats for integers past 64 bits never apply here.
     labels = orjson.loads(r.labels) if r.labels else []
     finals = orjson.loads(r.finals) if r.finals else []
-    return Output(r, labels, finals, carried_projects(labels, finals))
+    votes = orjson.loads(r.votes) if r.votes else []
+    return Output(r, labels, finals, votes, carried_projects(labels, finals, votes))
 
 
 def _kept(filters: dict, defs: _Definitions, progress=None) -> Iterator[tuple[Output, float]]:
@@ -261,10 +294,12 @@ def full_row(defs: _Definitions, output: Output, rating, raw: bool = False) -> d
         params_value = defs.fragment("params", r.run_id)
         labels = orjson.Fragment(r.labels) if r.labels else []
         finals = orjson.Fragment(r.finals) if r.finals else []
+        votes = orjson.Fragment(r.votes) if r.votes else []
         projects = [defs.fragment("project", pk) for pk in output.project_ids]
     else:
         messages, metadata = json.loads(r.messages), json.loads(r.metadata)
         params_value, labels, finals = params, output.labels, output.finals
+        votes = output.votes
         projects = [defs.projects[pk] for pk in output.project_ids]
     return {
         "schema_version": SCHEMA_VERSION,
@@ -306,6 +341,7 @@ def full_row(defs: _Definitions, output: Output, rating, raw: bool = False) -> d
         },
         "labels": labels,
         "final": finals,
+        "comparisons": votes,
         "projects": projects,
         "mean_rating": rating,
     }
@@ -343,6 +379,7 @@ def flat_row(defs: _Definitions, output: Output, rating) -> tuple:
         r.metadata,
         r.labels or "[]",
         r.finals or "[]",
+        r.votes or "[]",
     )
 
 

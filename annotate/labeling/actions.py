@@ -1,6 +1,6 @@
 """What people and scripts do with labeling projects: create and change a project, add and
-remove its members, bring in its runs' new outputs, take the next item, label it, skip it,
-set the final label. The pages and the API call these alike.
+remove its members, bring in its runs' new outputs, take the next item, label it, skip it
+(and undo the skip), set the final label. The pages and the API call these alike.
 
 Each checks who may act: creating a project, and adding runs to one, takes the manager
 permission (inference.access); everything else a role in the project
@@ -164,6 +164,17 @@ def skip_item(user, project_id: int, number: int, time_spent_s: float = 0) -> No
     task = get_task_for_user(user, project, number)
     if mine := _own_annotation(task, user):
         annotation_queue.skip(mine, _seconds(time_spent_s))
+
+
+def unskip_item(user, project_id: int, number: int) -> Annotation:
+    """Undo the caller's own skip of an item: they hold it again (for the project's hold
+    time), unless it has all its annotators by now (Conflict). Nobody undoes another's skip."""
+    project = get_project_for_user(user, project_id)
+    task = get_task_for_user(user, project, number)
+    mine = _own_annotation(task, user)
+    if mine is None:
+        raise Conflict("You have not skipped this item, so there is no skip to undo.")
+    return annotation_queue.unskip(mine, project.hold_s)
 
 
 def set_final_label(user, project_id: int, number: int, answers: Mapping) -> Task:

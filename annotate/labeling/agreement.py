@@ -3,7 +3,8 @@
 - Percent agreement: of all pairs of labels given to the same item, the share that agree.
 - Cohen's kappa (scikit-learn): for each pair of annotators, over the items both labeled;
   with two annotators that is the figure, with more it is the mean over pairs (Light's
-  kappa). Ratings use quadratic weights: 4 against 5 disagrees less than 1 against 5.
+  kappa). Ratings use quadratic weights on the question's whole scale (min..max), not on
+  the values that happen to be used: 4 against 5 disagrees less than 1 against 5.
 - Krippendorff's alpha (the `krippendorff` package): any number of annotators and missing
   labels; ordinal for ratings, nominal for choices.
 Multi-choice questions are scored option by option (chosen or not). Free text is not scored.
@@ -77,7 +78,8 @@ def _percent(values: dict[int, dict]) -> tuple[int, int, float | None]:
     return items, pairs, (agree / pairs if pairs else None)
 
 
-def _cohen(values: dict[int, dict], ordinal: bool) -> float | None:
+def _cohen(values: dict[int, dict], scale: list | None) -> float | None:
+    """Mean kappa over annotator pairs; `scale` (a rating's min..max) makes it weighted."""
     annotators = sorted({a for by in values.values() for a in by})
     kappas = []
     for a, b in combinations(annotators, 2):
@@ -87,7 +89,10 @@ def _cohen(values: dict[int, dict], ordinal: bool) -> float | None:
         left, right = zip(*shared, strict=True)
         if len(set(left) | set(right)) < 2:
             continue  # one value everywhere: kappa is undefined
-        kappa = cohen_kappa_score(left, right, weights="quadratic" if ordinal else None)
+        if scale is None:
+            kappa = cohen_kappa_score(left, right)
+        else:  # weights are distances on the scale: unused values still count (1 vs 5 is 4)
+            kappa = cohen_kappa_score(left, right, labels=scale, weights="quadratic")
         if not math.isnan(kappa):
             kappas.append(kappa)
     return float(np.mean(kappas)) if kappas else None
@@ -119,8 +124,9 @@ def question_agreement(question: dict, labels: Labels) -> list[QuestionAgreement
         return []
     ordinal = question["kind"] == "rating"
     out = []
-    for name, values in _series(question, labels):
-        order = [False, True] if question["kind"] == "multi" else _order(question)
+    order = [False, True] if question["kind"] == "multi" else _order(question)
+    for name, given in _series(question, labels):
+        values, dropped = _on_scale(given, order)
         items, pairs, percent = _percent(values)
         annotators = len({a for by in values.values() for a in by})
         out.append(
@@ -130,13 +136,27 @@ def question_agreement(question: dict, labels: Labels) -> list[QuestionAgreement
                 items=items,
                 pairs=pairs,
                 percent=percent,
-                cohen_kappa=_cohen(values, ordinal),
+                cohen_kappa=_cohen(values, order if ordinal else None),
                 kripp_alpha=_alpha(values, ordinal, order),
                 annotators=annotators,
-                notes=[] if items else ["No item has two labels yet."],
+                notes=_notes(items, dropped),
             )
         )
     return out
+
+
+def _notes(items: int, dropped: int) -> list[str]:
+    notes = [] if items else ["No item has two labels yet."]
+    if dropped:
+        notes.append(f"{dropped} label{'s' * (dropped > 1)} outside the question's scale left out.")
+    return notes
+
+
+def _on_scale(values: dict[int, dict], order: list) -> tuple[dict[int, dict], int]:
+    """Only the labels on the question's current scale (it may have been edited since)."""
+    kept = {item: {a: v for a, v in by.items() if v in order} for item, by in values.items()}
+    dropped = sum(len(by) for by in values.values()) - sum(len(by) for by in kept.values())
+    return kept, dropped
 
 
 def _order(question: dict) -> list:

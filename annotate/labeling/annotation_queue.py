@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from annotate.labeling.models import Annotation, AnnotationState, Project, ProjectKind, Task
-from inference.errors import Invalid
+from inference.errors import Conflict, Invalid
 
 HELD, SUBMITTED, SKIPPED = AnnotationState.HELD, AnnotationState.SUBMITTED, AnnotationState.SKIPPED
 
@@ -142,3 +142,25 @@ def skip(annotation: Annotation, time_spent_s: float = 0) -> None:
         )
         if updated:
             _unclaim([annotation.task_id])
+
+
+def unskip(annotation: Annotation, hold_s: int) -> Annotation:
+    """Take back a skip: the annotator holds the item again, if a slot is still free (one
+    given back by the skip may have gone to someone else since)."""
+    with transaction.atomic():
+        task = Task.objects.select_for_update().get(pk=annotation.task_id)
+        overlap = Project.objects.values_list("overlap", flat=True).get(pk=task.project_id)
+        row = Annotation.objects.select_for_update().filter(pk=annotation.pk).first()
+        if row is None or row.state != SKIPPED:
+            raise Conflict("You have not skipped this item, so there is no skip to undo.")
+        if task.claimed >= overlap:
+            raise Conflict(
+                f"Item {task.number} has all the annotators it needs since you skipped it; "
+                "the skip cannot be undone. Take the next item."
+            )
+        claimed = task.claimed + 1
+        Task.objects.filter(pk=task.pk).update(claimed=claimed, is_full=claimed >= overlap)
+        row.state = HELD
+        row.held_until = timezone.now() + timedelta(seconds=hold_s)
+        row.save(update_fields=("state", "held_until"))
+    return row

@@ -103,15 +103,18 @@ def latency_scatter(stats: list[ModelStats]) -> dict | None:
 
 
 def cost_quality(stats: list[ModelStats]) -> dict | None:
-    """Cost per query against quality (mean rating, else win rate); best trade-offs marked."""
-    points = []
+    """Cost per query against quality (mean rating, else win rate); best trade-offs marked.
+    A model whose outputs had no price has no place on the cost axis: listed apart."""
+    points, unpriced = [], []
     for i, s in enumerate(stats):
         quality = s.mean_rating or s.win_rate
+        if quality is not None and s.cost_per_query is None and s.generations:
+            unpriced.append(s)
         if quality is None or s.cost_per_query is None:
             continue
         points.append((s.key, s.name, s.cost_per_query, quality.value, COLORS[i % len(COLORS)]))
     if not points:
-        return None
+        return {"points": [], "unpriced": unpriced} if unpriced else None
     best = pareto([(k, c, q) for k, _, c, q, _ in points])
     max_c = max(p[2] for p in points) or 1e-9
     qs = [p[3] for p in points]
@@ -135,4 +138,5 @@ def cost_quality(stats: list[ModelStats]) -> dict | None:
         "points": marks,
         "xticks": ticks(0, max_c * 1.1),
         "frontier": sorted((m for m in marks if m["best"]), key=lambda m: m["x"]),
+        "unpriced": unpriced,
     }

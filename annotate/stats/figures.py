@@ -22,7 +22,15 @@ from django.db.models.fields.json import KT
 from annotate.comparisons.verdicts import left_score
 from annotate.labeling.models import Annotation, AnnotationState, ProjectKind
 from annotate.labeling.ratings import labelled_outputs, rating_values
-from inference.figures import cost_per_query, recorded_cost, run_span, run_tokens_per_s
+from inference.backends import get_backend_class
+from inference.figures import (
+    cost_per_query,
+    priced_count,
+    recorded_cost,
+    run_span,
+    run_tokens_per_s,
+    total_cost,
+)
 from inference.models import Generation, GenerationStatus, ModelConfig, Run
 
 MIN_SAMPLES = 20
@@ -64,13 +72,16 @@ class ModelStats:
     failed: int
     prompt_tokens: int
     output_tokens: int
-    total_cost: Decimal
+    priced_cost: Decimal | None  # the costs the priced outputs recorded
     pct: dict[str, dict[int, Figure]] = field(default_factory=dict)
     throughput: Figure | None = None
     mean_rating: Figure | None = None
     pass_rate: Figure | None = None
     win_rate: Figure | None = None
-    hourly_usd: Decimal = Decimal(0)
+    hourly_usd: Decimal | None = None  # None: never set (unknown), 0: free
+    priced: int = 0  # done generations that recorded a cost; the rest had no price
+    priced_prompt_tokens: int = 0
+    priced_output_tokens: int = 0
 
     @property
     def error_rate(self) -> float | None:
@@ -78,16 +89,28 @@ class ModelStats:
         return self.failed / total if total else None
 
     @property
+    def unpriced(self) -> int:
+        return self.generations - self.priced
+
+    @property
+    def total_cost(self) -> Decimal | None:
+        return total_cost(self.priced_cost, self.priced, self.generations)
+
+    @property
     def cost_per_query(self) -> float | None:
-        return cost_per_query(self.total_cost, self.generations)
+        return cost_per_query(self.priced_cost, self.priced)
 
     @property
     def cost_per_m_output(self) -> float | None:
-        return float(self.total_cost) * 1e6 / self.output_tokens if self.output_tokens else None
+        return _per_million(self.priced_cost, self.priced_output_tokens)
 
     @property
     def cost_per_m_input(self) -> float | None:
-        return float(self.total_cost) * 1e6 / self.prompt_tokens if self.prompt_tokens else None
+        return _per_million(self.priced_cost, self.priced_prompt_tokens)
+
+    @property
+    def is_local(self) -> bool:
+        return get_backend_class(self.backend).is_local
 
     @property
     def mean_prompt_tokens(self) -> float | None:
@@ -100,6 +123,13 @@ class ModelStats:
     @property
     def key(self) -> str:
         return f"{self.config_id}:{self.machine}"
+
+
+def _per_million(priced_cost: Decimal | None, priced_tokens: int) -> float | None:
+    """Cost per 1M tokens of the priced outputs (None: none priced, or no tokens)."""
+    if priced_cost is None or not priced_tokens:
+        return None
+    return float(priced_cost) * 1e6 / priced_tokens
 
 
 def _base(config_ids=None, run_ids=None):
@@ -115,6 +145,7 @@ def model_stats(config_ids=None, run_ids=None) -> list[ModelStats]:
     """One row per (configuration, machine), with the generations done and failed."""
     gens = _base(config_ids, run_ids)
     done = Q(status=GenerationStatus.DONE)
+    priced_done = done & Q(cost_usd__isnull=False)
     rows = (
         gens.filter(status__in=(GenerationStatus.DONE, GenerationStatus.FAILED))
         .values(config=F("run__model_config_id"), host=F("machine"))
@@ -124,6 +155,9 @@ def model_stats(config_ids=None, run_ids=None) -> list[ModelStats]:
             prompt=Sum("prompt_tokens", filter=done),
             output=Sum("output_tokens", filter=done),
             cost=recorded_cost(),
+            priced=priced_count(),
+            priced_prompt=Sum("prompt_tokens", filter=priced_done),
+            priced_output=Sum("output_tokens", filter=priced_done),
         )
         .order_by("config", "host")
     )
@@ -141,8 +175,11 @@ def model_stats(config_ids=None, run_ids=None) -> list[ModelStats]:
             r["failed"],
             r["prompt"] or 0,
             r["output"] or 0,
-            r["cost"] or Decimal(0),
+            r["cost"],
             hourly_usd=configs[r["config"]].hourly_usd,
+            priced=r["priced"],
+            priced_prompt_tokens=r["priced_prompt"] or 0,
+            priced_output_tokens=r["priced_output"] or 0,
         )
         for r in rows
     ]
@@ -313,7 +350,8 @@ def stats_rows(stats: list[ModelStats]) -> list[dict]:
             "error_rate": s.error_rate,
             "prompt_tokens": s.prompt_tokens,
             "output_tokens": s.output_tokens,
-            "total_cost_usd": float(s.total_cost),
+            "total_cost_usd": None if s.total_cost is None else float(s.total_cost),
+            "unpriced_generations": s.unpriced,
             "cost_per_query_usd": s.cost_per_query,
             "cost_per_1m_input_usd": s.cost_per_m_input,
             "cost_per_1m_output_usd": s.cost_per_m_output,
@@ -346,7 +384,7 @@ def stats_version() -> str:
 def cached_model_stats(config_ids=None, run_ids=None) -> list[ModelStats]:
     """model_stats, computed once per version of the data (the page, CSV and API share it)."""
     scope = f"{sorted(config_ids or [])}:{sorted(run_ids or [])}"
-    key = f"model-stats:{stats_version()}:{hashlib.sha256(scope.encode()).hexdigest()[:32]}"
+    key = f"model-stats:v2:{stats_version()}:{hashlib.sha256(scope.encode()).hexdigest()[:32]}"
     stats = cache.get(key)
     if stats is None:
         stats = model_stats(config_ids, run_ids)

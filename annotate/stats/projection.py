@@ -9,6 +9,8 @@ For a workload of `queries` queries (in total, or per day), each with `input_tok
 Cost: hosted models at their price per token (batch discount if asked); local machines at
 their hourly price for the hours the work takes, or, run 24/7, for every hour of the day.
 A local machine that needs more than 24 hours a day for a daily workload cannot carry it.
+A model with neither a price row nor an hourly price has no cost: it is listed as "no price",
+never ranked on cost (an unset hourly price is unknown; an explicit 0 is free hardware).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Projection:
     fits: bool
     note: str = ""
     meets_bar: bool = True
+    unpriced: bool = False  # no price row and no hourly price: the cost is unknown
 
 
 def _seconds_per_query(s: ModelStats, w: Workload) -> float | None:
@@ -69,19 +72,22 @@ def project(s: ModelStats, w: Workload) -> Projection:
     if price is not None:
         unit = token_cost(price, w.input_tokens, w.output_tokens, batch=w.batch_api)
         return Projection(s, hours, float(unit * w.queries), fits, meets_bar=meets)
-    hourly = float(s.hourly_usd or 0)
+    if s.hourly_usd is None:
+        return Projection(s, hours, None, fits, meets_bar=meets, unpriced=True)
+    hourly = float(s.hourly_usd)
     if w.per_day and w.always_on and local:
         return Projection(s, hours, hourly * 24, fits, "machine paid 24 h a day", meets)
     cost = hourly * hours if hours is not None else None
-    note = "" if hourly or not local else "no hourly price set: hardware counted as free"
-    return Projection(s, hours, cost, fits, note, meets)
+    return Projection(s, hours, cost, fits, "", meets)
 
 
 def compare(stats: list[ModelStats], w: Workload) -> dict:
     rows = [project(s, w) for s in stats]
-    usable = [r for r in rows if r.fits and r.hours is not None and r.cost is not None]
+    measured = [r for r in rows if r.fits and r.hours is not None]
+    # Only a known cost is ranked on cost: an unpriced model is never "cheapest".
+    usable = [r for r in measured if r.cost is not None]
     cheapest = min(usable, key=lambda r: r.cost, default=None)
-    fastest = min(usable, key=lambda r: r.hours, default=None)
+    fastest = min(measured, key=lambda r: r.hours, default=None)
     above = [r for r in usable if r.meets_bar and (w.quality_bar is None or r.stats.mean_rating)]
     cheapest_above = min(above, key=lambda r: r.cost, default=None) if w.quality_bar else None
     return {

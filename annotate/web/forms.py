@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
@@ -18,7 +20,7 @@ from inference.models import ModelConfig, Run
 
 
 class DatasetImportForm(forms.Form):
-    file = forms.FileField(help_text="JSONL, CSV or Parquet, or an Annotate full JSONL export.")
+    file = forms.FileField()  # the formats are listed once, above the form (datasets.html)
     name = forms.CharField(max_length=200, required=False, help_text="Default: the file's name.")
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     keep_authors = forms.BooleanField(
@@ -30,8 +32,8 @@ class DatasetImportForm(forms.Form):
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["file"].help_text += (
-            f" At most {filesizeformat(settings.IMPORT_MAX_BYTES)} a file and "
+        self.fields["file"].help_text = (
+            f"At most {filesizeformat(settings.IMPORT_MAX_BYTES)} a file and "
             f"{filesizeformat(settings.IMPORT_MAX_FIELD_BYTES)} a field."
         )
         if not (user and user.is_superuser):  # only a superuser may (datasets.actions)
@@ -44,10 +46,36 @@ class DatasetImportForm(forms.Form):
         return upload
 
 
+# How a stop sequence is written on one line of the form: a newline as \n (two characters),
+# a tab as \t, a carriage return as \r, a backslash as \\.
+STOP_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+STOP_UNESCAPES = {escaped[1]: char for char, escaped in STOP_ESCAPES.items()}
+
+
+def stops_as_text(stops: list[str]) -> str:
+    """Stop sequences as the form shows them: one a line, escaped (STOP_ESCAPES)."""
+    return "\n".join("".join(STOP_ESCAPES.get(c, c) for c in stop) for stop in stops)
+
+
+def stops_from_text(text: str) -> list[str]:
+    """The form's lines back as stop sequences, empty lines left out. A backslash before any
+    other character is kept as it is (`\\d` stays `\\d`)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # as browsers send
+    return [stop for line in lines if (stop := _unescape(line))]
+
+
+def _unescape(line: str) -> str:
+    # Odd items of the split are a backslash and the character after it.
+    parts = re.split(r"(\\.)", line)
+    return "".join(STOP_UNESCAPES.get(p[1], p) if i % 2 else p for i, p in enumerate(parts))
+
+
 class ModelConfigForm(forms.ModelForm):
     stop = forms.CharField(
         required=False,
-        help_text="Stop sequences, one per line.",
+        strip=False,  # a stop sequence may start or end with a space
+        help_text="Stop sequences, one a line; empty: none. Write a newline in a sequence as "
+        "\\n, a tab as \\t and a backslash as \\\\ (a blank line between paragraphs: \\n\\n).",
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
@@ -87,9 +115,9 @@ class ModelConfigForm(forms.ModelForm):
             "The name of the environment variable with the key, never the key. Empty: the "
             "provider's usual variable, where the operator allows it to be sent."
         )
-        if self.instance.pk:
-            self.initial["stop"] = "\n".join(self.instance.stop)
-        elif not self.initial.get("model"):
+        # The model's value is a list, which the text field would show as "[]".
+        self.initial["stop"] = stops_as_text(self.instance.stop or [])
+        if not self.instance.pk and not self.initial.get("model"):
             self.initial["model"] = settings.MLX_MODEL
 
     def clean_mode(self) -> str:
@@ -111,7 +139,7 @@ class ModelConfigForm(forms.ModelForm):
         return data
 
     def clean_stop(self) -> list[str]:
-        return [s for s in self.cleaned_data["stop"].splitlines() if s]
+        return stops_from_text(self.cleaned_data["stop"])
 
     def clean_temperature(self):
         value = self.cleaned_data["temperature"]

@@ -105,6 +105,10 @@ class Backend:
     def check(self) -> None:
         """Raise BackendError if the run cannot start (model missing, key refused)."""
 
+    def check_params(self, params: dict) -> None:
+        """Raise BackendError if the model refuses one of this run's settings. `params` are the
+        run's: an instance is shared by the runs of one model, made with the first one's."""
+
     def version(self) -> str:
         raise NotImplementedError
 

@@ -6,6 +6,7 @@ worker's main thread: the `mlx` queue's worker uses `--pool solo`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -23,6 +24,10 @@ from inference.backends.base import (
 )
 from inference.measurement import Timing
 from inference.prompts import render_chat
+
+# Seconds before a run whose last claim came back short is asked for more work again (work
+# comes back when a dead worker's leases expire, or when someone retries failed items).
+RECLAIM_S = 1.0
 
 
 @dataclass
@@ -77,7 +82,10 @@ class MLXBackend(Backend):
         as sequences finish, new requests are claimed into the freed slots.
 
         1. Claim requests for the free slots, render them through the chat template, insert.
-        2. Step the batch; time each sequence's first and last token.
+           A claim is a database transaction: once one comes back short (the run has nothing
+           more to give for now), ask again only after RECLAIM_S or when nothing is in flight,
+           not between every two decode steps.
+        2. Step the batch; time each sequence's output tokens (not its end-of-sequence).
         3. Emit each finished sequence; on should_stop(), drop what is in flight as cancelled.
         """
         # lazy: workers must not import mlx before forking; the web never does
@@ -102,6 +110,7 @@ class MLXBackend(Backend):
             ),
         )
         active: dict[int, _Sequence] = {}
+        short_at = None  # when a claim last came back short
         try:
             while True:
                 if should_stop():
@@ -109,8 +118,12 @@ class MLXBackend(Backend):
                         emit(GenerationResult(key=seq.request.key, cancelled=True))
                     return
                 free = batch_size - len(active)
-                if free > 0:
-                    self._insert(gen, tokenizer, params, claim(free), active)
+                if free > 0 and (
+                    not active or short_at is None or time.monotonic() - short_at >= RECLAIM_S
+                ):
+                    requests = claim(free)
+                    short_at = time.monotonic() if len(requests) < free else None
+                    self._insert(gen, tokenizer, params, requests, active)
                 if not active:
                     return
                 self._step(gen, tokenizer, params, active, emit)
@@ -131,8 +144,10 @@ class MLXBackend(Backend):
     def _step(self, gen, tokenizer, params, active, emit: Emit) -> None:
         for response in gen.next_generated():
             seq = active[response.uid]
-            seq.timing.token()
-            if response.finish_reason != "stop":
+            if response.finish_reason == "stop":
+                seq.timing.end()  # the end-of-sequence token: neither counted nor timed
+            else:
+                seq.timing.token()
                 seq.tokens.append(response.token)
             finish = response.finish_reason
             if finish is None and self._hit_stop(tokenizer, params, seq):

@@ -1,20 +1,61 @@
 """OpenAI-compatible chat completions through the official `openai` SDK: OpenAI itself, vLLM,
-llama.cpp's server, Ollama, mlx_lm.server. Streamed, with usage reported in the stream."""
+llama.cpp's server, Ollama, mlx_lm.server. Streamed, with usage reported in the stream.
+
+What each server takes (request_options):
+- The token limit goes as `max_completion_tokens` to OpenAI's own API (where `max_tokens` is
+  deprecated) and to any server for a reasoning model's name (a proxy passes it on), and as
+  `max_tokens` to the others: vLLM, llama.cpp, Ollama and mlx_lm.server all read it, not all
+  of them read the newer name.
+- OpenAI's reasoning models (the o-series: o1, o3, o4-mini...; the gpt-5 family) answer 400
+  to `max_tokens`, `stop`, `top_p` and any `temperature` but 1. They get no sampling
+  parameter: a run whose configuration sets temperature or top_p to anything but 1 fails at
+  start with a message saying so (check_params), rather than run with a setting its records
+  would claim; stop sequences are applied here, to the text received (the tokens generated
+  past one are still counted and paid for).
+"""
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
+from urllib.parse import urlsplit
 
 import httpx2
 
-from inference.backends.base import BackendError, GenerationRequest, GenerationResult
+from inference.backends.base import (
+    BackendError,
+    GenerationRequest,
+    GenerationResult,
+    stop_strings,
+)
 from inference.backends.egress import DEFAULT_URLS
 from inference.backends.hosted import HostedBackend, sampling
 from inference.backends.retry import Failure, parse_retry_after, status_retryable
 from inference.env import envsecret
 from inference.measurement import Timing
+from inference.prompts import truncate_at_stop
 
 OPENAI_URL = DEFAULT_URLS["openai"]
+OPENAI_HOST = urlsplit(OPENAI_URL).hostname
+# OpenAI's reasoning models, by name (a router's "openai/" prefix allowed): o1, o3-mini,
+# o4-mini-2025-04-16, gpt-5, gpt-5-mini, gpt-5.1...
+REASONING_MODEL = re.compile(r"(?:.*/)?(?:o[1-9]\d*|gpt-5)(?:[-.].*)?")
+
+
+def is_reasoning_model(model: str) -> bool:
+    return REASONING_MODEL.fullmatch(model) is not None
+
+
+def request_options(params: dict, base_url: str) -> dict:
+    """The token limit and sampling arguments of a request, as the server takes them (see the
+    module docstring)."""
+    reasoning = is_reasoning_model(params["model"])
+    official = urlsplit(base_url).hostname == OPENAI_HOST
+    limit = "max_completion_tokens" if reasoning or official else "max_tokens"
+    if reasoning:
+        return {limit: int(params["max_tokens"]), **sampling(params, seed="seed")}
+    sampled = sampling(params, temperature="temperature", top_p="top_p", stop="stop", seed="seed")
+    return {limit: int(params["max_tokens"]), **sampled}
 
 
 def _sdk():
@@ -66,6 +107,21 @@ class OpenAICompatBackend(HostedBackend):
         except Exception:  # noqa: BLE001
             pass  # a server without a usable /models (mlx_lm.server): the requests will tell
 
+    def check_params(self, params: dict) -> None:
+        if not is_reasoning_model(params["model"]):
+            return
+        refused = [
+            f"{name} {params[name]:g}"
+            for name in ("temperature", "top_p")
+            if params.get(name) is not None and params[name] != 1
+        ]
+        if refused:
+            raise BackendError(
+                f"{params['model']} takes no {' and no '.join(refused)}: OpenAI's reasoning "
+                "models (o-series, gpt-5) accept only the default (1). Leave temperature and "
+                "top_p empty in the model configuration."
+            )
+
     def classify(self, exc: BaseException) -> Failure | None:
         openai = _sdk()
         if isinstance(exc, openai.APIStatusError):
@@ -86,10 +142,9 @@ class OpenAICompatBackend(HostedBackend):
         stream = self.client.chat.completions.create(
             model=params["model"],
             messages=request.messages,
-            max_tokens=int(params["max_tokens"]),
             stream=True,
             stream_options={"include_usage": True},
-            **sampling(params, temperature="temperature", top_p="top_p", stop="stop", seed="seed"),
+            **request_options(params, self.base_url),
         )
         parts: list[str] = []
         finish, usage = "", None
@@ -102,7 +157,11 @@ class OpenAICompatBackend(HostedBackend):
                 finish = choice.finish_reason or finish
         if not finish:
             raise IncompleteStream("the stream ended before a finish reason")
-        return _result(request.key, "".join(parts), finish, usage, timing)
+        text = "".join(parts)
+        if is_reasoning_model(params["model"]):  # it was sent no stop sequences
+            text, stopped = truncate_at_stop(text, stop_strings(params))
+            finish = "stop" if stopped else finish
+        return _result(request.key, text, finish, usage, timing)
 
 
 class IncompleteStream(Exception):

@@ -13,6 +13,7 @@ helper thread, streaming tokens back.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -130,11 +131,13 @@ class TransformersBackend(Backend):
             def __call__(self, input_ids, scores, **kwargs):
                 return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool)
 
-        # TextIteratorStreamer queues one text (often "") per new token, then, at the end, the
-        # rest of the text: its first item is the first token.
+        # TextIteratorStreamer queues one text (often "") per new token, end-of-sequence
+        # included, then, at the end, the rest of the text: item i arrives with token i. Each
+        # item's time is kept; _result times the output tokens only.
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True)
         kwargs = self._generate_kwargs(params, tokenizer)
         timing = Timing()
+        stamps: list[float] = []
         done: dict = {}
 
         def run() -> None:
@@ -156,7 +159,7 @@ class TransformersBackend(Backend):
         cancelled = False
         try:
             for _ in streamer:
-                timing.token()
+                stamps.append(time.perf_counter())
                 if not cancelled and should_stop():
                     cancelled = True
                     cancel.set()
@@ -167,7 +170,8 @@ class TransformersBackend(Backend):
             raise done["error"]
         if cancelled:
             return GenerationResult(key=request.key, cancelled=True)
-        return self._result(params, request, prompt, done["ids"][0, len(prompt) :].tolist(), timing)
+        ids = done["ids"][0, len(prompt) :].tolist()
+        return self._result(params, request, prompt, ids, timing, stamps)
 
     def _generate_kwargs(self, params: dict, tokenizer) -> dict:
         """Sampling as the MLX backend does it: temperature 0 or empty is greedy; top_p empty or
@@ -185,13 +189,25 @@ class TransformersBackend(Backend):
         return kwargs
 
     def _result(
-        self, params: dict, request: GenerationRequest, prompt: list[int], ids: list[int], timing
+        self,
+        params: dict,
+        request: GenerationRequest,
+        prompt: list[int],
+        ids: list[int],
+        timing: Timing,
+        stamps: list[float],
     ) -> GenerationResult:
-        """Output tokens are counted from the generated ids, without the end-of-sequence token."""
+        """Output tokens are counted from the generated ids, without the end-of-sequence token,
+        and timed by the streamer's items that brought them (stamps), the request's end by
+        its last item."""
         eos = self._model.generation_config.eos_token_id
         eos = set(eos if isinstance(eos, list) else [eos])
         ended = bool(ids) and ids[-1] in eos
         tokens = ids[:-1] if ended else ids
+        for stamp in stamps[: len(tokens)]:
+            timing.token(stamp)
+        if stamps:
+            timing.end(stamps[-1])
         finish = "stop" if ended else "length"
         decode = self._tokenizer.decode
         return decoded_result(request, tokens, decode, params, finish, len(prompt), timing, 1)

@@ -1,9 +1,37 @@
-// Keyboard-first labeling: number keys answer the active question, arrows move, Enter submits,
-// S skips, R toggles raw text, ? lists the shortcuts. Time is counted while the tab is visible.
+// Keyboard-first labeling: number keys answer the active question, arrows move (into a text
+// question's box), Enter or Ctrl+Enter submits, S skips, U undoes the skip, R toggles raw text,
+// ? lists the shortcuts (_shortcuts.html, README's "Keyboard first": keep the three in step).
+// While a text box has the focus every key is text, but Esc (leave the box) and Ctrl+Enter.
+// Time is counted while the tab is visible.
 (function () {
   "use strict";
   const form = document.getElementById("label-form");
-  if (!form) return;
+  const undo = document.getElementById("unskip-form");
+  const NOT_TEXT = new Set(["checkbox", "radio", "button", "submit", "reset", "image", "file",
+    "range", "color", "hidden"]);
+  function isTextField(el) {
+    if (!el || el.nodeType !== 1) return false;
+    if (el.isContentEditable) return true;
+    if (el.tagName === "TEXTAREA" || el.tagName === "SELECT") return true;
+    return el.tagName === "INPUT" && !NOT_TEXT.has((el.type || "text").toLowerCase());
+  }
+  function plainKey(event) {
+    // Not text being written: no input method composing, no text box, no modifier.
+    return !event.isComposing && !isTextField(event.target) &&
+      !(event.ctrlKey || event.metaKey || event.altKey);
+  }
+  if (!form) {
+    // "Nothing left" after a skip: U still takes the skip back.
+    if (undo) {
+      document.addEventListener("keydown", function (event) {
+        if (plainKey(event) && (event.key === "u" || event.key === "U")) {
+          event.preventDefault();
+          undo.requestSubmit();
+        }
+      });
+    }
+    return;
+  }
   const questions = Array.from(form.querySelectorAll("[data-question]"));
   const dialog = document.getElementById("shortcuts");
   let active = 0;
@@ -63,11 +91,59 @@
     });
   }
 
+  // A skip keeps the answers given so far in this tab (sessionStorage, never the server), so
+  // that "Undo skip", which brings the item back, can put them back too.
+  const DRAFT = "annotate:skipped-answers";
+  const skipForm = document.getElementById("skip-form");
+  function answersGiven() {
+    const given = [];
+    form.querySelectorAll("[data-question] textarea, [data-question] input").forEach(function (el) {
+      if (el.tagName === "TEXTAREA" || el.checked) given.push([el.name, el.value]);
+    });
+    return given;
+  }
+  function restoreAnswers(given) {
+    form.querySelectorAll("[data-question] input").forEach(function (el) { el.checked = false; });
+    given.forEach(function (pair) {
+      form.querySelectorAll("[data-question] [name=\"" + CSS.escape(pair[0]) + "\"]").forEach(function (el) {
+        if (el.tagName === "TEXTAREA") el.value = pair[1];
+        else if (el.value === pair[1]) el.checked = true;
+      });
+    });
+  }
+  if (skipForm) {
+    skipForm.addEventListener("submit", function () {
+      try {
+        sessionStorage.setItem(DRAFT, JSON.stringify({ action: form.action, answers: answersGiven() }));
+      } catch (e) { /* storage full or off: the item still comes back, without the answers */ }
+    });
+    let draft = null;
+    try { draft = JSON.parse(sessionStorage.getItem(DRAFT) || "null"); } catch (e) { draft = null; }
+    if (draft && draft.action === form.action) {
+      restoreAnswers(draft.answers);
+      sessionStorage.removeItem(DRAFT);
+    }
+  }
+
   function activate(index) {
     if (!questions.length) return;
     active = Math.max(0, Math.min(index, questions.length - 1));
     questions.forEach(function (q, i) { q.classList.toggle("active", i === active); });
     questions[active].scrollIntoView({ block: "nearest" });
+  }
+  // Moving by key puts the focus where the next keys go: a text question's box (caret at the
+  // end, so typing goes into it and not to the shortcuts), else the question itself.
+  function moveTo(index) {
+    if (!questions.length) return;
+    activate(index);
+    const q = questions[active];
+    const box = q.querySelector("textarea");
+    if (box) {
+      box.focus({ preventScroll: true });
+      box.setSelectionRange(box.value.length, box.value.length);
+    } else {
+      q.focus({ preventScroll: true });
+    }
   }
   function isChoice(q) { return q.dataset.kind !== "text" && q.dataset.kind !== "correction"; }
   function nextChoiceQuestion(from) {
@@ -83,7 +159,9 @@
     if (!input) return;
     if (input.type === "checkbox") { input.checked = !input.checked; return; }
     input.checked = true;
-    activate(nextChoiceQuestion(active));
+    // A rating or single choice is answered: on to the next choice question (text boxes are
+    // reached with ↓/↑), as the ? list and README say.
+    moveTo(nextChoiceQuestion(active));
   }
   function toggleRaw() {
     let showRaw = false;
@@ -120,13 +198,23 @@
 
   document.addEventListener("keydown", function (event) {
     const target = event.target;
-    const typing = target.matches("textarea, input[type=text], input[type=number], select");
-    if (event.key === "Escape" && typing) { target.blur(); return; }
-    if (typing) {
-      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); form.requestSubmit(); }
+    if (event.isComposing) return;  // an input method is building a character
+    // Ctrl+Enter (⌘+Enter) submits from anywhere, a text box included.
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !dialog.open) {
+      event.preventDefault();
+      form.requestSubmit();
       return;
     }
-    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (isTextField(target)) {
+      // In a text box every key is text (Enter a new line); Esc goes back to the questions.
+      if (event.key === "Escape") {
+        event.preventDefault();
+        const question = target.closest("[data-question]");
+        if (question) question.focus({ preventScroll: true }); else target.blur();
+      }
+      return;
+    }
+    if (!plainKey(event)) return;
     // Enter or Space on a focused link or button does what that control does, not submit.
     if (target.closest && target.closest("a, button, summary") && (event.key === "Enter" || event.key === " ")) return;
     if (dialog.open && event.key !== "?") return;
@@ -136,8 +224,11 @@
       const skip = document.getElementById("skip-form");
       if (skip) { event.preventDefault(); skip.requestSubmit(); }
     }
-    else if (event.key === "ArrowDown") { event.preventDefault(); activate(active + 1); }
-    else if (event.key === "ArrowUp") { event.preventDefault(); activate(active - 1); }
+    else if (event.key === "u" || event.key === "U") {
+      if (undo) { event.preventDefault(); undo.requestSubmit(); }
+    }
+    else if (event.key === "ArrowDown") { event.preventDefault(); moveTo(active + 1); }
+    else if (event.key === "ArrowUp") { event.preventDefault(); moveTo(active - 1); }
     else if (event.key === "ArrowLeft" || event.key === "ArrowRight") { event.preventDefault(); follow(event.key); }
     else if (event.key === "r" || event.key === "R") { event.preventDefault(); toggleRaw(); }
     else if (event.key === "d" || event.key === "D") { event.preventDefault(); toggleDiff(); }

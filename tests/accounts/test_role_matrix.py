@@ -39,7 +39,7 @@ from annotate.api import api
 from annotate.exports.actions import start_export
 from annotate.exports.models import Export
 from annotate.labeling import actions as labeling
-from annotate.labeling.models import ProjectMember
+from annotate.labeling.models import Annotation, AnnotationState, ProjectMember
 from inference.access import MANAGE_PERMISSION
 from inference.actions import create_run
 from inference.models import GenerationStatus, ModelConfig
@@ -69,6 +69,7 @@ EXPORT_OWNER = ("creator",)  # "one of the caller's own exports (404 for anyone 
 MEMBERS = ("annotator", "reviewer", "project_owner", "creator", "superuser")
 REVIEWERS = ("reviewer", "project_owner", "creator", "superuser")
 OWNERS = ("project_owner", "creator", "superuser")
+SKIPPER = ("annotator",)  # members of the project who skipped the item: undo their own skip
 # An export of a project's labels: managers who may review the project (exports.actions).
 MANAGING_REVIEWERS = ("creator", "superuser")
 NOBODY = ()
@@ -100,6 +101,11 @@ def upload(w, **fields) -> dict:
 
 def revoked_creators_token(w, user) -> bool:
     return ApiToken.objects.filter(pk=w.token_ids["creator"], revoked_at__isnull=False).exists()
+
+
+def unskipped(w, user) -> bool:
+    mine = Annotation.objects.filter(annotator=user, task__number=w.skipped_task)
+    return mine.filter(task__project=w.project, state=AnnotationState.HELD).exists()
 
 
 def exported_project(w, user) -> bool:
@@ -173,6 +179,9 @@ PAGES: dict[str, Case] = {
         "GET", "/projects/{project}/tasks/{other_task}/", REVIEWERS
     ),
     "annotate-task-skip": Case("POST", "/projects/{project}/tasks/{task}/skip/", MEMBERS),
+    "annotate-task-unskip": Case(
+        "POST", "/projects/{project}/tasks/{skipped_task}/unskip/", SKIPPER, effect=unskipped
+    ),
     "annotate-review": Case("GET", "/projects/{project}/review/", REVIEWERS),
     "annotate-results": Case("GET", "/projects/{compare}/results/", REVIEWERS),
     "annotate-review-task": Case("GET", "/projects/{project}/review/{task}/", REVIEWERS),
@@ -297,6 +306,9 @@ API: dict[str, Case] = {
     "POST /api/projects/{project_id}/tasks/{task_id}/skip": Case(
         "POST", "/api/projects/{project}/tasks/{task}/skip", MEMBERS
     ),
+    "POST /api/projects/{project_id}/tasks/{task_id}/unskip": Case(
+        "POST", "/api/projects/{project}/tasks/{skipped_task}/unskip", SKIPPER, effect=unskipped
+    ),
     "GET /api/projects/{project_id}/labels": Case("GET", "/api/projects/{project}/labels", MEMBERS),
     "POST /api/projects/{project_id}/tasks/{task_id}/final": Case(
         "POST", "/api/projects/{project}/tasks/{task}/final", REVIEWERS, {"answers": ANSWERS}
@@ -386,6 +398,8 @@ def build_world() -> SimpleNamespace:
     held = labeling.next_item(people["annotator"], project.pk)
     task = held.task
     labeling.submit_label(people["annotator"], project.pk, task.number, ANSWERS)
+    skipped = labeling.next_item(people["annotator"], project.pk).task
+    labeling.skip_item(people["annotator"], project.pk, skipped.number)
     export = start_export(creator, "jsonl", {"project": project.pk})
     tokens = {role: ApiToken.issue(user, "matrix") for role, user in people.items()}
     return SimpleNamespace(
@@ -400,7 +414,8 @@ def build_world() -> SimpleNamespace:
         project=project.pk,
         compare=compare.pk,
         task=task.number,
-        other_task=project.tasks.exclude(pk=task.pk).first().number,
+        skipped_task=skipped.number,
+        other_task=project.tasks.exclude(pk__in=(task.pk, skipped.pk)).first().number,
         member=ProjectMember.objects.get(project=project, user=people["annotator"]).pk,
         export=export.pk,
     )

@@ -18,15 +18,9 @@ from django.db import transaction
 from hypothesis import HealthCheck, event
 from hypothesis import strategies as st
 
-from annotate.datasets.importing import (
-    READERS,
-    ImportFailed,
-    ParsedItem,
-    detect_format,
-    import_dataset,
-    parse_record,
-)
+from annotate.datasets.importing import ImportFailed, ParsedItem, import_dataset, parse_record
 from annotate.datasets.models import Dataset, Item
+from annotate.datasets.readers import READERS, detect_format
 
 # The owner fixture is made once per test and shared by its examples, each of which undoes
 # its own writes; database=None: no example database left in the work tree.
@@ -52,8 +46,11 @@ KEYS = (
     "metadata",
     "id",
 )
-LINE_ERROR = re.compile(r"line ([1-9][0-9]*): \S")
-FILE_ERROR = re.compile(r".+: (no items found|unknown file type; use .jsonl, .csv or .parquet)$")
+# A .json file whose lines start with `[` is read as one array: its errors name elements.
+LINE_ERROR = re.compile(r"(line [1-9][0-9]*|element (0|[1-9][0-9]*)): \S")
+FILE_ERROR = re.compile(
+    r".+: (no items found|unknown file type; use .json, .jsonl, .csv or .parquet)$"
+)
 
 # --- strategies ---------------------------------------------------------------------------
 
@@ -358,6 +355,8 @@ def records_in(data: bytes, filename: str) -> int:
     if filename.endswith(".csv"):
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
         return sum(1 for row in rows[1:] if row)
+    if filename.endswith(".json") and data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        return len(json.loads(data.decode("utf-8-sig")))
     lines = io.BytesIO(data).readlines()
     decoded = (raw.decode("utf-8-sig" if n == 0 else "utf-8") for n, raw in enumerate(lines))
     return sum(1 for line in decoded if line.strip())

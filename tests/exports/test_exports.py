@@ -79,7 +79,7 @@ def test_full_jsonl_has_everything_and_loads_as_a_table(owner, labeled, annotato
     assert table.num_rows == 3 and "labels" in table.column_names
     manifest = json.loads(Path(f"{path}.manifest.json").read_text())
     assert manifest["counts"] == {"outputs_considered": 3, "rows": 3}
-    assert manifest["schema_version"] == 1 and manifest["filters"] == {"project": labeled.pk}
+    assert manifest["schema_version"] == 2 and manifest["filters"] == {"project": labeled.pk}
 
 
 def test_filters_and_pseudonyms(owner, labeled):
@@ -138,6 +138,46 @@ def test_preference_pairs_from_ratings_and_comparisons(owner, labeled, annotator
     assert {"prompt", "chosen", "rejected"} <= set(table.column_names)
 
 
+def test_a_preference_pair_chooses_the_side_the_annotator_picked(owner, annotator, mlx_config):
+    """Pairs shown either way round between two runs, voted left and right: chosen is the
+    side voted for, also where the database returns the pair the other way round (it orders
+    outputs by run, the latest run first)."""
+    earlier = make_project(owner, mlx_config, n=4).runs.get()
+    dataset = earlier.dataset
+    later_config = ModelConfig.objects.create(
+        name="later", backend="mlx", model=mlx_config.model, owner=owner
+    )
+    later = Run.objects.create(
+        dataset=dataset, model_config=later_config, params=later_config.params(), created_by=owner
+    )
+    compare = Project.objects.create(name="cmp", kind=ProjectKind.COMPARE, owner=owner, blind=False)
+    join(compare, annotator)
+    verdicts, swapped = {}, 0
+    for item in dataset.items.order_by("index"):
+        mine = Generation.objects.create(
+            run=later, item=item, status="done", output=f"later answer {item.index}"
+        )
+        theirs = earlier.generations.get(item=item)
+        left, right = (mine, theirs) if item.index < 2 else (theirs, mine)
+        Task.objects.create(project=compare, generation=left, generation_b=right)
+        verdicts[item.pk] = ("left", "right")[item.index % 2]
+        swapped += list(Generation.objects.in_bulk([left.pk, right.pk])) != [left.pk, right.pk]
+    assert swapped == 2  # the case that inverted pairs: in_bulk's order is not the sides'
+    expected = {}
+    while held := annotation_queue.next_task(compare, annotator):
+        task, verdict = held.task, verdicts[held.task.generation.item_id]
+        annotation_queue.submit(held, {"verdict": verdict}, 1)
+        shown = (task.generation, task.generation_b)
+        expected[task.generation.item.prompt] = shown if verdict == "left" else shown[::-1]
+    _, path = export(owner, "preference", project=compare.pk)
+    pairs = [p for p in lines(path) if p["source"] == "comparison"]
+    assert len(pairs) == len(expected) == 4
+    for pair in pairs:
+        winner, loser = expected[pair["prompt"][-1]["content"]]
+        assert pair["chosen"] == [{"role": "assistant", "content": winner.output}]
+        assert pair["rejected"] == [{"role": "assistant", "content": loser.output}]
+
+
 def _without_ids(row: dict) -> dict:
     """A full export row without this instance's ids (rows, items, datasets, runs, projects)."""
     row = json.loads(json.dumps(row))
@@ -186,6 +226,9 @@ def test_an_export_imports_back_into_an_empty_instance_with_its_labels(
         "users_created": ["annie", "bert", "rita"],
         "attributed_to": None,
         "labels_left_out": 0,
+        "votes": 0,
+        "votes_left_out": 0,
+        "pairs_left_out": 0,
     }
     project = Project.objects.get()
     assert project.name == labeled.name and project.questions == labeled.questions

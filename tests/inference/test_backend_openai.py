@@ -11,8 +11,12 @@ import urllib.request
 from decimal import Decimal
 
 import pytest
+from django.test import Client
+from django.utils.html import escape
 
+from annotate.accounts.models import ApiToken
 from inference.actions import create_run
+from inference.backends.openai_compat import request_options
 from inference.models import GenerationStatus, ModelConfig, RunStatus
 from inference.runner import process_run
 from tests.conftest import make_dataset
@@ -79,6 +83,82 @@ def test_a_wrong_key_fails_the_run_at_start(owner, start, monkeypatch):
     assert run.status == RunStatus.FAILED
     assert "refused the key in OPENAI_API_KEY" in run.error
     assert set(run.generations.values_list("attempts", flat=True)) == {0}
+
+
+def test_a_gpt_5_run_sends_what_reasoning_models_take(owner, start, monkeypatch):
+    # The fake refuses max_tokens, stop and top_p for gpt-5 models, as OpenAI does.
+    monkeypatch.setenv("OPENAI_TEST_KEY", "sk-openai")
+    with FakeOpenAI(api_key="sk-openai") as server:
+        config = ModelConfig.objects.create(
+            name="gpt5",
+            backend="openai",
+            model="gpt-5-mini",
+            base_url=server.base_url,
+            api_key_env="OPENAI_TEST_KEY",
+            max_tokens=20,
+            stop=["function"],
+            seed=1,
+            owner=owner,
+        )
+        run = start(config, n=3)
+        run_to_end(run)
+    assert run.status == RunStatus.COMPLETED, list(run.generations.values_list("error"))
+    assert {r.status for r in server.ledger.records} == {200}
+    for g in run.generations.all():
+        # The stop sequence, which the model may not be sent, is applied to the text received.
+        assert (g.output, g.finish_reason) == ("Reply to: Write a ", "stop")
+        # Usage counts every token generated (the text kept is 4), as OpenAI bills them, at
+        # the seeded gpt-5-mini price.
+        assert 4 < g.output_tokens <= 20
+        expected = (g.prompt_tokens * Decimal("0.25") + g.output_tokens * 2) / 1_000_000
+        assert g.cost_usd == expected.quantize(Decimal("1e-8"))
+
+
+def test_a_temperature_on_an_o_series_model_fails_the_run_at_start_with_the_reason(
+    owner, start, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_TEST_KEY", "sk-openai")
+    with FakeOpenAI(api_key="sk-openai") as server:
+        config = ModelConfig.objects.create(
+            name="o4",
+            backend="openai",
+            model="o4-mini",
+            base_url=server.base_url,
+            api_key_env="OPENAI_TEST_KEY",
+            temperature=0.2,
+            owner=owner,
+        )
+        run = start(config, n=2)
+        run_to_end(run)
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("o4-mini takes no temperature 0.2: OpenAI's reasoning models")
+    assert set(run.generations.values_list("attempts", flat=True)) == {0}
+    assert not [r for r in server.ledger.records if r.path.endswith("/chat/completions")]
+    _, token = ApiToken.issue(owner, "runs")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}").get(f"/api/runs/{run.pk}")
+    assert api.json()["error"] == run.error
+    page = Client()
+    page.force_login(owner)
+    assert escape(run.error) in page.get(f"/runs/{run.pk}/").content.decode()
+
+
+@pytest.mark.parametrize(
+    "model, base_url, sent",
+    [
+        # OpenAI deprecates max_tokens for every model.
+        ("gpt-4o", "https://api.openai.com/v1", {"max_completion_tokens": 9, "temperature": 0.5}),
+        # Local servers keep the name they all read.
+        ("qwen", "http://127.0.0.1:8080/v1", {"max_tokens": 9, "temperature": 0.5}),
+        # A reasoning model's name gets the new name and no sampling anywhere (a proxy).
+        ("o3", "http://127.0.0.1:8080/v1", {"max_completion_tokens": 9}),
+        ("gpt-5.1", "https://api.openai.com/v1", {"max_completion_tokens": 9}),
+    ],
+)
+def test_the_token_limit_and_sampling_go_under_the_names_the_server_takes(model, base_url, sent):
+    params = {"model": model, "max_tokens": 9, "temperature": 0.5, "top_p": 1, "stop": ["x"]}
+    sent_sampling = {"top_p": 1, "stop": ["x"]} if len(sent) == 2 else {}
+
+    assert request_options(params, base_url) == {**sent, **sent_sampling}
 
 
 def _free_port() -> int:

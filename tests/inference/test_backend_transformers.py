@@ -63,7 +63,7 @@ def test_a_run_fills_every_measurement(torch_config, start):
         assert g.backend_version.startswith("transformers ")
         assert "torch 2." in g.backend_version and "cpu" in g.backend_version
         assert g.machine and g.worker == "test"
-        assert g.cost_usd == 0
+        assert g.cost_usd is None  # no hourly price set: unknown, not free
     assert sum(bool(g.output.strip()) for g in gens) >= 3
     assert run.progress().tokens_per_s > 0
 

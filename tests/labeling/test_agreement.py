@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import krippendorff
+import numpy as np
 import pytest
+from sklearn.metrics import cohen_kappa_score
 
 from annotate.labeling.agreement import disagreements, question_agreement
 
@@ -101,3 +104,59 @@ def test_disagreements_lists_items_whose_labels_differ():
         ]
     )
     assert disagreements([PASS], data) == [2]
+
+
+# The issue's example on a 1-5 question: values 2 and 3 are never used.
+RATED_A = [1, 5, 1, 5, 4, 4, 1, 5]
+RATED_B = [5, 1, 1, 5, 4, 5, 1, 4]
+ONE_TO_FIVE = {**RATING, "max": 5}
+
+
+def quadratic_kappa_by_hand(a: list[int], b: list[int], scale: range) -> float:
+    """1 - sum(w * observed) / sum(w * expected), w = (i - j)^2 on the scale's values."""
+    n = len(a)
+    observed = sum((x - y) ** 2 for x, y in zip(a, b, strict=True))
+    expected = sum(a.count(i) * b.count(j) * (i - j) ** 2 for i in scale for j in scale) / n
+    return 1 - observed / expected
+
+
+def test_rating_kappa_is_weighted_on_the_questions_whole_scale():
+    data = labels(
+        [
+            (i, a, {"q": v})
+            for i, pair in enumerate(zip(RATED_A, RATED_B))
+            for a, v in enumerate(pair)
+        ]
+    )
+    [row] = question_agreement(ONE_TO_FIVE, data)
+    # By hand: observed 34, expected 408/8 = 51, so 1 - 34/51 = 1/3 (on ranks 1,4,5 -> 0,1,2
+    # it would be 1 - 10/12 = 0.167, the figure the app used to show).
+    assert quadratic_kappa_by_hand(RATED_A, RATED_B, range(1, 6)) == pytest.approx(1 / 3)
+    truth = cohen_kappa_score(RATED_A, RATED_B, labels=list(range(1, 6)), weights="quadratic")
+    assert truth == pytest.approx(1 / 3)
+    assert row.cohen_kappa == pytest.approx(truth)
+
+
+def test_rating_alpha_is_ordinal_on_the_questions_whole_scale():
+    data = labels(
+        [
+            (i, a, {"q": v})
+            for i, pair in enumerate(zip(RATED_A, RATED_B))
+            for a, v in enumerate(pair)
+        ]
+    )
+    [row] = question_agreement(ONE_TO_FIVE, data)
+    truth = krippendorff.alpha(
+        reliability_data=np.array([RATED_A, RATED_B], dtype=float),
+        level_of_measurement="ordinal",
+        value_domain=list(range(1, 6)),
+    )
+    assert row.kripp_alpha == pytest.approx(truth)
+    assert truth == pytest.approx(0.21875)
+
+
+def test_labels_off_an_edited_scale_are_left_out_and_said_so():
+    data = labels([(1, 1, {"q": 1}), (1, 2, {"q": 5}), (2, 1, {"q": 1}), (2, 2, {"q": 2})])
+    [row] = question_agreement(RATING, data)  # now 1-3: the 5 no longer fits
+    assert row.items == 1 and row.percent == 0.0
+    assert "1 label outside the question's scale left out." in row.notes

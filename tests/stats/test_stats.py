@@ -25,7 +25,11 @@ def measured_run(
     owner, name, backend, model, latencies, tokens=100, machine="box-1", cost="0.001", hourly="0"
 ):
     config = ModelConfig.objects.create(
-        name=name, backend=backend, model=model, owner=owner, hourly_usd=Decimal(hourly)
+        name=name,
+        backend=backend,
+        model=model,
+        owner=owner,
+        hourly_usd=None if hourly is None else Decimal(hourly),
     )
     with mock.patch("inference.doorbell.enqueue_run", autospec=True):
         run = create_run(owner, make_dataset(owner, len(latencies)).pk, config.pk)
@@ -116,6 +120,22 @@ def test_projection_arithmetic_and_the_choices(owner):
     assert choice["fastest"].stats.name == "api" and choice["cheapest"].stats.name == "mac"
     batched = project(stats["mac"], Workload(queries=1000, output_tokens=100, concurrent=True))
     assert batched.hours == pytest.approx(1000 * 100 / (3000 / 10) / 3600)
+
+
+def test_an_hourly_price_never_set_is_unknown_and_an_explicit_zero_is_free(owner):
+    measured_run(owner, "unset", "mlx", "/m", [1.0] * 30, cost="0", hourly=None)
+    measured_run(owner, "free", "mlx", "/m", [10.0] * 30, cost="0", hourly="0")
+    measured_run(owner, "paid", "mlx", "/m", [10.0] * 30, hourly="0.10")
+    stats = {s.name: s for s in model_stats()}
+    w = Workload(queries=1000, input_tokens=500, output_tokens=100)
+    unset = project(stats["unset"], w)
+    assert unset.unpriced and unset.cost is None
+    assert project(stats["free"], w).cost == 0 and not project(stats["free"], w).unpriced
+    choice = compare(list(stats.values()), w)
+    assert choice["cheapest"].stats.name == "free"
+    assert choice["fastest"].stats.name == "unset"  # unknown cost: still the fastest
+    del stats["free"]
+    assert compare(list(stats.values()), w)["cheapest"].stats.name == "paid"
 
 
 def test_pareto_keeps_only_undominated_models():

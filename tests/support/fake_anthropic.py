@@ -15,8 +15,10 @@ What it speaks, on 127.0.0.1:
   "canceled".
 - The API's errors, `{"type": "error", "error": {"type", "message"}, "request_id"}` with a
   `request-id` header: 401 authentication_error (unless the `x-api-key` header, or the bearer
-  token of `Authorization`, which is what the SDK sends, equals `api_key`),
-  400 invalid_request_error (missing `anthropic-version`, bad params, with a message), 404
+  token of `Authorization`, which is what the SDK (2.x) sends, equals `api_key`; a key in any
+  other header, or without `Bearer`, is no key), 400 invalid_request_error (missing
+  `anthropic-version`, missing `max_tokens`, a parameter the API does not know, bad params,
+  with the API's message), 404
   not_found_error (unknown model or batch), and the faults' 429 rate_limit_error (with
   `retry-after`), 500 api_error, 529 overloaded_error, and an `error` event inside a stream.
 
@@ -56,6 +58,12 @@ DEFAULT_MODELS = (
     "claude-opus-4-6",
     "claude-opus-4-1",
     "claude-3-5-haiku",
+)
+# The Messages API's request body (the SDK's `create` arguments; sampling goes in extra_body).
+KNOWN_PARAMS = frozenset(
+    """cache_control container diagnostics inference_geo max_tokens messages metadata model
+    output_config output_format service_tier speed stop_sequences stream system temperature
+    thinking tool_choice tools top_k top_p user_profile_id workspace_id""".split()  # noqa: SIM905
 )
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 BATCH = r"/v1/messages/batches/(?P<id>[^/]+)"
@@ -178,7 +186,9 @@ class FakeAnthropic(FakeServer):
 
     def authenticate(self, call: Call) -> None:
         # The documented header is x-api-key; the SDK (2.x) sends the key as a bearer token.
-        keys = {call.header("x-api-key"), bearer_token(call.header("authorization"))}
+        keys = {call.header("x-api-key"), bearer_token(call.header("authorization"))} - {None}
+        if not keys:
+            raise ApiError(401, "authentication_error", "x-api-key header is required")
         if self.api_key not in keys:
             raise ApiError(401, "authentication_error", "invalid x-api-key")
         if not call.header("anthropic-version"):
@@ -210,6 +220,9 @@ class FakeAnthropic(FakeServer):
 
     def validate(self, params: dict[str, Any]) -> None:
         """Raise the API's 400 (or 404 for an unknown model) for bad params."""
+        for name in params:
+            if name not in KNOWN_PARAMS:
+                raise invalid(f"{name}: Extra inputs are not permitted")
         model = params.get("model")
         if not isinstance(model, str) or not model:
             raise invalid("model: Field required")

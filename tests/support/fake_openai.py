@@ -8,9 +8,15 @@ What it speaks, on 127.0.0.1:
   then, with `stream_options.include_usage`, a chunk with empty `choices` and `usage` (every
   earlier chunk then has `"usage": null`), then `data: [DONE]`. `stop` (a string or a list) is
   honoured; `temperature` (0..2) and `top_p` (0..1) are checked but change nothing; `n` must be 1.
+  A parameter the API does not know is refused ("Unrecognized request argument supplied").
+  Reasoning models (names starting with one of `reasoning_prefixes`: the o-series and the
+  gpt-5 family) refuse what the API refuses them, with its messages and codes: `max_tokens`
+  (they take `max_completion_tokens`), `top_p` and `stop` (`unsupported_parameter`), and a
+  `temperature` other than 1 (`unsupported_value`); other models refuse `reasoning_effort`.
 - `GET /v1/models` and `GET /v1/models/{id}`.
 - The API's errors, `{"error": {"message", "type", "param", "code"}}` with an `x-request-id`
-  header: 401 (`Authorization: Bearer KEY` must carry `api_key`), 400 invalid_request_error,
+  header: 401 (`Authorization: Bearer KEY` must carry `api_key`: a key in any other header,
+  or without `Bearer`, is no key), 400 invalid_request_error,
   404 model_not_found, and the faults' 429 (with `retry-after`), 500, 503, and an error object
   in a `data:` line inside a stream.
 
@@ -44,12 +50,29 @@ DEFAULT_MODELS = (
     "gpt-4.1-nano",
     "gpt-4o",
     "gpt-4o-mini",
+    "o1",
+    "o3",
+    "o3-mini",
+    "o4-mini",
+)
+REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+# The chat completions API's request body (openai-python's `create` arguments).
+KNOWN_PARAMS = frozenset(
+    """audio frequency_penalty function_call functions logit_bias logprobs
+    max_completion_tokens max_tokens messages metadata modalities model moderation n
+    parallel_tool_calls prediction presence_penalty prompt_cache_key
+    prompt_cache_options prompt_cache_retention reasoning_effort response_format
+    safety_identifier seed service_tier stop store stream stream_options temperature
+    tool_choice tools top_logprobs top_p user verbosity web_search_options""".split()  # noqa: SIM905
 )
 FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
 # The API's `type` and `code` for the error kinds the shared code raises.
 ERROR_SHAPES = {
     "invalid_request_error": ("invalid_request_error", None),
     "authentication_error": ("invalid_request_error", "invalid_api_key"),
+    "missing_api_key": ("invalid_request_error", None),
+    "unsupported_parameter": ("invalid_request_error", "unsupported_parameter"),
+    "unsupported_value": ("invalid_request_error", "unsupported_value"),
     "not_found_error": ("invalid_request_error", None),
     "model_not_found": ("invalid_request_error", "model_not_found"),
     "rate_limit_error": ("requests", "rate_limit_exceeded"),
@@ -62,12 +85,21 @@ def invalid(message: str, param: str | None = None) -> ApiError:
     return ApiError(400, "invalid_request_error", message, param=param)
 
 
+def unsupported(param: str, hint: str = "") -> ApiError:
+    message = f"Unsupported parameter: '{param}' is not supported with this model.{hint}"
+    return ApiError(400, "unsupported_parameter", message, param=param)
+
+
+def unrecognized(param: str) -> ApiError:
+    return invalid(f"Unrecognized request argument supplied: {param}")
+
+
 class FakeOpenAI(FakeServer):
     """A fake OpenAI chat completions API (see the module docstring).
 
     Arguments, besides FakeServer's (host, port, api_key, models, seed, filler_words, verbose
-    and any `Faults` attribute): `cached_tokens`. It is an attribute that may be changed while
-    the server runs.
+    and any `Faults` attribute): `cached_tokens`, `reasoning_prefixes`. They are attributes
+    that may be changed while the server runs.
     """
 
     request_id_header = "x-request-id"
@@ -75,8 +107,15 @@ class FakeOpenAI(FakeServer):
     default_models = DEFAULT_MODELS
     overloaded_status = 503
 
-    def __init__(self, *, cached_tokens: int = 0, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        cached_tokens: int = 0,
+        reasoning_prefixes: tuple[str, ...] = REASONING_PREFIXES,
+        **options: Any,
+    ) -> None:
         self.cached_tokens = cached_tokens
+        self.reasoning_prefixes = reasoning_prefixes
         super().__init__(**options)
 
     @classmethod
@@ -99,9 +138,13 @@ class FakeOpenAI(FakeServer):
         if token == self.api_key:
             return
         if not token:
-            message = "You didn't provide an API key (fake)."
-        else:
-            message = f"Incorrect API key provided: {token[:3]}***{token[-4:]} (fake)."
+            message = (
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY) "
+                "(fake)."
+            )
+            raise ApiError(401, "missing_api_key", message)
+        message = f"Incorrect API key provided: {token[:3]}***{token[-4:]} (fake)."
         raise ApiError(401, "authentication_error", message)
 
     def error_body(self, call: Call, error: ApiError) -> dict[str, Any]:
@@ -127,6 +170,9 @@ class FakeOpenAI(FakeServer):
 
     def validate(self, body: dict[str, Any]) -> None:
         """Raise the API's 400 (or 404 for an unknown model) for a bad body."""
+        for name in body:
+            if name not in KNOWN_PARAMS:
+                raise unrecognized(name)
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise invalid("you must provide a model parameter", "model")
@@ -142,9 +188,28 @@ class FakeOpenAI(FakeServer):
             raise invalid("max_tokens must be at least 1", "max_completion_tokens")
         if body.get("n", 1) != 1:
             raise invalid("the fake serves only n=1", "n")
+        if model.startswith(self.reasoning_prefixes):
+            self._check_reasoning(body)
+        elif "reasoning_effort" in body:
+            raise unrecognized("reasoning_effort")
         if not self.check_model(model):
             message = f"The model `{model}` does not exist or you do not have access to it."
             raise ApiError(404, "model_not_found", message)
+
+    def _check_reasoning(self, body: dict[str, Any]) -> None:
+        """What reasoning models refuse, in the order the API reports it."""
+        if "max_tokens" in body:
+            raise unsupported("max_tokens", " Use 'max_completion_tokens' instead.")
+        temperature = body.get("temperature")
+        if temperature is not None and temperature != 1:
+            message = (
+                f"Unsupported value: 'temperature' does not support {temperature} with this "
+                "model. Only the default (1) value is supported."
+            )
+            raise ApiError(400, "unsupported_value", message, param="temperature")
+        for name in ("top_p", "stop"):
+            if body.get(name) is not None:
+                raise unsupported(name)
 
     def _check_range(self, body: dict[str, Any], name: str, high: float) -> None:
         value = body.get(name)

@@ -358,3 +358,119 @@ def test_openai_wraps_a_dropped_stream(openai_server: FakeOpenAI, gpt: openai.Op
 
     with pytest.raises(openai.APIConnectionError):
         list(stream)
+
+
+# What the real APIs refuse, the fakes refuse: a client that sends it fails here first.
+
+
+@pytest.mark.parametrize("model", ["gpt-5-mini", "o3", "o4-mini-2025-04-16"])
+def test_openai_reasoning_models_refuse_max_tokens_as_the_api_does(
+    gpt: openai.OpenAI, model: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        gpt.chat.completions.create(model=model, messages=ask("hi"), max_tokens=5)
+    answer = gpt.chat.completions.create(
+        model=model, messages=ask("hi"), max_completion_tokens=5, temperature=1
+    )
+
+    assert caught.value.body == {
+        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+        "Use 'max_completion_tokens' instead.",
+        "type": "invalid_request_error",
+        "param": "max_tokens",
+        "code": "unsupported_parameter",
+    }
+    assert (answer.choices[0].finish_reason, answer.usage.completion_tokens) == ("length", 5)
+
+
+def test_openai_reasoning_models_refuse_sampling_and_stop(gpt: openai.OpenAI) -> None:
+    def refusal(**options) -> dict:
+        with pytest.raises(openai.BadRequestError) as caught:
+            gpt.chat.completions.create(model="gpt-5", messages=ask("hi"), **options)
+        return caught.value.body
+
+    assert refusal(temperature=0.7) == {
+        "message": "Unsupported value: 'temperature' does not support 0.7 with this model. "
+        "Only the default (1) value is supported.",
+        "type": "invalid_request_error",
+        "param": "temperature",
+        "code": "unsupported_value",
+    }
+    assert refusal(top_p=0.9)["message"] == (
+        "Unsupported parameter: 'top_p' is not supported with this model."
+    )
+    assert (refusal(stop=["x"])["param"], refusal(stop="x")["code"]) == (
+        "stop",
+        "unsupported_parameter",
+    )
+    # The same settings are fine for a model that is not a reasoning model.
+    gpt.chat.completions.create(
+        model="gpt-4o", messages=ask("hi"), max_tokens=5, temperature=0.7, top_p=0.9, stop="x"
+    )
+
+
+def test_openai_refuses_an_argument_it_does_not_know(gpt: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as unknown:
+        gpt.chat.completions.create(model="gpt-4o", messages=ask("hi"), extra_body={"top_k": 5})
+    with pytest.raises(openai.BadRequestError) as not_here:
+        gpt.chat.completions.create(model="gpt-4o", messages=ask("hi"), reasoning_effort="low")
+    gpt.chat.completions.create(model="gpt-5-nano", messages=ask("hi"), reasoning_effort="low")
+
+    assert unknown.value.body == {
+        "message": "Unrecognized request argument supplied: top_k",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    assert not_here.value.message.endswith(
+        "Unrecognized request argument supplied: reasoning_effort"
+    )
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-api-key": "test-key"},  # Anthropic's header: OpenAI reads only Authorization
+        {"authorization": "test-key"},  # no Bearer scheme
+        {"authorization": "Basic dGVzdC1rZXk6"},
+    ],
+)
+def test_openai_takes_the_key_only_as_a_bearer_token(
+    openai_server: FakeOpenAI, headers: dict[str, str]
+) -> None:
+    body = {"model": "gpt-4o", "messages": ask("hi")}
+    url = f"{openai_server.base_url}/chat/completions"
+
+    refused = httpx2.post(url, json=body, headers=headers)
+    accepted = httpx2.post(url, json=body, headers={"authorization": "Bearer test-key"})
+
+    assert refused.status_code == 401
+    error = refused.json()["error"]
+    assert error["message"].startswith("You didn't provide an API key.")
+    assert (error["type"], error["code"]) == ("invalid_request_error", None)
+    assert accepted.status_code == 200
+
+
+def test_anthropic_refuses_requests_the_api_refuses(server: FakeAnthropic) -> None:
+    url = f"{server.url}/v1/messages"
+    body = {"model": MODEL, "max_tokens": 5, "messages": ask("hi")}
+    version = {"anthropic-version": "2023-06-01"}
+
+    def answer(headers: dict[str, str], json: dict = body) -> tuple[int, str]:
+        response = httpx2.post(url, json=json, headers=headers)
+        return response.status_code, response.json().get("error", {}).get("message", "")
+
+    # The documented header, and the bearer token that the SDK (2.x) sends.
+    assert answer({"x-api-key": "test-key", **version})[0] == 200
+    assert answer({"authorization": "Bearer test-key", **version})[0] == 200
+    assert answer(version) == (401, "x-api-key header is required")
+    assert answer({"authorization": "test-key", **version}) == (
+        401,
+        "x-api-key header is required",
+    )
+    assert answer({"x-api-key": "wrong", **version}) == (401, "invalid x-api-key")
+    assert answer({"x-api-key": "test-key"}) == (400, "anthropic-version: header is required")
+    key = {"x-api-key": "test-key", **version}
+    no_limit = {k: v for k, v in body.items() if k != "max_tokens"}
+    assert answer(key, no_limit) == (400, "max_tokens: Field required")
+    assert answer(key, {**body, "n": 2}) == (400, "n: Extra inputs are not permitted")

@@ -260,6 +260,24 @@ def test_every_table_keeps_its_rows(upgrade):
     assert not changed, f"row counts changed (before, after): {changed}"
 
 
+def _zero_to_none(old, new) -> bool:
+    return old is not None and Decimal(str(old)) == 0 and new is None
+
+
+def _params_zero_to_none(old, new) -> bool:
+    old, new = _json(old), _json(new)
+    return _zero_to_none(old.pop("hourly_usd", None), new.pop("hourly_usd", None)) and old == new
+
+
+# Changes that are a migration's purpose. 0015_hourly_price_unknown: an hourly price of 0 was
+# the default, "not set"; it becomes unknown, as do the $0 costs recorded under it.
+INTENDED = {
+    ("annotate_modelconfig", "hourly_usd"): _zero_to_none,
+    ("annotate_run", "params"): _params_zero_to_none,
+    ("annotate_generation", "cost_usd"): _zero_to_none,
+}
+
+
 def test_every_row_keeps_its_values(upgrade):
     before, after, _ = upgrade
     for table in filter(DATA_TABLES.match, before):
@@ -269,9 +287,20 @@ def test_every_row_keeps_its_values(upgrade):
             changed = {
                 c: (v, new.get(c, "<column gone>"))
                 for c, v in old.items()
-                if c not in new or new[c] != v
+                if (c not in new or new[c] != v)
+                and not INTENDED.get((table, c), lambda *_: False)(v, new.get(c))
             }
             assert not changed, f"{table} row {pk} changed (before, after): {changed}"
+
+
+def test_an_hourly_price_left_at_zero_becomes_unknown(upgrade):
+    before, after, _ = upgrade
+    zeros = [pk for pk, r in before["annotate_modelconfig"].items() if r["hourly_usd"] == 0]
+    assert zeros, "the fixture proves nothing about unset hourly prices"
+    assert all(after["annotate_modelconfig"][pk]["hourly_usd"] is None for pk in zeros)
+    assert find(after["annotate_modelconfig"], name="haiku")["hourly_usd"] is None
+    mlx = find(after["annotate_modelconfig"], name="demo-mlx")
+    assert Decimal(str(mlx["hourly_usd"])) == Decimal("1.25")  # a price set stays
 
 
 def test_it_keeps_the_records_people_made(upgrade):

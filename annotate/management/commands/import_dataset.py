@@ -11,14 +11,22 @@ from annotate.datasets.importing import ImportFailed, import_summary
 
 
 class Command(BaseCommand):
-    help = "Import a JSONL or CSV file of prompts as a new dataset (all or nothing)."
+    help = (
+        "Import a file of prompts (a JSON array, JSON lines, CSV or Parquet) as a new dataset "
+        "(all or nothing)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("path", type=Path)
         parser.add_argument("--name", default="")
         parser.add_argument("--description", default="")
         parser.add_argument("--owner", default="", help="Username; default: the first superuser.")
-        parser.add_argument("--format", choices=("jsonl", "csv"), default=None)
+        parser.add_argument(
+            "--format",
+            choices=("json", "jsonl", "csv", "parquet"),
+            default=None,
+            help="Default: from the file's name; json is an array or JSON lines, as it starts.",
+        )
         parser.add_argument(
             "--keep-authors",
             action="store_true",
@@ -62,7 +70,7 @@ class Command(BaseCommand):
         except ImportFailed as exc:
             lines = "\n".join(f"  {e}" for e in exc.errors)
             raise CommandError(
-                f"Nothing was imported; {exc.total_errors} bad lines:\n{lines}"
+                f"Nothing was imported; {exc.total_errors} bad {exc.unit}s:\n{lines}"
             ) from None
         count = dataset.items.count()
         self.stdout.write(f"Imported {count} items into dataset {dataset.pk} ({dataset.name}).")

@@ -1,4 +1,5 @@
-"""The annotation workspace: next item, label, skip, go back; and the reviewer's pages."""
+"""The annotation workspace: next item, label, skip (and undo it), go back; and the reviewer's
+pages."""
 
 from __future__ import annotations
 
@@ -31,12 +32,38 @@ def _spent(request: HttpRequest) -> float:
         return 0.0
 
 
+# The item the annotator skipped last, per project: {"<project pk>": number}, offered back
+# ("Undo skip", key U) until they undo it, skip another or submit a label.
+LAST_SKIP = "annotate_last_skip"
+
+
+def _remember_skip(request: HttpRequest, pk: int, number: int | None) -> None:
+    skips = request.session.get(LAST_SKIP, {})
+    if number is None:
+        skips.pop(str(pk), None)
+    else:
+        skips[str(pk)] = number
+    request.session[LAST_SKIP] = skips
+
+
+def _undo_offer(request: HttpRequest, project) -> int | None:
+    """The number of the item to offer back, while the caller's skip of it stands."""
+    number = request.session.get(LAST_SKIP, {}).get(str(project.pk))
+    if number is None:
+        return None
+    mine = Annotation.objects.filter(
+        task__project=project, task__number=number, annotator=request.user
+    )
+    return number if mine.filter(state=AnnotationState.SKIPPED).exists() else None
+
+
 @login_required
 def annotate_next(request: HttpRequest, pk: int) -> HttpResponse:
     annotation = actions.next_item(request.user, pk)
     if annotation is None:
         project = get_project_for_user(request.user, pk)
-        return render(request, "annotate/queue_done.html", {"project": project})
+        context = {"project": project, "undo_skip": _undo_offer(request, project)}
+        return render(request, "annotate/queue_done.html", context)
     return redirect("annotate-task", pk=pk, number=annotation.task.number)
 
 
@@ -103,6 +130,7 @@ def label_task(request: HttpRequest, pk: int, number: int) -> HttpResponse:
         except Invalid as exc:
             error = str(exc)
         else:
+            _remember_skip(request, pk, None)
             return _to_next(request, pk)
     project = get_project_for_user(request.user, pk)
     task = get_task_for_user(request.user, project, number)
@@ -126,6 +154,7 @@ def label_task(request: HttpRequest, pk: int, number: int) -> HttpResponse:
         "model_name": None if project.blind else generation.run.params.get("model"),
         "held_until": mine.held_until if mine and mine.state == AnnotationState.HELD else None,
         "now": timezone.now(),
+        "undo_skip": _undo_offer(request, project),
         **_shown(task),
     }
     return render(request, "annotate/label.html", context, status=400 if error else 200)
@@ -135,7 +164,23 @@ def label_task(request: HttpRequest, pk: int, number: int) -> HttpResponse:
 @require_POST
 def skip_task(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     actions.skip_item(request.user, pk, number, _spent(request))
+    _remember_skip(request, pk, number)
     return redirect("annotate-next", pk=pk)
+
+
+@login_required
+@require_POST
+def unskip_task(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    """Undo the caller's skip: back to the item, held for them (the page restores the answers
+    they had given, kept in the tab when they skipped)."""
+    try:
+        actions.unskip_item(request.user, pk, number)
+    except Conflict as exc:
+        messages.error(request, str(exc))
+        return redirect("annotate-next", pk=pk)
+    finally:
+        _remember_skip(request, pk, None)
+    return redirect("annotate-task", pk=pk, number=number)
 
 
 @login_required
