@@ -144,15 +144,20 @@ def measure_latency(raw_mlx: RawMLX, app_parts: App, bench: Bench) -> dict[str, 
     raw = RawLatency(model, tokenizer, bench)
     app = AppLatency(app_parts, raw_mlx.model_path, bench, texts)
     samples: dict[int, dict[str, list[Sample]]] = {n: {} for n in LENGTHS}
-    app_prompt_tokens = {}
     for n in LENGTHS:  # warm-up, untimed: shapes of each length
         raw.stream(prompts[n]), raw.batchgen(prompts[n]), app.measure(n)
-    for _ in range(bench.latency_repeat):
+    parts = {
+        "raw": lambda n: raw.stream(prompts[n]),
+        "batchgen": lambda n: raw.batchgen(prompts[n]),
+        "app": lambda n: app.measure(n)[0],
+    }
+    for i in range(bench.latency_repeat):
+        # Each round in another order: none of the parts always follows the worker's work.
+        order = list(parts)[i % 3 :] + list(parts)[: i % 3]
         for n in LENGTHS:
-            samples[n].setdefault("raw", []).append(raw.stream(prompts[n]))
-            samples[n].setdefault("batchgen", []).append(raw.batchgen(prompts[n]))
-            sample, app_prompt_tokens[n] = app.measure(n)
-            samples[n].setdefault("app", []).append(sample)
+            for key in order:
+                samples[n].setdefault(key, []).append(parts[key](n))
+    app_prompt_tokens = {n: app.measure(n)[1] for n in LENGTHS}
     return latency_summary(samples, {n: len(p) for n, p in prompts.items()}, app_prompt_tokens)
 
 

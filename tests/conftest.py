@@ -29,6 +29,8 @@ from inference.models import GenerationStatus, ModelConfig, Price
 from tests.support.processes import Service, celery_worker
 
 ROOT = Path(__file__).resolve().parent.parent
+# requires_database(...), and CI (ANNOTATE_CI=1) failing any other skip.
+pytest_plugins = ["tests.support.skips"]
 
 
 @pytest.fixture(scope="session", autouse=True)

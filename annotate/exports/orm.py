@@ -114,35 +114,30 @@ def _votes(gens, filters: dict) -> list[Iterator]:
     if (projects := label_projects(filters)) is not None:
         notes = notes.filter(task__project_id__in=projects)
     name = namer(filters)
-    streams = []
-    for side, shown, beside in (
-        ("left", "task__generation_id", "task__generation_b_id"),
-        ("right", "task__generation_b_id", "task__generation_id"),
-    ):
-        found = notes.filter(**{f"{shown}__in": gens.values("pk")}).order_by(
-            shown, "started_at", "pk"
+    return [
+        _side_votes(notes, gens, side, shown, beside, name)
+        for side, shown, beside in (
+            ("left", "task__generation_id", "task__generation_b_id"),
+            ("right", "task__generation_b_id", "task__generation_id"),
         )
-        streams.append(
-            (
-                gen_id,
-                (
-                    (started, pk),
-                    {
-                        "project": project,
-                        "side": side,
-                        "other": other,
-                        "annotator": name(user),
-                        "answers": answers,
-                        "time_spent_s": spent,
-                        "submitted_at": _iso(at),
-                    },
-                ),
-            )
-            for gen_id, other, project, user, answers, spent, at, started, pk in found.values_list(
-                shown, beside, *VOTE_FIELDS
-            ).iterator(chunk_size=CHUNK)
-        )
-    return streams
+    ]
+
+
+def _side_votes(notes, gens, side: str, shown: str, beside: str, name) -> Iterator:
+    found = notes.filter(**{f"{shown}__in": gens.values("pk")}).order_by(shown, "started_at", "pk")
+    for gen_id, other, project, user, answers, spent, at, started, pk in found.values_list(
+        shown, beside, *VOTE_FIELDS
+    ).iterator(chunk_size=CHUNK):
+        vote = {
+            "project": project,
+            "side": side,
+            "other": other,
+            "annotator": name(user),
+            "answers": answers,
+            "time_spent_s": spent,
+            "submitted_at": _iso(at),
+        }
+        yield gen_id, ((started, pk), vote)
 
 
 def _take_votes(sides: list[_Merged], pk: int) -> list[dict]:

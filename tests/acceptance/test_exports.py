@@ -129,7 +129,8 @@ class Instance:
             self.shown.append((name, left, right, verdict))
 
     def vote_on_the_page(self, client: Client, name: str) -> None:
-        """Picks the worse answer (so chosen is not simply the better one), from the page."""
+        """Picks the left answer whatever it says (a position bias: chosen is not simply the
+        better one), from the page."""
         client.force_login(self.people[name])
         while (
             to := client.get(f"/projects/{self.compare.pk}/next/").get("Location", "")
@@ -143,7 +144,7 @@ class Instance:
                 )
             )
             left, right = html.unescape(sides["left"]), html.unescape(sides["right"])
-            verdict = {"left": "right", "right": "left"}.get(self._verdict(left, right), "both bad")
+            verdict = "both bad" if self._verdict(left, right) == "tie" else "left"
             assert client.post(to, {"verdict": verdict, "reason": "seen"}).status_code == 302
             self.shown.append((name, left, right, verdict))
 
@@ -221,7 +222,9 @@ def votes_of(gen: Generation) -> list[tuple]:
         ("right", "generation_b", "generation_id"),
     ):
         notes = Annotation.objects.filter(
-            **{f"task__{field}": gen}, state=AnnotationState.SUBMITTED
+            **{f"task__{field}": gen},
+            task__generation_b__isnull=False,
+            state=AnnotationState.SUBMITTED,
         )
         out += [
             (

@@ -17,6 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from annotate.accounts.models import ApiToken
+from annotate.comparisons.pairs import compare_questions
 from annotate.datasets.importing import ImportFailed, import_dataset
 from annotate.datasets.models import Dataset
 from annotate.exports.labels import pseudonym
@@ -246,6 +247,25 @@ def test_an_export_imports_back_into_an_empty_instance_with_its_labels(
         assert import_dataset(stream, "back.parquet", "back2", owner).items.count() == 3
 
 
+def test_a_file_of_the_first_schema_still_imports_and_a_newer_one_is_refused(owner, labeled):
+    _, path = export(owner, "jsonl", project=labeled.pk)
+    old = []
+    for row in lines(path):  # as version 1 wrote it: no votes, no comparison settings
+        del row["comparisons"]
+        for project in row["projects"]:
+            del project["pairs_per_item"], project["side_ratings"]
+        old.append({**row, "schema_version": 1})
+    body = "\n".join(json.dumps(r) for r in old).encode()
+    dataset = import_dataset(io.BytesIO(body), "v1.jsonl", "v1", owner)
+    assert (dataset.restored.outputs, dataset.restored.labels) == (3, 3)
+    newer = "\n".join(json.dumps({**r, "schema_version": 3}) for r in old).encode()
+    with pytest.raises(ImportFailed) as failed:
+        import_dataset(io.BytesIO(newer), "v3.jsonl", "v3", owner)
+    assert failed.value.errors[0] == (
+        "line 1: `schema_version` must be one of 1, 2: a file of a newer Annotate"
+    )
+
+
 def test_a_bad_row_of_an_export_names_its_line_and_imports_nothing(owner, labeled):
     _, path = export(owner, "jsonl", project=labeled.pk)
     rows = lines(path)
@@ -362,6 +382,19 @@ def reviewed(labeled, owner, reviewer, annotator, annotator2):
     Annotation.objects.filter(task__project=second, task__generation=gens[1]).update(
         submitted_at=on_the_second
     )
+    # Comparison votes: output 0 shown on the left of one pair and on the right of another.
+    arena = Project.objects.create(
+        name="Arena", kind=ProjectKind.COMPARE, owner=owner, blind=False, overlap=2
+    )
+    arena.questions = compare_questions(arena)
+    arena.save()
+    Task.objects.create(project=arena, generation=gens[0], generation_b=gens[1])
+    Task.objects.create(project=arena, generation=gens[2], generation_b=gens[0])
+    for person, verdicts in ((annotator, ("left", "tie")), (annotator2, ("right", "left"))):
+        join(arena, person)
+        for verdict in verdicts:
+            held = annotation_queue.next_task(arena, person)
+            annotation_queue.submit(held, {"verdict": verdict, "reason": '"why"\n'}, 2.5)
     return labeled, second
 
 
@@ -407,7 +440,7 @@ def test_the_sql_and_python_paths_write_the_same_rows(owner, reviewed, tmp_path)
     # What the rows say, on either path.
     every_row = _written(owner, tmp_path, "jsonl", {}, paths[-1])
     first = every_row[0]
-    assert [p["name"] for p in first["projects"]] == ["Quality", "Clarity"]
+    assert [p["name"] for p in first["projects"]] == ["Quality", "Clarity", "Arena"]
     # The first label's project asks "quality" first: 5, 5 and the second project's 4.
     assert first["mean_rating"] == pytest.approx(14 / 3)
     assert first["generation"]["output"].endswith("\x01 and 🙂")
@@ -422,3 +455,20 @@ def test_the_sql_and_python_paths_write_the_same_rows(owner, reviewed, tmp_path)
     names = {lb["annotator"] for row in masked for lb in row["labels"]}
     assert names == {pseudonym("annie"), pseudonym("bert")}
     assert masked[1]["final"][0]["reviewer"] == pseudonym("rita")
+    # Each vote on both outputs of its pair, on the side it was shown there.
+    arena = Project.objects.get(name="Arena")
+    assert [
+        (v["side"], v["other"], v["annotator"], v["answers"]["verdict"])
+        for v in first["comparisons"]
+    ] == [
+        ("left", every_row[1]["id"], "annie", "left"),
+        ("right", every_row[2]["id"], "annie", "tie"),
+        ("left", every_row[1]["id"], "bert", "right"),
+        ("right", every_row[2]["id"], "bert", "left"),
+    ]
+    assert [v["side"] for v in every_row[2]["comparisons"]] == ["left", "left"]
+    assert arena.pk in {p["id"] for p in first["projects"]}
+    assert {v["annotator"] for row in masked for v in row["comparisons"]} == {
+        pseudonym("annie"),
+        pseudonym("bert"),
+    }

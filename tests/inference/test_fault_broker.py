@@ -8,7 +8,7 @@ import pytest
 
 from annotate.celery import app
 from inference.actions import create_run
-from inference.models import Generation, GenerationStatus, RunStatus
+from inference.models import Generation, GenerationStatus, Run, RunStatus
 from tests.conftest import finished_outputs, make_dataset, run_status, wait_for
 from tests.support.redis_server import INSTALLED, RedisServer
 
@@ -63,10 +63,14 @@ def test_a_run_continues_when_redis_comes_back_after_a_restart(
     private_redis.kill()
     done_before = finished_outputs(run)
     assert len(done_before) < items
-    # Redis stays down until the run has stalled and the watchdog has tried to ring it.
+    # Redis stays down until the run has stalled and the watchdog has tried to ring it. Each
+    # step waits for its event, not a time: the task ends when it next meets the dead broker
+    # (at its handover, however long a loaded machine takes), and the run stalls RUN_STALL_S
+    # after its last activity; the watchdog's next sweep then rings, and fails.
+    wait_for(lambda: Run.objects.get(pk=run.pk).is_stalled(), what="the run to stall")
+    failed = worker.log.read_text().count("watchdog sweep failed")  # a locked database's, say
     wait_for(
-        lambda: "watchdog sweep failed" in worker.log.read_text(),
-        timeout=30,
+        lambda: worker.log.read_text().count("watchdog sweep failed") > failed,
         what="the watchdog to meet the dead broker",
     )
     assert worker.proc.poll() is None, "the worker exited while Redis was down"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from inference.actions import create_run
@@ -19,10 +18,8 @@ from tests.support.tcp_proxy import TcpProxy
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.worker,
-    pytest.mark.skipif(
-        not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
-        reason="needs PostgreSQL (DATABASE_URL=postgres://...): SQLite has no connection to lose",
-    ),
+    # SQLite has no connection to lose (DATABASE_URL=postgres://... runs it).
+    pytest.mark.requires_database("postgresql"),
 ]
 DONE = GenerationStatus.DONE
 

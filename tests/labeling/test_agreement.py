@@ -112,6 +112,11 @@ RATED_B = [5, 1, 1, 5, 4, 5, 1, 4]
 ONE_TO_FIVE = {**RATING, "max": 5}
 
 
+def rated_a_and_b() -> dict:
+    pairs = enumerate(zip(RATED_A, RATED_B, strict=True))
+    return labels([(i, a, {"q": v}) for i, pair in pairs for a, v in enumerate(pair)])
+
+
 def quadratic_kappa_by_hand(a: list[int], b: list[int], scale: range) -> float:
     """1 - sum(w * observed) / sum(w * expected), w = (i - j)^2 on the scale's values."""
     n = len(a)
@@ -121,13 +126,7 @@ def quadratic_kappa_by_hand(a: list[int], b: list[int], scale: range) -> float:
 
 
 def test_rating_kappa_is_weighted_on_the_questions_whole_scale():
-    data = labels(
-        [
-            (i, a, {"q": v})
-            for i, pair in enumerate(zip(RATED_A, RATED_B))
-            for a, v in enumerate(pair)
-        ]
-    )
+    data = rated_a_and_b()
     [row] = question_agreement(ONE_TO_FIVE, data)
     # By hand: observed 34, expected 408/8 = 51, so 1 - 34/51 = 1/3 (on ranks 1,4,5 -> 0,1,2
     # it would be 1 - 10/12 = 0.167, the figure the app used to show).
@@ -138,13 +137,7 @@ def test_rating_kappa_is_weighted_on_the_questions_whole_scale():
 
 
 def test_rating_alpha_is_ordinal_on_the_questions_whole_scale():
-    data = labels(
-        [
-            (i, a, {"q": v})
-            for i, pair in enumerate(zip(RATED_A, RATED_B))
-            for a, v in enumerate(pair)
-        ]
-    )
+    data = rated_a_and_b()
     [row] = question_agreement(ONE_TO_FIVE, data)
     truth = krippendorff.alpha(
         reliability_data=np.array([RATED_A, RATED_B], dtype=float),

@@ -202,12 +202,14 @@ def manage_permissions() -> list[str]:
     return sorted(found)
 
 
-def postgres_url() -> str | None:
-    url = os.environ.get("DATABASE_URL", "")
-    return url if url.startswith(("postgres://", "postgresql://")) else None
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(
+    scope="module",
+    # The PostgreSQL upgrade runs on the tests' server, in CI's PostgreSQL run.
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.requires_database("postgresql")),
+    ],
+)
 def upgrade(request, tmp_path_factory):
     """The fixture before and after `manage.py migrate` of this tree, and what its ORM reads."""
     tmp_path = tmp_path_factory.mktemp(f"upgrade-{request.param}")
@@ -215,10 +217,7 @@ def upgrade(request, tmp_path_factory):
         db = SQLiteDatabase(tmp_path / "annotate.sqlite3")
         shutil.copyfile(SQLITE_FIXTURE, db.path)
     else:
-        server = postgres_url()
-        if server is None:
-            pytest.skip("DATABASE_URL is not PostgreSQL: the PostgreSQL upgrade runs in CI's run")
-        db = PostgresDatabase(server, f"upgrade_{uuid.uuid4().hex[:12]}")
+        db = PostgresDatabase(os.environ["DATABASE_URL"], f"upgrade_{uuid.uuid4().hex[:12]}")
         request.addfinalizer(db.drop)
         db.create_from_dump(SQL_FIXTURE)
     before = db.snapshot()

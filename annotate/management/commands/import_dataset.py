@@ -69,9 +69,8 @@ class Command(BaseCommand):
             raise CommandError(f"Refused for {user.username}: {exc}") from None
         except ImportFailed as exc:
             lines = "\n".join(f"  {e}" for e in exc.errors)
-            raise CommandError(
-                f"Nothing was imported; {exc.total_errors} bad {exc.unit}s:\n{lines}"
-            ) from None
+            bad = f"{exc.total_errors} bad {exc.unit}{'' if exc.total_errors == 1 else 's'}"
+            raise CommandError(f"Nothing was imported; {bad}:\n{lines}") from None
         count = dataset.items.count()
         self.stdout.write(f"Imported {count} items into dataset {dataset.pk} ({dataset.name}).")
         if getattr(dataset, "restored", None):
