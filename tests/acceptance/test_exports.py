@@ -285,6 +285,9 @@ def test_votes_are_recorded_on_the_sides_people_saw(instance):
     assert truth == Counter(instance.shown) and len(instance.shown) == 2 * 3 * ITEMS
     tasks = Task.objects.filter(project=instance.compare)
     assert {t.generation_id > t.generation_b_id for t in tasks} == {True, False}
+    # Where the database lists a pair's outputs in the other order than shown (by run).
+    ids = [[t.generation_id, t.generation_b_id] for t in tasks]
+    assert any(list(Generation.objects.in_bulk(pair)) != pair for pair in ids)
     names = [t.generation.run.model_config.name for t in tasks]
     assert len(set(names)) == 3
 
@@ -292,8 +295,10 @@ def test_votes_are_recorded_on_the_sides_people_saw(instance):
 def test_each_preference_pair_chooses_what_its_annotator_picked(instance, tmp_path):
     path = download(instance.api, tmp_path, "preference")
     pairs = [json.loads(line) for line in path.read_text().splitlines()]
-    for pair in pairs:  # TRL's conversational layout
+    for pair in pairs:  # TRL's conversational layout, the prompt of the item answered
+        index = re.search(r"on item (\d)", pair["chosen"][0]["content"])
         assert pair["prompt"][-1]["role"] == "user"
+        assert not index or pair["prompt"][-1]["content"] == f"Write a function number {index[1]}."
         for key in ("chosen", "rejected"):
             [turn] = pair[key]
             assert set(turn) == {"role", "content"} and turn["role"] == "assistant"
