@@ -127,7 +127,10 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'annotate.sqlite3'}"),
-        conn_max_age=envint("DB_CONN_MAX_AGE", "0"),
+        # A request reuses its process's connection (seconds kept; 0: one per request),
+        # checked before reuse so that a database restart costs no failed request.
+        conn_max_age=envint("DB_CONN_MAX_AGE", "60"),
+        conn_health_checks=envbool("DB_CONN_HEALTH_CHECKS", "true"),
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

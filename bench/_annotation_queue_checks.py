@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from _annotation_queue_load import Phase
+from _annotation_queue_load import Phase, Samples
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -26,12 +26,15 @@ def scalars(query: str, params: list | dict) -> tuple:
         return cursor.fetchone()
 
 
-def task_counts(project_id: int, k: int) -> dict[str, int]:
-    """over_assigned, counter_drift and gaps (see the module's docstring), in one query."""
+def task_counts(project_id: int, k: int, order: str = "id") -> dict[str, int]:
+    """over_assigned, counter_drift and gaps (see the module's docstring; in the queue's
+    order), in one query."""
+    if order not in ("id", "number"):
+        raise ValueError(order)
     over, drift, gaps = scalars(
-        """
+        f"""
         WITH c AS (
-            SELECT t.id, t.claimed, t.submitted, t.is_full,
+            SELECT t.{order} AS rank, t.id, t.claimed, t.submitted, t.is_full,
                    count(a.id) FILTER (WHERE a.state IN ('held', 'submitted')) AS live,
                    count(a.id) FILTER (WHERE a.state = 'submitted') AS done,
                    count(a.id) AS seen
@@ -42,7 +45,8 @@ def task_counts(project_id: int, k: int) -> dict[str, int]:
             count(*) FILTER (WHERE claimed > %(k)s OR submitted > %(k)s OR live > %(k)s),
             count(*) FILTER (
                 WHERE claimed <> live OR submitted <> done OR is_full <> (claimed >= %(k)s)),
-            count(*) FILTER (WHERE live < %(k)s AND id < (SELECT max(id) FROM c WHERE seen > 0))
+            count(*) FILTER (
+                WHERE live < %(k)s AND rank < (SELECT max(rank) FROM c WHERE seen > 0))
         FROM c
         """,
         {"p": project_id, "k": k},
@@ -61,20 +65,24 @@ def doubled(project_id: int) -> int:
     )[0]
 
 
-def lowest_open_unseen(project_id: int, user_id: int, k: int) -> int | None:
-    """The task a fair queue owes this annotator now, from the annotations themselves."""
+def lowest_open_unseen(project_id: int, user_id: int, k: int, order: str = "id") -> int | None:
+    """The task a fair queue owes this annotator now, from the annotations themselves: the
+    first in the queue's order (a blind project's random numbers, else ids)."""
+    if order not in ("id", "number"):
+        raise ValueError(order)
     row = scalars(
-        """
-        SELECT min(t.id) FROM annotate_task t
+        f"""
+        SELECT t.id FROM annotate_task t
         WHERE t.project_id = %(p)s
           AND (SELECT count(*) FROM annotate_annotation a
                WHERE a.task_id = t.id AND a.state IN ('held', 'submitted')) < %(k)s
           AND NOT EXISTS (SELECT 1 FROM annotate_annotation a
                           WHERE a.task_id = t.id AND a.annotator_id = %(u)s)
+        ORDER BY t.{order} LIMIT 1
         """,
         {"p": project_id, "k": k, "u": user_id},
     )
-    return row[0]
+    return row[0] if row else None
 
 
 def skipped_on_final_asks(project_id: int, user_ids: list[int], k: int) -> int:
@@ -82,7 +90,7 @@ def skipped_on_final_asks(project_id: int, user_ids: list[int], k: int) -> int:
     project = Project.objects.get(pk=project_id)
     mismatches = 0
     for user in get_user_model().objects.filter(pk__in=user_ids).order_by("pk"):
-        owed = lowest_open_unseen(project_id, user.pk, k)
+        owed = lowest_open_unseen(project_id, user.pk, k, "number" if project.blind else "id")
         annotation = annotation_queue.next_task(project, user)
         mismatches += (annotation.task_id if annotation else None) != owed
     return mismatches
@@ -90,7 +98,8 @@ def skipped_on_final_asks(project_id: int, user_ids: list[int], k: int) -> int:
 
 def check(project_id: int, user_ids: list[int], k: int) -> dict[str, int]:
     held = Annotation.objects.filter(task__project_id=project_id, state=AnnotationState.HELD)
-    found = {"holds_left": held.count(), "gaps": task_counts(project_id, k)["gaps"]}
+    order = "number" if Project.objects.get(pk=project_id).blind else "id"
+    found = {"holds_left": held.count(), "gaps": task_counts(project_id, k, order)["gaps"]}
     found["skipped"] = skipped_on_final_asks(project_id, user_ids, k)
     # Counted after the final asks, so that their new holds are checked too.
     after = task_counts(project_id, k)
@@ -129,9 +138,11 @@ def print_phase(phase: Phase) -> None:
 
 
 def summary(bench: Bench, phases: dict[str, Phase], found: dict, extra: dict) -> dict:
-    queue, views, serial = (phases[name] for name in ("queue", "views", "serial"))
+    queue, serial = phases["queue"], phases["serial"]
+    views = phases.get("views") or Phase("views", Samples(), 1.0, 0)
     q, v, s = queue.samples.wall, views.samples.wall, serial.samples.wall
     return {
+        **http_summary(phases),
         "next_p50_ms": percentile(q.get("next", []), 50),
         "next_p95_ms": percentile(q.get("next", []), 95),
         "next_p99_ms": percentile(q.get("next", []), 99),
@@ -166,6 +177,22 @@ def summary(bench: Bench, phases: dict[str, Phase], found: dict, extra: dict) ->
         **extra,
         "loadavg_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
+    }
+
+
+def http_summary(phases: dict[str, Phase]) -> dict:
+    if "http_sat" not in phases:
+        return {}
+    sat, half = phases["http_sat"], phases["http_half"]
+    return {
+        "http_labels_per_s": round(sat.labels / sat.wall_s, 1),
+        "http_sat_next_p95_ms": percentile(sat.samples.wall.get("next", []), 95),
+        "http_half_labels_per_s": round(half.labels / half.wall_s, 1),
+        "http_next_p50_ms": percentile(half.samples.wall.get("next", []), 50),
+        "http_next_p95_ms": percentile(half.samples.wall.get("next", []), 95),
+        "http_submit_p50_ms": percentile(half.samples.wall.get("submit", []), 50),
+        "http_submit_p95_ms": percentile(half.samples.wall.get("submit", []), 95),
+        "http_errors": len(sat.samples.errors) + len(half.samples.errors),
     }
 
 

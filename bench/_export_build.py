@@ -17,9 +17,10 @@ from django.db import connection, transaction
 from environment import ensure_database, setup_django
 from pg import copy_rows, vacuum_analyze
 
+from annotate.comparisons.pairs import compare_questions
 from annotate.datasets.models import Dataset
 from annotate.exports.models import Export
-from annotate.labeling.models import Project, ProjectMember, Role
+from annotate.labeling.models import Project, ProjectKind, ProjectMember, Role
 from annotate.labeling.questions import DEFAULT_QUESTIONS
 from inference.models import Generation, ModelConfig, Run, RunStatus
 
@@ -269,6 +270,7 @@ TASK_COLUMNS = (
     "id",
     "project_id",
     "generation_id",
+    "number",
     "claimed",
     "is_full",
     "submitted",
@@ -297,10 +299,11 @@ def insert_labels(bench: Bench, project, run, reviewer, annotators: list[Any]) -
 
     def task_row(t: int) -> tuple:
         n = int(plan.counts[t])
+        # Task numbers are random in the app (blind queues); any distinct ones do here.
+        head = (task_ids[t], project.pk, gen_ids[t], t + 1, n, n >= 2, n)
         if not plan.reviewed[t]:
-            return (task_ids[t], project.pk, gen_ids[t], n, n >= 2, n, None, None, None)
-        final = json.dumps(answers(plan, t, 0))
-        return (task_ids[t], project.pk, gen_ids[t], n, n >= 2, n, final, reviewer.pk, now)
+            return (*head, None, None, None)
+        return (*head, json.dumps(answers(plan, t, 0)), reviewer.pk, now)
 
     def label_rows():
         for t in range(len(gen_ids)):
@@ -366,6 +369,81 @@ def import_record(i: int, rng: random.Random) -> dict:
         turns = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
         return {**extra, "messages": turns}
     return {**extra, "instruction": question, "input": "xs = [3, -1, 4]", "output": answer}
+
+
+# The comparison project of bench/export.py --labeled: pairs of the run's outputs, the first
+# DUEL_VOTED outputs voted on (one vote a pair), the next DUEL_UNVOTED paired but not voted.
+DUEL_VOTED, DUEL_UNVOTED = 10_000, 2_000
+DUEL_VERDICTS = ("left", "right", "left", "right", "tie", "both bad")
+
+
+def prepare_duel(built: Built) -> int:
+    """The comparison project's id, built once (in one transaction) if missing: outputs
+    2j and 2j+1 of the run paired (sides as they come), 10k of 12k voted on."""
+    owner = get_user_model().objects.get(pk=built.owner_id)
+    name = f"{Project.objects.get(pk=built.project_id).name} duel"
+    if found := Project.objects.filter(name=name).first():
+        return found.pk
+    run = Project.objects.get(pk=built.project_id).runs.get()
+    gen_ids = list(run.generations.order_by("pk").values_list("pk", flat=True))
+    pairs = min(DUEL_VOTED + DUEL_UNVOTED, len(gen_ids)) // 2
+    annotators = list(get_user_model().objects.filter(username__startswith=f"{PREFIX}-annot"))
+    now = datetime.now(UTC)
+    with transaction.atomic():
+        duel = Project.objects.create(name=name, owner=owner, kind=ProjectKind.COMPARE)
+        duel.side_ratings, duel.questions = True, compare_questions(duel)
+        duel.save()
+        duel.runs.add(run)
+        task_ids = next_ids("annotate_task", pairs)
+        voted = [j < DUEL_VOTED // 2 for j in range(pairs)]
+        columns = ("id", "project_id", "generation_id", "generation_b_id", "number", "claimed")
+        columns += ("submitted", "is_full")
+        copy_rows(
+            "annotate_task",
+            columns,
+            (
+                (
+                    task_ids[j],
+                    duel.pk,
+                    gen_ids[2 * j],
+                    gen_ids[2 * j + 1],
+                    j + 1,
+                    *_counts(voted[j]),
+                )
+                for j in range(pairs)
+            ),
+        )
+        copy_rows(
+            "annotate_annotation",
+            ANNOTATION_COLUMNS,
+            (
+                (
+                    task_ids[j],
+                    annotators[j % len(annotators)].pk,
+                    "submitted",
+                    json.dumps(duel_answers(j)),
+                    now - timedelta(seconds=60 + j),
+                    now - timedelta(seconds=j),
+                    60.0,
+                )
+                for j in range(pairs)
+                if voted[j]
+            ),
+        )
+    vacuum_analyze(("annotate_task", "annotate_annotation"))
+    return duel.pk
+
+
+def _counts(voted: bool) -> tuple[int, int, bool]:
+    """A pair's (claimed, submitted, is_full): overlap 1, one vote or none."""
+    return int(voted), int(voted), voted
+
+
+def duel_answers(j: int) -> dict:
+    given = {"verdict": DUEL_VERDICTS[j % len(DUEL_VERDICTS)], "left_rating": 1 + j % 5}
+    if j % 7 == 0:
+        given["reason"] = "The left one handles the empty list; the right one does not."
+    return given
 
 
 def dataset_name(bench: Bench) -> str:

@@ -74,10 +74,10 @@ def database_cpu_s() -> float | None:
 
 
 def export_operation(spec: dict):
-    """run_export of the project's outputs in spec's format; returns (call, rows of)."""
-    export = Export.objects.create(
-        owner_id=spec["owner"], format=spec["format"], filters={"project": spec["project"]}
-    )
+    """run_export of the project's outputs (with spec's other filters) in spec's format;
+    returns (call, rows of)."""
+    filters = {"project": spec["project"], **spec.get("filters", {})}
+    export = Export.objects.create(owner_id=spec["owner"], format=spec["format"], filters=filters)
     return lambda: run_export(export), lambda done: done.rows
 
 
@@ -232,3 +232,31 @@ def measure_all(bench: Bench, built: Built, url: str, folder: Path) -> dict[str,
     results["import"] = measure(bench, {**base, "op": "import", "path": str(path)}, env, "import")
     results["import"].bytes = size
     return results
+
+
+# The labeled-items exports (--labeled), on the comparison project: (name, format, filters).
+# "project" is the baseline: every output of the project, as before the "labeled" filter.
+LABELED = (
+    ("export_project", "jsonl", {}),
+    ("export_labeled", "jsonl", {"labeled": True}),
+    ("export_comparisons", "comparisons", {}),
+    ("export_comparisons_parquet", "comparisons_parquet", {}),
+)
+
+
+def measure_labeled(bench: Bench, owner_id: int, duel_id: int, url: str, folder: Path) -> dict:
+    """The labeled-items exports of the comparison project, interleaved round by round (the
+    baseline in the same rounds), each figure the median of --repeat processes."""
+    env = {**os.environ, "DATABASE_URL": url, "ANNOTATE_VAR_DIR": str(folder)}
+    base = {"url": url, "owner": owner_id, "op": "export", "project": duel_id, "mode": "time"}
+    reports: dict[str, list[dict]] = {name: [] for name, _, _ in LABELED}
+    for _ in range(bench.repeat):
+        for name, fmt, filters in LABELED:
+            reports[name].append(spawn({**base, "format": fmt, "filters": filters}, env))
+            shutil.rmtree(folder / "exports", ignore_errors=True)
+    if bench.profile:
+        for name, fmt, filters in LABELED[1:3]:
+            spec = {**base, "format": fmt, "filters": filters}
+            print(f"\n  hot spots of {name} (cProfile, by own time):")
+            print("\n".join(f"    {line}" for line in profile(spec, env)))
+    return reports

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import platform
+import statistics
+import subprocess
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -94,3 +97,41 @@ def summary(bench: Bench, built: Built, results: dict[str, Measured]) -> dict:
         "goals_met": {name: goal_met(figures, name) for name in GOALS},
         "loadavg_1m": round(os.getloadavg()[0], 2),
     }
+
+
+LABEL_STUDIO_LABELED_S = 0.65  # Label Studio's export of ~10k labeled items (issue 15)
+
+
+def labeled_summary(bench: Bench, reports: dict[str, list[dict]]) -> dict:
+    """The --labeled table, printed, and its last line's figures."""
+    print(f"\n  {'operation':<28}{'rows':>8}{'median s':>10}{'py cpu':>8}{'db cpu':>8}")
+    medians = {}
+    for name, runs in reports.items():
+        medians[name] = statistics.median(r["seconds"] for r in runs)
+        cpu = statistics.median(r["cpu_s"] for r in runs)
+        db = [r["db_cpu_s"] for r in runs if r["db_cpu_s"] is not None]
+        db_text = f"{statistics.median(db):.3f}" if db else ""
+        print(f"  {name:<28}{runs[0]['rows']:>8}{medians[name]:>10.3f}{cpu:>8.3f}{db_text:>8}")
+    labeled = medians["export_labeled"]
+    return {
+        "export_labeled_s": round(labeled, 4),
+        "export_labeled_rows": reports["export_labeled"][0]["rows"],
+        "export_project_s": round(medians["export_project"], 4),
+        "export_project_rows": reports["export_project"][0]["rows"],
+        "export_comparisons_s": round(medians["export_comparisons"], 4),
+        "export_comparisons_parquet_s": round(medians["export_comparisons_parquet"], 4),
+        "votes": reports["export_comparisons"][0]["rows"],
+        "label_studio_labeled_s": LABEL_STUDIO_LABELED_S,
+        "labeled_vs_label_studio": round(LABEL_STUDIO_LABELED_S / labeled, 2),
+        "goal_labeled_s_met": labeled <= LABEL_STUDIO_LABELED_S / 10,
+        "repeat": bench.repeat,
+        "device": f"{platform.machine()} {os.cpu_count()} cores",
+        "versions": {"python": platform.python_version()},
+        "commit": _commit(),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def _commit() -> str | None:
+    done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or None

@@ -16,7 +16,7 @@ from pg import copy_rows, vacuum_analyze
 
 from annotate.comparisons.pairs import compare_questions
 from annotate.datasets.models import Dataset
-from annotate.labeling.models import Project, ProjectKind, ProjectMember
+from annotate.labeling.models import Project, ProjectKind, ProjectMember, draw_numbers
 from inference.models import ModelConfig, Run, RunStatus
 
 if TYPE_CHECKING:
@@ -155,10 +155,14 @@ def insert_votes(
     n = bench.items
     left = (plan["left"] * n + plan["item"] + 1).tolist()
     right = (plan["right"] * n + plan["item"] + 1).tolist()
+    numbers = draw_numbers(project_id, bench.comparisons)  # Task.number: random, unique
     copy_rows(
         "annotate_task",
-        (*TASK_COLUMNS, "submitted"),
-        ((t + 1, project_id, left[t], right[t], 1, True, 1) for t in range(bench.comparisons)),
+        (*TASK_COLUMNS, "submitted", "number"),
+        (
+            (t + 1, project_id, left[t], right[t], 1, True, 1, numbers[t])
+            for t in range(bench.comparisons)
+        ),
     )
     rng = np.random.default_rng(bench.seed + 1)
     who = rng.integers(0, len(annotator_ids), bench.comparisons).tolist()
@@ -230,6 +234,6 @@ def build(bench: Bench) -> Built:
         annotator_ids=[u.pk for u in annotators],
         config_ids=[r.model_config_id for r in runs],
         true_ratings=ratings,
-        spare_pairs=spare_pairs(bench, plan, bench.vote_rounds),
+        spare_pairs=spare_pairs(bench, plan, bench.vote_rounds + bench.fresh_votes),
         seconds=seconds,
     )

@@ -3,9 +3,12 @@ views), diagnostics and report (imported after django.setup())."""
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
+import tempfile
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from _leaderboard_build import VERDICTS, Built
@@ -16,6 +19,7 @@ from django.db import connection
 from django.db.models import Count, Max
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from environment import start_worker
 from scipy.stats import spearmanr
 
 from annotate.comparisons.leaderboard import compute, load_votes
@@ -24,7 +28,7 @@ from annotate.labeling.models import Annotation, AnnotationState, Project, Task
 if TYPE_CHECKING:
     from leaderboard import Bench
 
-GOALS = {"leaderboard_s": 5.0, "page_s": 0.2, "page_after_vote_s": 0.2}
+GOALS = {"leaderboard_s": 5.0, "page_s": 0.2, "page_after_vote_s": 0.2, "vote_to_board_s": 2.0}
 
 
 # --- Measurements -------------------------------------------------------------------------------
@@ -76,25 +80,19 @@ def add_open_tasks(project_id: int, pairs: list[tuple[int, int]]) -> None:
     )
 
 
-def measure_votes(built: Built) -> dict[str, Any]:
-    """Per round: an annotator takes the next task, opens it (timed: the labeling page) and
+def measure_votes(built: Built, pairs: list[tuple[int, int]]) -> dict[str, Any]:
+    """Per pair: an annotator takes the next task, opens it (timed: the labeling page) and
     votes through the views; then the superuser loads the results page (timed)."""
-    add_open_tasks(built.project_id, built.spare_pairs)
+    add_open_tasks(built.project_id, pairs)
     annotator = client_for(built.annotator_ids[0])
     reviewer = client_for(built.superuser_id)
     results_url = f"/projects/{built.project_id}/results/"
     get(reviewer, results_url)  # the current votes cached, as after a first visit
     label, after = [], []
-    for round_index in range(len(built.spare_pairs)):
-        response = annotator.get(f"/projects/{built.project_id}/next/")
-        if response.status_code != 302 or "/tasks/" not in response["Location"]:
-            raise RuntimeError(f"next: HTTP {response.status_code}, no task to vote on")
-        task_url = response["Location"]
+    for round_index in range(len(pairs)):
+        task_url = next_task_url(annotator, built.project_id)
         label.append(get(annotator, task_url))
-        vote = {"verdict": VERDICTS[round_index % len(VERDICTS)], "time_spent_s": "5"}
-        response = annotator.post(task_url, vote)
-        if response.status_code != 302:
-            raise RuntimeError(f"POST {task_url}: HTTP {response.status_code}")
+        vote(annotator, task_url, round_index)
         after.append(get(reviewer, results_url))
     return {
         "label_page_s": statistics.median(label),
@@ -102,6 +100,76 @@ def measure_votes(built: Built) -> dict[str, Any]:
         "label_all": label,
         "after_vote_all": after,
     }
+
+
+def next_task_url(annotator, project_id: int) -> str:
+    response = annotator.get(f"/projects/{project_id}/next/")
+    if response.status_code != 302 or "/tasks/" not in response["Location"]:
+        raise RuntimeError(f"next: HTTP {response.status_code}, no task to vote on")
+    return response["Location"]
+
+
+def vote(annotator, task_url: str, index: int) -> None:
+    body = {"verdict": VERDICTS[index % len(VERDICTS)], "time_spent_s": "5"}
+    response = annotator.post(task_url, body)
+    if response.status_code != 302:
+        raise RuntimeError(f"POST {task_url}: HTTP {response.status_code}")
+
+
+def measure_points(project_id: int, repeat: int) -> dict[str, float]:
+    """What a stale results page counts: the votes and their point estimates, no bootstrap."""
+    project = Project.objects.get(pk=project_id)
+    runs = [timed(compute, timed(load_votes, project)[0], rounds=0)[1] for _ in range(repeat)]
+    return {"points_fit_s": statistics.median(runs)}
+
+
+def measure_freshness(built: Built, pairs: list[tuple[int, int]]) -> dict[str, Any]:
+    """With a worker: per pair, a vote through the views, then the results page polled until
+    it shows the new count (vote_to_board), then until it no longer says "Updating"
+    (vote_to_intervals: the worker's bootstrap stored)."""
+    add_open_tasks(built.project_id, pairs)
+    annotator, reviewer = client_for(built.annotator_ids[0]), client_for(built.superuser_id)
+    url = f"/projects/{built.project_id}/results/"
+    with tempfile.TemporaryDirectory() as folder:
+        worker = start_worker("bench-board", Path(folder) / "worker.log", "api")
+        try:
+            until(reviewer, url, lambda html: "Updating" not in html)  # earlier votes counted
+            to_board, to_intervals = [], []
+            for index in range(len(pairs)):
+                task_url = next_task_url(annotator, built.project_id)
+                count = Project.objects.get(pk=built.project_id).board["votes"] + 1
+                start = time.perf_counter()
+                vote(annotator, task_url, index)
+                until(reviewer, url, lambda html, n=count: f"from {n} votes." in html)
+                to_board.append(time.perf_counter() - start)
+                until(reviewer, url, lambda html: "Updating" not in html)
+                to_intervals.append(time.perf_counter() - start)
+        finally:
+            worker.stop()
+    return {
+        "vote_to_board_s": percentile(to_board, 95),
+        "vote_to_board_p50_s": percentile(to_board, 50),
+        "vote_to_intervals_s": percentile(to_intervals, 95),
+        "vote_to_intervals_p50_s": percentile(to_intervals, 50),
+        "vote_to_board_all": to_board,
+        "vote_to_intervals_all": to_intervals,
+    }
+
+
+def until(client, url: str, shows, timeout: float = 60) -> float:
+    """Seconds until a GET of url shows what `shows` looks for (polled every 20 ms)."""
+    start = time.perf_counter()
+    while not shows(client.get(url).content.decode()):
+        if time.perf_counter() - start > timeout:
+            raise RuntimeError(f"{url}: not shown after {timeout} s")
+        time.sleep(0.02)
+    return time.perf_counter() - start
+
+
+def percentile(values: list[float], q: int) -> float:
+    """The nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(math.ceil(q / 100 * len(ordered)) - 1, 0)]
 
 
 def accuracy(board, built: Built) -> dict[str, Any]:
@@ -225,6 +293,11 @@ def print_report(bench: Bench, built: Built, figures: dict, quality: dict, diag:
         ("page_s", f"results page, cached (median {bench.repeat})"),
         ("page_after_vote_s", f"results page after a vote (med {bench.vote_rounds})"),
         ("label_page_s", "comparison labeling page"),
+        ("points_fit_s", "point estimates (no bootstrap)"),
+        ("vote_to_board_p50_s", "vote to page count, p50"),
+        ("vote_to_board_s", "vote to page count, p95"),
+        ("vote_to_intervals_p50_s", "vote to worker's intervals, p50"),
+        ("vote_to_intervals_s", "vote to worker's intervals, p95"),
         ("cheap_key_s", "count+max(submitted_at) query"),
     ):
         goal = f"< {GOALS[name]}" if name in GOALS else ""
@@ -236,6 +309,7 @@ def print_report(bench: Bench, built: Built, figures: dict, quality: dict, diag:
             print(f"    {line}")
     print("  warm page loads: " + ", ".join(f"{s:.3f}" for s in figures["page_warm_all"]))
     print("  page after each vote: " + ", ".join(f"{s:.3f}" for s in figures["after_vote_all"]))
+    print("  vote to page count: " + ", ".join(f"{s:.3f}" for s in figures["vote_to_board_all"]))
     print("\n  EXPLAIN ANALYZE of load_votes' query:")
     for line in diag["plan"]:
         print(f"    {line}")

@@ -3,6 +3,7 @@ annotators work at once, and whether any task goes to too many people or gets pa
 
 Usage: python bench/annotation_queue.py [--quick] [--generations 100000] [--annotators 20]
            [--overlap 2] [--rounds 100] [--view-rounds 25] [--think-ms 0] [--done 0]
+           [--http] [--http-annotators 200] [--http-workers 4] [--http-seconds 20] [--app-dir .]
 
 Needs PostgreSQL: DATABASE_URL, or postgres://postgres@127.0.0.1:5432/annotate_bench_queue,
 created if missing. The bench's tables in it are emptied at start, so its name must contain
@@ -18,7 +19,11 @@ created if missing. The bench's tables in it are emptied at start, so its name m
 - views: the same through the real views with `django.test.Client`, in-process, one client
   and one `force_login` per annotator thread: GET /projects/<pk>/next/ (302 to the task), GET
   the task page, POST the answers (302) or POST .../skip/, each timed around `client.get` /
-  `client.post` (middleware, session, view, template).
+  `client.post` (middleware, session, view, template);
+- with --http, instead of views: the REST API of a real gunicorn (production settings, -w 4,
+  the app in --app-dir, the repository by default) under --annotators back to back
+  (http_labels_per_s), then under --http-annotators with think time at half that rate, open
+  loop (http_next_p95_ms, http_submit_p95_ms); see _annotation_queue_http.py.
 
 Then, from the annotations themselves (every count should be 0):
 - over_assigned: tasks whose `claimed` or `submitted` counter, or whose count of held plus
@@ -28,7 +33,8 @@ Then, from the annotations themselves (every count should be 0):
 - counter_drift: tasks whose `claimed` differs from their held + submitted annotations, whose
   `submitted` differs from their submitted annotations, or whose `is_full` is not claimed >= k;
 - skipped: when every annotator has stopped (no hold left), each asks once more, one after
-  the other; they must get the lowest-id task with fewer than k held or submitted annotations
+  the other; they must get the first task (in the queue's order: a blind project's random
+  numbers, else ids) with fewer than k held or submitted annotations
   that they have not seen, computed in SQL just before the call. skipped = how many did not.
   (gaps, for information: tasks below the highest one handed out still short of k before those
   asks; skips and SKIP LOCKED leave some, and the asks must fill them lowest first.)
@@ -62,6 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from environment import ensure_database, is_postgres, setup_django  # noqa: E402
 from pg import reset  # noqa: E402
 
+ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/annotate_bench_queue"
 
 
@@ -77,6 +84,11 @@ class Bench:
     think_ms: float
     done: float
     seed: int
+    http: bool = False
+    http_annotators: int = 200
+    http_workers: int = 4
+    http_seconds: float = 20
+    app_dir: str = "."
 
 
 # --- Arguments and set-up -----------------------------------------------------------------------
@@ -97,6 +109,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--done", type=float, default=0, help="fraction of tasks labeled before the phases"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--http", action="store_true", help="gunicorn and the API, not views")
+    parser.add_argument("--http-annotators", type=int, default=200, help="at half the rate")
+    parser.add_argument("--http-workers", type=int, default=4, help="gunicorn -w")
+    parser.add_argument("--http-seconds", type=float, help="each HTTP phase (20, 8 quick)")
+    parser.add_argument("--app-dir", default=str(ROOT), help="the app gunicorn serves")
     return parser.parse_args(argv)
 
 
@@ -113,6 +130,11 @@ def bench_from_args(args: argparse.Namespace) -> Bench:
         think_ms=args.think_ms,
         done=args.done,
         seed=args.seed,
+        http=args.http,
+        http_annotators=args.http_annotators,
+        http_workers=args.http_workers,
+        http_seconds=args.http_seconds or (8 if quick else 20),
+        app_dir=args.app_dir,
     )
 
 
@@ -141,8 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     phases = {
         "serial": load.run_phase("serial", directly, bench, alone, bench.serial_rounds),
         "queue": load.run_phase("queue", directly, bench, everyone, bench.rounds),
-        "views": load.run_phase("views", views, bench, everyone, bench.view_rounds),
     }
+    if bench.http:
+        import _annotation_queue_http as over_http
+
+        log = Path(os.environ.get("TMPDIR", "/tmp")) / "annotation_queue_gunicorn.log"
+        phases.update(over_http.measure(project_id, data.PREFIX, bench, log))
+    else:
+        phases["views"] = load.run_phase("views", views, bench, everyone, bench.view_rounds)
     for phase in phases.values():
         checks.print_phase(phase)
     found = checks.check(project_id, user_ids, bench.overlap)

@@ -3,7 +3,13 @@ Parquet, CSV and SFT chat JSONL, how fast `import_dataset` reads a 100k-line JSO
 how much memory each takes.
 
 Usage: python bench/export.py [--quick] [--rows 100000] [--import-lines N] [--repeat N]
-           [--profile] [--tracemalloc] [--rebuild] [--seed 1]
+           [--profile] [--tracemalloc] [--rebuild] [--seed 1] [--labeled]
+
+--labeled measures only the labeled-items exports, on a comparison project built once beside
+the data (12k of the run's outputs in pairs, 10k of them voted on, one vote a pair): the
+project's outputs as JSONL (the baseline), only its labeled ones (export_labeled_s, against
+Label Studio's 0.65 s for ~10k labeled items: goal <= 0.065 s), and its votes as comparison
+JSONL and Parquet; medians of --repeat interleaved rounds.
 
 Needs PostgreSQL: DATABASE_URL, or postgres://postgres@127.0.0.1:5432/annotate_bench_export,
 created if missing (--rebuild drops and recreates it, so its name must contain "bench").
@@ -51,7 +57,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _export_report import figures_of, print_goals, print_report, summary  # noqa: E402
+from _export_report import (  # noqa: E402
+    figures_of,
+    labeled_summary,
+    print_goals,
+    print_report,
+    summary,
+)
 from environment import ensure_database, setup_django  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/annotate_bench_export"
@@ -66,6 +78,7 @@ class Bench:
     profile: bool
     tracemalloc: bool
     rebuild: bool
+    labeled: bool = False
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tracemalloc", action="store_true", help="trace each operation once")
     parser.add_argument("--rebuild", action="store_true", help="drop the database, build anew")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--labeled", action="store_true", help="only the labeled-items and comparison exports"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)  # JSON: one measured operation
     return parser.parse_args(argv)
 
@@ -92,6 +108,7 @@ def bench_from_args(args: argparse.Namespace) -> Bench:
         profile=args.profile,
         tracemalloc=args.tracemalloc,
         rebuild=args.rebuild,
+        labeled=args.labeled,
     )
 
 
@@ -103,14 +120,20 @@ def main(argv: list[str] | None = None) -> int:
         ensure_database(url, recreate=args.rebuild)
     setup_django(url, migrate=not child)
     # The bench's pieces import the app's models: only after django.setup().
-    from _export_build import prepare
-    from _export_measure import measure_all, run_child
+    from _export_build import prepare, prepare_duel
+    from _export_measure import measure_all, measure_labeled, run_child
 
     if child:
         print(json.dumps(run_child(child)))
         return 0
     bench = bench_from_args(args)
     built = prepare(bench, url)
+    if bench.labeled:
+        duel = prepare_duel(built)
+        with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
+            reports = measure_labeled(bench, built.owner_id, duel, url, Path(folder))
+        print(json.dumps(labeled_summary(bench, reports)))
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
         results = measure_all(bench, built, url, Path(folder))
     print_report(bench, built, results)

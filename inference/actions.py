@@ -18,7 +18,7 @@ from inference.access import (
     get_run_for_user,
     require_manager,
 )
-from inference.backends import BACKENDS
+from inference.backends import BACKEND_CHOICES, get_backend_class
 from inference.doorbell import ring_workers
 from inference.errors import Conflict, Invalid
 from inference.leases import release_expired_leases
@@ -49,6 +49,7 @@ def create_run(user, dataset_id: int, config_id: int, samples_per_prompt: int = 
     dataset = get_object_or_404(apps.get_model("annotate", "Dataset"), pk=dataset_id)
     check_rights(user, dataset.owner_id, write=False)
     config = get_config_for_user(user, config_id)
+    _check_generates(config.backend)
     now = timezone.now()
     run = Run.objects.create(
         dataset=dataset,
@@ -93,7 +94,13 @@ def cancel_run(user, run_id: int) -> int:
     )
 
 
+def _check_generates(backend: str) -> None:
+    if not get_backend_class(backend).generates:
+        raise Conflict("Imported outputs are never generated: start a run of another model.")
+
+
 def _requeue(run: Run, statuses: tuple[str, ...]) -> int:
+    _check_generates(run.params["backend"])
     moved = Generation.objects.filter(run=run, status__in=statuses).update(
         status=GenerationStatus.PENDING, error=""
     )
@@ -129,8 +136,9 @@ def retry_failed(user, run_id: int) -> int:
 
 
 def _check_backend(name: str) -> None:
-    if name not in BACKENDS:
-        raise Invalid(f"Unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+    known = dict(BACKEND_CHOICES)
+    if name not in known:
+        raise Invalid(f"Unknown backend {name!r}; known: {', '.join(known)}")
 
 
 @transaction.atomic

@@ -9,6 +9,7 @@ from ninja.security import django_auth
 from annotate.api import datasets, errors, exports, health, model_configs, prices, runs, stats
 from annotate.api.auth import BasicAuth, TokenAuth
 from annotate.api.projects import router as projects_router
+from annotate.api.tokens import router as tokens_router
 
 # Routers whose operations were in this module before it was split: their operation ids
 # stay "annotate_api_<function>", so clients generated from the schema keep their names.
@@ -27,3 +28,4 @@ errors.install(api)
 for module in FIRST_ROUTERS:
     api.add_router("/", module.router)
 api.add_router("/", projects_router)
+api.add_router("/", tokens_router)

@@ -1,4 +1,4 @@
-"""Datasets and their items: import a file, read it back."""
+"""Datasets and their items: import a file, read it back, delete it."""
 
 # No `from __future__ import annotations`: ninja's @paginate reads the endpoint's
 # annotations from its own wrapper, where a name like `Id` would not resolve.
@@ -13,7 +13,7 @@ from ninja.pagination import paginate
 from annotate.api.errors import ErrorOut
 from annotate.api.types import Id, has_nul
 from annotate.datasets import actions
-from annotate.datasets.access import get_dataset_for_user
+from annotate.datasets.access import get_dataset_for_user, get_item_for_user
 from annotate.datasets.importing import ImportFailed, upload_too_big
 from annotate.datasets.models import Dataset
 from inference.access import require_manager
@@ -38,6 +38,14 @@ class RestoredOut(Schema):
     pairs_left_out: int
 
 
+class ImportedOut(Schema):
+    """What the import of a file of outputs made: a completed run per model."""
+
+    outputs: int
+    runs: dict[str, int]  # model name -> run id
+    project_id: int | None
+
+
 class DatasetOut(Schema):
     id: int
     name: str
@@ -46,6 +54,7 @@ class DatasetOut(Schema):
     created_at: datetime
     item_count: int
     restored: RestoredOut | None = None
+    imported: ImportedOut | None = None
 
 
 class ItemOut(Schema):
@@ -60,10 +69,12 @@ class ItemOut(Schema):
 
 def _dataset_out(dataset: Dataset) -> dict:
     restored = getattr(dataset, "restored", None)
+    imported = getattr(dataset, "imported", None)
     return {
         **vars(dataset),
         "item_count": dataset.items.count(),
         "restored": vars(restored) if restored else None,
+        "imported": vars(imported) if imported else None,
     }
 
 
@@ -80,18 +91,29 @@ def create_dataset(
     name: Form[str] = "",
     description: Form[str] = "",
     keep_authors: Form[bool] = False,
+    project_kind: Form[str] = "",
+    project_name: Form[str] = "",
 ):
     """Import a JSON array, JSONL, CSV or Parquet file as a new dataset; all or nothing. An
     export's labels become the caller's; `keep_authors` (superusers only, else 403) gives
-    them to the accounts the file names."""
+    them to the accounts the file names. A file of outputs (the README's outputs layout)
+    brings a completed run per model, and `project_kind` (compare or label) makes a project
+    of them, named `project_name`."""
     require_manager(request.user)
-    if has_nul([name, description, file.name]):
+    if has_nul([name, description, file.name, project_name]):
         raise HttpError(422, "Text cannot contain NUL characters.")
     if refused := upload_too_big(file.size):
         return Status(413, {"detail": refused})
     try:
         dataset = actions.import_dataset(
-            request.user, file.file, file.name, name, description, keep_authors=keep_authors
+            request.user,
+            file.file,
+            file.name,
+            name,
+            description,
+            keep_authors=keep_authors,
+            project_kind=project_kind,
+            project_name=project_name[:200],
         )
     except ImportFailed as exc:
         return Status(400, {"detail": "Nothing was imported.", "errors": exc.errors})
@@ -107,3 +129,18 @@ def get_dataset(request, dataset_id: Id):
 @paginate
 def list_items(request, dataset_id: Id):
     return get_dataset_for_user(request.user, dataset_id).items.order_by("index")
+
+
+@router.delete("/datasets/{dataset_id}", response={204: None})
+def delete_dataset(request, dataset_id: Id):
+    """Delete a dataset and its items (its creator or staff); 409 if any run used it, since
+    its outputs and their labels would go too. Nothing is archived: a refused dataset stays
+    whole."""
+    actions.delete_dataset(request.user, dataset_id)
+    return Status(204, None)
+
+
+@router.get("/items/{item_id}", response=ItemOut)
+def get_item(request, item_id: Id):
+    """One item: managers any; others an item of a task they may open (404 otherwise)."""
+    return get_item_for_user(request.user, item_id)

@@ -31,6 +31,7 @@ class ExportIn(In):
     since: date | None = None
     until: date | None = None
     pseudonyms: bool = False
+    labeled: bool = False
 
 
 class ExportOut(Schema):

@@ -11,9 +11,14 @@ from annotate.api.types import Id, In
 from annotate.comparisons.leaderboard import cached_leaderboard
 from annotate.labeling import actions
 from annotate.labeling import projects as project_logic
-from annotate.labeling.access import get_project_for_user, visible_projects
+from annotate.labeling.access import (
+    get_project_for_user,
+    get_task_for_user,
+    own_annotation,
+    visible_projects,
+)
 from annotate.labeling.blind import prompt_messages
-from annotate.labeling.models import Annotation, ProjectKind, Role
+from annotate.labeling.models import Annotation, ProjectKind, Role, Task
 
 router = Router(tags=["projects"])
 
@@ -152,16 +157,38 @@ def remove_member(request, project_id: Id, username: str):
 
 
 def _task_out(annotation: Annotation) -> dict:
-    task = annotation.task
+    return _task_view(annotation.task, annotation)
+
+
+def _task_view(task: Task, annotation: Annotation | None) -> dict:
+    """A task as the caller sees it, with their own answers (none: `{}` and state "")."""
     gens = [task.generation] + ([task.generation_b] if task.generation_b_id else [])
     return {
         "task_id": task.number,
         "messages": prompt_messages(task.project, task),
         "outputs": [g.output for g in gens],
-        "answers": annotation.answers,
-        "state": annotation.state,
+        "answers": annotation.answers if annotation else {},
+        "state": annotation.state if annotation else "",
         "models": None if task.project.blind else [g.run.model_config.name for g in gens],
     }
+
+
+@router.get("/projects/{project_id}/tasks/{task_id}", response=TaskOut)
+def get_task(request, project_id: Id, task_id: Id):
+    """One task by its number in the project, as the task page shows it: annotators only
+    the tasks they hold or labeled (403 for others, 404 outside their projects); blind
+    projects hide the models. `answers` and `state` are the caller's own."""
+    project = get_project_for_user(request.user, project_id)
+    task = get_task_for_user(request.user, project, task_id)
+    return _task_view(task, own_annotation(task, request.user))
+
+
+@router.delete("/projects/{project_id}", response={204: None})
+def delete_project(request, project_id: Id):
+    """Delete a project (its owners) with its tasks and members; 409 once anything in it is
+    labeled (a submitted label or a final answer). Its runs and outputs stay."""
+    actions.delete_project(request.user, project_id)
+    return Status(204, None)
 
 
 @router.post("/projects/{project_id}/next", response={200: TaskOut, 204: None})
@@ -237,6 +264,11 @@ def leaderboard(request, project_id: Id):
         "left_share": board.left_share,
         "position_p": board.position_p,
         "rounds": board.rounds,
+        # when the ratings were fitted; "updating" while a worker recounts newer votes, whose
+        # point estimates are already here and whose intervals count `intervals_votes`
+        "computed_at": board.computed_at,
+        "updating": board.stale,
+        "intervals_votes": board.intervals_votes,
         "models": [
             {k: (float(v) if hasattr(v, "item") else v) for k, v in vars(r).items()}
             for r in board.rows

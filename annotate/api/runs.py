@@ -5,7 +5,8 @@
 
 from datetime import datetime
 
-from ninja import Router, Schema, Status
+from ninja import Query, Router, Schema, Status
+from ninja.errors import HttpError
 from ninja.pagination import paginate
 from pydantic import ConfigDict, Field
 
@@ -13,6 +14,7 @@ from annotate.api.types import Id, In
 from inference import actions
 from inference.access import get_generation_for_user, get_run_for_user, require_manager
 from inference.models import GenerationStatus, Run
+from inference.outputs import output_count, output_page, outputs_of
 
 router = Router(tags=["runs"])
 
@@ -115,13 +117,41 @@ def retry_failed(request, run_id: Id):
     return get_run_for_user(request.user, run_id)
 
 
-@router.get("/runs/{run_id}/generations", response=list[GenerationOut])
-@paginate
-def list_generations(request, run_id: Id, status: GenerationStatus | None = None):
-    gens = get_run_for_user(request.user, run_id).generations.order_by(
-        "item__index", "sample_index"
-    )
-    return gens.filter(status=status) if status else gens
+class GenerationPageOut(Schema):
+    items: list[GenerationOut]
+    count: int | None
+    next: int | None
+
+
+@router.get("/runs/{run_id}/generations", response=GenerationPageOut)
+def list_generations(
+    request,
+    run_id: Id,
+    status: GenerationStatus | None = None,
+    after: Id | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int | None = Query(None, ge=0, le=10**9),
+):
+    """The run's outputs in item order, then sample order, `limit` a page.
+
+    Walk them by keyset: each page's `next` is the cursor to pass as `?after=` for the next
+    one (null on the last page); its cost does not grow with its depth. `count` is the run's
+    stored total (unfiltered), or counted once on the first page of a `status` filter, and
+    null on later pages. `?offset=` (the older way, counted and slower deep down) still
+    works, not together with `after`.
+    """
+    run = get_run_for_user(request.user, run_id)
+    if offset is not None and after is not None:
+        raise HttpError(422, "Pass either after or offset, not both.")
+    if offset is not None:
+        rows = list(outputs_of(run, status)[offset : offset + limit + 1])
+        more = len(rows) > limit
+        next_after = rows[limit - 1].pk if more else None
+        return {"items": rows[:limit], "count": output_count(run, status), "next": next_after}
+    page = output_page(run, status=status, after=after, limit=limit, with_items=False)
+    first = after is None or not status
+    count = output_count(run, status) if first else None
+    return {"items": page.generations, "count": count, "next": page.next_after}
 
 
 @router.get("/generations/{generation_id}", response=GenerationOut)

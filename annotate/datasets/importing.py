@@ -19,6 +19,7 @@ from django.db import connection, transaction
 
 from annotate.datasets.export_rows import is_export_row
 from annotate.datasets.models import Dataset, Item
+from annotate.datasets.outputs import import_outputs, outputs_layout
 from annotate.datasets.readers import detect_format, open_records
 from annotate.datasets.records import ImportFailed, LineError, LineErrors, ParsedItem, parse_record
 from annotate.datasets.reimport import restore
@@ -98,6 +99,10 @@ def import_dataset(
         # Annotate's own export: its runs, outputs, projects and labels come back too.
         dataset.restored = restore(dataset, records, owner, keep_authors, unit)
         return dataset
+    if first and (layout := outputs_layout(first[1])):
+        # Outputs made elsewhere: a completed run per model (annotate/datasets/outputs.py).
+        dataset.imported = import_outputs(dataset, records, owner, layout, unit)
+        return dataset
     errors = LineErrors(unit)
     index = 0
     with _item_writer(dataset) as write:
@@ -121,6 +126,12 @@ def import_dataset(
 def import_summary(dataset: Dataset, filename: str) -> str:
     """What an import brought in, as the page says it."""
     restored = getattr(dataset, "restored", None)
+    if imported := getattr(dataset, "imported", None):
+        said = (
+            f"Imported {dataset.items.count()} items from {filename} with {imported.outputs} "
+            f"outputs of {len(imported.runs)} models ({', '.join(imported.runs)})"
+        )
+        return said + (", and made their project." if imported.project_id else ".")
     if restored is None:
         return f"Imported {dataset.items.count()} items from {filename}."
     said = (

@@ -60,7 +60,10 @@ def _jsonl_record(number: int, raw: bytes) -> Iterator[tuple[int, dict | None, s
     except (ValueError, RecursionError) as exc:
         yield number, None, f"not valid JSON ({_json_limit(exc)})"
     else:
-        why = limits.oversized_field(record)
+        # A field counts at most 8 bytes for each byte of its line (a 1-byte scalar counts 8;
+        # a text never counts more than its JSON): a short line cannot hold an oversized one.
+        short = 8 * len(raw) <= limits.field_limit()
+        why = "" if short else limits.oversized_field(record)
         yield number, None if why else record, why
 
 

@@ -7,7 +7,7 @@ from datetime import date
 
 from django.db.models import Q
 
-from annotate.labeling.models import Task
+from annotate.labeling.models import Annotation, AnnotationState, Task
 from inference.models import Generation, GenerationStatus
 
 FILTER_KEYS = (
@@ -22,6 +22,7 @@ FILTER_KEYS = (
     "since",
     "until",
     "pseudonyms",
+    "labeled",
 )
 
 
@@ -49,11 +50,25 @@ def generations(filters: dict):
     ):
         if filters.get(key):
             gens = gens.filter(**{lookup: filters[key]})
+    if filters.get("labeled"):
+        gens = _labeled(gens, filters)
     if filters.get("since"):
         gens = gens.filter(finished_at__date__gte=filters["since"])
     if filters.get("until"):
         gens = gens.filter(finished_at__date__lte=filters["until"])
     return gens.order_by("pk")
+
+
+def _labeled(gens, filters: dict):
+    """Only the outputs with a submitted label or vote (either side) in the projects the
+    export may carry. Semi-joins again: each output once, however many labels it has."""
+    notes = Annotation.objects.filter(state=AnnotationState.SUBMITTED)
+    if (projects := label_projects(filters)) is not None:
+        notes = notes.filter(task__project_id__in=projects)
+    return gens.filter(
+        Q(pk__in=notes.values("task__generation_id"))
+        | Q(pk__in=notes.filter(task__generation_b__isnull=False).values("task__generation_b_id"))
+    )
 
 
 def clean_filters(data: dict) -> dict:
@@ -67,7 +82,7 @@ def clean_filters(data: dict) -> dict:
     for key in ("since", "until"):
         if data.get(key):
             out[key] = date.fromisoformat(str(data[key])).isoformat()
-    for key in ("require_pass", "agreed", "reviewed", "pseudonyms"):
+    for key in ("require_pass", "agreed", "reviewed", "pseudonyms", "labeled"):
         if data.get(key) in (True, "on", "true", "1", 1):
             out[key] = True
     return out

@@ -14,6 +14,9 @@ class ExportFormat(models.TextChoices):
     SFT = "sft", "SFT chat JSONL (messages)"
     OPENAI = "openai", "OpenAI fine-tuning chat JSONL"
     PREFERENCE = "preference", "Preference pairs JSONL (prompt, chosen, rejected)"
+    COMPARISONS = "comparisons", "Comparison votes JSONL: one row per vote, both sides"
+    COMPARISONS_CSV = "comparisons_csv", "Comparison votes CSV: one flat row per vote"
+    COMPARISONS_PARQUET = "comparisons_parquet", "Comparison votes Parquet"
 
 
 class ExportStatus(models.TextChoices):
@@ -49,5 +52,6 @@ class Export(models.Model):
 
     @property
     def filename(self) -> str:
-        ext = {"csv": "csv", "parquet": "parquet"}.get(self.format, "jsonl")
+        ext = self.format.rpartition("_")[2]
+        ext = ext if ext in ("csv", "parquet") else "jsonl"
         return f"annotate-export-{self.pk}-{self.format}.{ext}"

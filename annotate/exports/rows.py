@@ -27,6 +27,7 @@ from django.db import connection
 from django.utils import timezone
 
 from annotate.exports import sql as export_sql
+from annotate.exports.comparisons import write_votes
 from annotate.exports.filters import generations, label_projects
 from annotate.exports.formats import (
     CHUNK,
@@ -151,6 +152,8 @@ def write_export(fmt: str, filters: dict, path: Path, progress=None, sql: bool |
     """Write an export's file in format fmt; returns how many rows it has. sql: PostgreSQL's
     path (the default there) or the ORM's."""
     sql = use_sql() if sql is None else sql
+    if fmt.startswith("comparisons"):
+        return write_votes(fmt, filters, path)
     if fmt == "preference":
         return _write_jsonl(path, preference_pairs(filters, sql=sql))
     if sql and fmt in ("jsonl", "csv", "parquet"):

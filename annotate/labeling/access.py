@@ -4,11 +4,11 @@ reviewer < owner). Annotators see only their own annotation queue and labels."""
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from annotate.labeling.models import ROLE_RANK, Project, Role, Task
+from annotate.labeling.models import ROLE_RANK, Annotation, Project, ProjectMember, Role, Task
 from inference.access import can_manage
 from inference.models import Run
 
@@ -39,19 +39,14 @@ def attachable_runs(user, project: Project) -> QuerySet[Run]:
     return project.runs.all() if project.pk else Run.objects.none()
 
 
-def project_role(user, project: Project) -> str | None:
-    """The user's role in the project, or None if they are not in it."""
-    if user.is_superuser or project.owner_id == user.pk:
-        return Role.OWNER
-    member = project.members.filter(user=user).first()
-    return member.role if member else None
-
-
 def get_project_for_user(user, pk: int, role: str = Role.ANNOTATOR) -> Project:
     """404 if the user is not in the project; PermissionDenied if their role is too low.
-    Sets project.role to the user's role."""
-    project = get_object_or_404(Project, pk=pk)
-    have = project_role(user, project)
+    Sets project.role to the user's role. One query: the membership comes with the project."""
+    membership = ProjectMember.objects.filter(project=OuterRef("pk"), user=user.pk)
+    projects = Project.objects.annotate(member_role=Subquery(membership.values("role")[:1]))
+    project = get_object_or_404(projects, pk=pk)
+    owns = user.is_superuser or project.owner_id == user.pk
+    have = Role.OWNER if owns else project.member_role
     if have is None:
         raise Http404("No such project.")  # outsiders do not learn that it exists
     if ROLE_RANK[have] < ROLE_RANK[role]:
@@ -62,15 +57,23 @@ def get_project_for_user(user, pk: int, role: str = Role.ANNOTATOR) -> Project:
 
 def get_task_for_user(user, project: Project, number: int) -> Task:
     """The task of that number in the project (Task.number, never its database id).
-    Annotators open only the tasks they hold or labeled; reviewers and owners any."""
+    Annotators open only the tasks they hold or labeled; reviewers and owners any. The
+    caller's own annotation of it is fetched once and kept (own_annotation)."""
     task = get_object_or_404(
         Task.objects.select_related("generation__item", "generation_b"),
         number=number,
         project=project,
     )
-    if (
-        ROLE_RANK[project.role] < ROLE_RANK[Role.REVIEWER]
-        and not task.annotations.filter(annotator=user).exists()
-    ):
-        raise PermissionDenied("This item is not in your annotation queue.")
+    task.project = project  # already fetched, with the caller's role
+    if ROLE_RANK[project.role] < ROLE_RANK[Role.REVIEWER]:
+        task.own = Annotation.objects.filter(task=task, annotator=user).first()
+        if task.own is None:
+            raise PermissionDenied("This item is not in your annotation queue.")
     return task
+
+
+def own_annotation(task: Task, user) -> Annotation | None:
+    """The user's annotation of the task: kept by get_task_for_user, else fetched."""
+    if not hasattr(task, "own"):
+        task.own = Annotation.objects.filter(task=task, annotator=user).first()
+    return task.own

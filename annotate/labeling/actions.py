@@ -21,7 +21,12 @@ from django.http import Http404
 from django.utils import timezone
 
 from annotate.labeling import annotation_queue
-from annotate.labeling.access import attachable_runs, get_project_for_user, get_task_for_user
+from annotate.labeling.access import (
+    attachable_runs,
+    get_project_for_user,
+    get_task_for_user,
+    own_annotation,
+)
 from annotate.labeling.kinds import questions_for, sync_tasks
 from annotate.labeling.models import (
     Annotation,
@@ -151,18 +156,20 @@ def submit_label(
     (the task of that number in the project): a first label or an edit of their own."""
     project = get_project_for_user(user, project_id)
     task = get_task_for_user(user, project, number)
-    mine = _own_annotation(task, user)
+    mine = own_annotation(task, user)
     if mine is None or mine.state == AnnotationState.SKIPPED:
         raise Conflict("This item is not held by you: ask for the next item first.")
     cleaned = clean_answers(project.questions, answers, task.generation.output)
-    return annotation_queue.submit(mine, cleaned, _seconds(time_spent_s))
+    saved = annotation_queue.submit(mine, cleaned, _seconds(time_spent_s), project)
+    saved.task, saved.annotator = task, user  # already fetched: the doors show them
+    return saved
 
 
 def skip_item(user, project_id: int, number: int, time_spent_s: float = 0) -> None:
     """Pass on an item the caller holds: its slot goes to someone else."""
     project = get_project_for_user(user, project_id)
     task = get_task_for_user(user, project, number)
-    if mine := _own_annotation(task, user):
+    if mine := own_annotation(task, user):
         annotation_queue.skip(mine, _seconds(time_spent_s))
 
 
@@ -171,7 +178,7 @@ def unskip_item(user, project_id: int, number: int) -> Annotation:
     time), unless it has all its annotators by now (Conflict). Nobody undoes another's skip."""
     project = get_project_for_user(user, project_id)
     task = get_task_for_user(user, project, number)
-    mine = _own_annotation(task, user)
+    mine = own_annotation(task, user)
     if mine is None:
         raise Conflict("You have not skipped this item, so there is no skip to undo.")
     return annotation_queue.unskip(mine, project.hold_s)
@@ -187,10 +194,18 @@ def set_final_label(user, project_id: int, number: int, answers: Mapping) -> Tas
     return task
 
 
-def _own_annotation(task: Task, user) -> Annotation | None:
-    return Annotation.objects.filter(task=task, annotator=user).first()
-
-
 def _seconds(value: float) -> float:
     value = float(value)
     return min(max(value, 0.0), MAX_SPENT_S) if math.isfinite(value) else 0.0
+
+
+@transaction.atomic
+def delete_project(user, project_id: int) -> None:
+    """Delete a project (its owners), with its tasks, held items and members. A project
+    with labeled work (a submitted label or a reviewer's final answer) is refused (409):
+    labels are not thrown away by one request. Its runs and their outputs stay."""
+    project = get_project_for_user(user, project_id, Role.OWNER)
+    labeled = Annotation.objects.filter(task__project=project, state=AnnotationState.SUBMITTED)
+    if labeled.exists() or project.tasks.filter(final__isnull=False).exists():
+        raise Conflict("The project has labels; nothing was deleted.")
+    project.delete()

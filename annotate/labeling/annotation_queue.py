@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from annotate.labeling.kinds import rules_for
 from annotate.labeling.models import Annotation, AnnotationState, Project, ProjectKind, Task
 from inference.errors import Conflict, Invalid
 
@@ -36,6 +37,10 @@ def release_expired_holds(project: Project, now=None) -> int:
     """Give back items held past the project's hold time."""
     now = now or timezone.now()
     expired = Annotation.objects.filter(task__project=project, state=HELD, held_until__lt=now)
+    # Mostly there are none: a plain read says so without a transaction (the rows are
+    # locked, and checked again, only when there are some).
+    if not expired.exists():
+        return 0
     with transaction.atomic():
         rows = list(expired.select_for_update().values_list("pk", "task_id"))
         if rows:
@@ -60,6 +65,7 @@ def next_task(project: Project, user) -> Annotation | None:
     seen; None when nothing is left for them."""
     release_expired_holds(project)
     if hold := current_hold(project, user):
+        hold.task.project = project  # already fetched: the doors show it
         return hold
     for _ in range(3):  # a unique-constraint race with the same user in two tabs: try again
         try:
@@ -84,6 +90,7 @@ def _claim(project: Project, user) -> Annotation | None:
         task = open_tasks.first()
         if task is None:
             return None
+        task.project = project
         claimed = task.claimed + 1
         Task.objects.filter(pk=task.pk).update(claimed=claimed, is_full=claimed >= project.overlap)
         now = timezone.now()
@@ -96,8 +103,11 @@ def _claim(project: Project, user) -> Annotation | None:
         )
 
 
-def submit(annotation: Annotation, answers: dict, time_spent_s: float) -> Annotation:
-    """Save an annotator's answers: a first submission, or an edit of their own label."""
+def submit(
+    annotation: Annotation, answers: dict, time_spent_s: float, project: Project | None = None
+) -> Annotation:
+    """Save an annotator's answers: a first submission, or an edit of their own label.
+    project: the annotation's, when the caller has it (saves a statement for label projects)."""
     with transaction.atomic():
         row = Annotation.objects.select_for_update().filter(pk=annotation.pk).first()
         if row is None:  # the hold expired and was given back: claim the slot again if free
@@ -111,10 +121,13 @@ def submit(annotation: Annotation, answers: dict, time_spent_s: float) -> Annota
         row.save()
         if first:
             Task.objects.filter(pk=row.task_id).update(submitted=F("submitted") + 1)
+        if project is None:
+            project = Project.objects.only("kind").get(tasks=row.task_id)
         # A comparison's leaderboard is recomputed when its votes change.
-        Project.objects.filter(tasks=row.task_id, kind=ProjectKind.COMPARE).update(
-            votes_version=F("votes_version") + 1
-        )
+        if project.kind == ProjectKind.COMPARE:
+            Project.objects.filter(pk=project.pk).update(votes_version=F("votes_version") + 1)
+        if hook := rules_for(project.kind).after_submit:
+            hook(project.pk)
     return row
 
 

@@ -23,6 +23,8 @@ from annotate.labeling.questions import normalize_questions
 class KindRules:
     build_tasks: Callable[[Project], int]  # adds the missing tasks, returns how many
     fixed_questions: Callable[[Project], list[dict]] | None = None
+    # Called with the project's id inside the transaction that saved a submitted label.
+    after_submit: Callable[[int], None] | None = None
 
 
 RULES: dict[str, KindRules] = {}

@@ -29,6 +29,15 @@ class DatasetImportForm(forms.Form):
         help_text="Give an Annotate export's labels to the accounts it names, creating "
         "missing ones without a password. Unticked, they are all yours.",
     )
+    project_kind = forms.ChoiceField(
+        required=False,
+        choices=[("", "No project"), ("compare", "Compare"), ("label", "Label")],
+        label="Project of the outputs",
+        help_text="A file of outputs made elsewhere: a project over its models' runs.",
+    )
+    project_name = forms.CharField(
+        max_length=200, required=False, help_text="Default: the dataset's name."
+    )
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -282,6 +291,9 @@ class ExportForm(forms.Form):
     require_pass = forms.BooleanField(required=False, label="Only outputs that pass")
     agreed = forms.BooleanField(required=False, label="Only where annotators agree")
     reviewed = forms.BooleanField(required=False, label="Only reviewed")
+    labeled = forms.BooleanField(
+        required=False, label="Only outputs with a label or vote (in projects you may review)"
+    )
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     pseudonyms = forms.BooleanField(

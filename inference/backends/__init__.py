@@ -19,8 +19,13 @@ BACKENDS: dict[str, tuple[str, str]] = {
         "Transformers on the CPU (PyTorch)",
         "inference.backends.transformers_cpu:TransformersBackend",
     ),
+    "imported": (
+        "Imported outputs (made elsewhere)",
+        "inference.backends.imported:ImportedBackend",
+    ),
 }
-BACKEND_CHOICES = [(name, label) for name, (label, _) in BACKENDS.items()]
+# What a configuration may be made with: imported outputs come only from a file.
+BACKEND_CHOICES = [(name, label) for name, (label, _) in BACKENDS.items() if name != "imported"]
 
 
 class UnknownBackend(BackendError):

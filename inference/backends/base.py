@@ -88,6 +88,7 @@ class Backend:
     name: ClassVar[str]
     queue: ClassVar[str]  # the Celery queue whose workers run this backend
     is_local: ClassVar[bool]
+    generates: ClassVar[bool] = True  # False: outputs made elsewhere, never sent to a worker
 
     def __init__(self, params: dict) -> None:
         self.params = params

@@ -208,6 +208,18 @@ API: dict[str, Case] = {
     ),
     "GET /api/datasets/{dataset_id}": Case("GET", "/api/datasets/{dataset}", MANAGERS),
     "GET /api/datasets/{dataset_id}/items": Case("GET", "/api/datasets/{dataset}/items", MANAGERS),
+    # Every run used it: refused with 409 (an allowed write), its labels kept.
+    "DELETE /api/datasets/{dataset_id}": Case(
+        "DELETE", "/api/datasets/{dataset}", CREATOR_OR_STAFF
+    ),
+    # An item of a task they may open: managers, the project's reviewers and owners, and
+    # the annotator who labeled it.
+    "GET /api/items/{item_id}": Case(
+        "GET", "/api/items/{item}", ("annotator", "reviewer", "project_owner", *MANAGERS)
+    ),
+    "GET /api/items/{item_id} [not the annotator's]": Case(
+        "GET", "/api/items/{other_item}", ("reviewer", "project_owner", *MANAGERS)
+    ),
     "GET /api/models": Case("GET", "/api/models", MANAGERS),
     "POST /api/models": Case(
         "POST", "/api/models", MANAGERS, {"name": "new", "backend": "mlx", "model": "m"}
@@ -277,6 +289,16 @@ API: dict[str, Case] = {
         lambda w: {"name": "Quality", "runs": [w.run, w.other_run]},
     ),
     "GET /api/projects/{project_id}": Case("GET", "/api/projects/{project}", MEMBERS),
+    # It has labels: refused with 409 (an allowed write), nothing deleted.
+    "DELETE /api/projects/{project_id}": Case("DELETE", "/api/projects/{project}", OWNERS),
+    "GET /api/projects/{project_id}/tasks/{task_id}": Case(
+        "GET", "/api/projects/{project}/tasks/{task}", MEMBERS
+    ),
+    "GET /api/projects/{project_id}/tasks/{task_id} [not the annotator's]": Case(
+        "GET", "/api/projects/{project}/tasks/{other_task}", REVIEWERS
+    ),
+    # A password (Basic) or a session makes a token, never a token (the matrix sends one).
+    "POST /api/tokens": Case("POST", "/api/tokens", NOBODY, {"name": "x"}, refused="unauthorized"),
     "POST /api/projects/{project_id}/sync": Case("POST", "/api/projects/{project}/sync", OWNERS),
     "GET /api/projects/{project_id}/disagreements": Case(
         "GET", "/api/projects/{project}/disagreements", REVIEWERS
@@ -416,6 +438,8 @@ def build_world() -> SimpleNamespace:
         task=task.number,
         skipped_task=skipped.number,
         other_task=project.tasks.exclude(pk__in=(task.pk, skipped.pk)).first().number,
+        item=task.generation.item_id,
+        other_item=project.tasks.exclude(pk__in=(task.pk, skipped.pk)).first().generation.item_id,
         member=ProjectMember.objects.get(project=project, user=people["annotator"]).pk,
         export=export.pk,
     )

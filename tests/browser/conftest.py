@@ -1,7 +1,7 @@
 """Chromium driven through Playwright against the live server, on the test database.
 
 Debian's Chromium is used (`apt-get install chromium`): `playwright install` downloads its own,
-which CI cannot. Without it the browser tests are skipped.
+which CI cannot. Without it the browser tests are skipped, and fail in CI (ANNOTATE_CI=1).
 """
 
 from __future__ import annotations

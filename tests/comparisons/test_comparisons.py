@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from itertools import combinations
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -18,14 +17,12 @@ from annotate.comparisons.leaderboard import (
     refresh,
     wins_matrix,
 )
-from annotate.comparisons.pairs import compare_questions, plan_pairs
+from annotate.comparisons.pairs import plan_pairs
 from annotate.datasets.models import Item
 from annotate.labeling import annotation_queue
-from annotate.labeling.kinds import sync_tasks
-from annotate.labeling.models import Project, ProjectKind, Task
-from inference.actions import create_run
-from inference.models import GenerationStatus, ModelConfig
-from tests.conftest import join, make_dataset
+from annotate.labeling.models import Task
+from inference.models import ModelConfig
+from tests.conftest import join
 
 pytestmark = pytest.mark.django_db
 
@@ -89,26 +86,6 @@ def test_sampled_pairs_use_every_model_pair_about_as_often():
     assert max(used.values()) - min(used.values()) <= 1
 
 
-@pytest.fixture
-def compare_project(owner, demo_model_path):
-    dataset = make_dataset(owner, 6)
-    runs = []
-    for name in ("local-small", "api-large"):
-        config = ModelConfig.objects.create(
-            name=name, backend="mlx", model=str(demo_model_path), owner=owner
-        )
-        with mock.patch("inference.doorbell.enqueue_run", autospec=True):
-            run = create_run(owner, dataset.pk, config.pk)
-        run.generations.update(status=GenerationStatus.DONE, output=f"answer from {name}")
-        runs.append(run)
-    project = Project.objects.create(name="Arena", kind=ProjectKind.COMPARE, owner=owner, overlap=1)
-    project.questions = compare_questions(project)
-    project.save()
-    project.runs.add(*runs)
-    assert sync_tasks(project) == 6
-    return project
-
-
 def test_the_comparison_page_hides_the_models(client, compare_project, annotator):
     join(compare_project, annotator)
     client.force_login(annotator)
@@ -138,7 +115,7 @@ def test_votes_make_the_leaderboard(client, compare_project, annotator, owner):
     assert client.get(f"/projects/{compare_project.pk}/results/").status_code == 403
 
 
-def test_a_new_vote_serves_the_last_board_while_a_worker_recounts(
+def test_a_new_vote_is_counted_now_while_a_worker_recounts_the_intervals(
     client, compare_project, annotator, owner, django_capture_on_commit_callbacks
 ):
     join(compare_project, annotator)
@@ -151,11 +128,11 @@ def test_a_new_vote_serves_the_last_board_while_a_worker_recounts(
     annotation_queue.submit(second, {"verdict": "left"}, 1.0)
     with django_capture_on_commit_callbacks(execute=False) as refreshes:
         html = client.get(f"/projects/{compare_project.pk}/results/").content.decode()
-    assert "1 vote." in html and "New votes are being counted" in html
+    assert "2 votes." in html and "Updating…" in html and "intervals count 1 vote" in html
     assert len(refreshes) == 1  # a worker is asked to recount
     refresh(compare_project.pk)
     html = client.get(f"/projects/{compare_project.pk}/results/").content.decode()
-    assert "2 votes." in html and "New votes are being counted" not in html
+    assert "2 votes." in html and "Updating" not in html
 
 
 @pytest.mark.parametrize("key", ["task family", 'say "hi"', "it's"])

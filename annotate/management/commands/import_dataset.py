@@ -33,6 +33,13 @@ class Command(BaseCommand):
             help="Give an Annotate export's labels to the users it names (creating missing "
             "ones without a password) instead of the owner; the owner must be a superuser.",
         )
+        parser.add_argument(
+            "--project-kind",
+            choices=("compare", "label"),
+            default="",
+            help="A file of outputs made elsewhere: also make a project over its runs.",
+        )
+        parser.add_argument("--project-name", default="", help="Default: the dataset's name.")
 
     def handle(
         self,
@@ -42,6 +49,8 @@ class Command(BaseCommand):
         owner: str,
         format,
         keep_authors: bool = False,
+        project_kind: str = "",
+        project_name: str = "",
         **options,
     ):
         users = get_user_model().objects
@@ -64,6 +73,8 @@ class Command(BaseCommand):
                     description,
                     fmt=format,
                     keep_authors=keep_authors,
+                    project_kind=project_kind,
+                    project_name=project_name,
                 )
         except PermissionDenied as exc:
             raise CommandError(f"Refused for {user.username}: {exc}") from None
@@ -73,5 +84,5 @@ class Command(BaseCommand):
             raise CommandError(f"Nothing was imported; {bad}:\n{lines}") from None
         count = dataset.items.count()
         self.stdout.write(f"Imported {count} items into dataset {dataset.pk} ({dataset.name}).")
-        if getattr(dataset, "restored", None):
+        if getattr(dataset, "restored", None) or getattr(dataset, "imported", None):
             self.stdout.write(import_summary(dataset, path.name))

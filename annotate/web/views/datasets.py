@@ -48,6 +48,8 @@ def import_dataset_view(request: HttpRequest) -> HttpResponse:
             form.cleaned_data["name"],
             form.cleaned_data["description"],
             keep_authors=form.cleaned_data.get("keep_authors", False),
+            project_kind=form.cleaned_data["project_kind"],
+            project_name=form.cleaned_data["project_name"],
         )
     except ImportFailed as exc:
         return _list(request, form, errors=exc, status=400)

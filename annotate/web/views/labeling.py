@@ -16,7 +16,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from annotate.comparisons.diffing import word_diff
 from annotate.labeling import actions
-from annotate.labeling.access import get_project_for_user, get_task_for_user
+from annotate.labeling.access import get_project_for_user, get_task_for_user, own_annotation
 from annotate.labeling.blind import prompt_messages
 from annotate.labeling.models import Annotation, AnnotationState, Role, Task
 from annotate.labeling.projects import disagreeing_tasks
@@ -39,6 +39,8 @@ LAST_SKIP = "annotate_last_skip"
 
 def _remember_skip(request: HttpRequest, pk: int, number: int | None) -> None:
     skips = request.session.get(LAST_SKIP, {})
+    if skips.get(str(pk)) == number:
+        return  # unchanged: the session row need not be written again
     if number is None:
         skips.pop(str(pk), None)
     else:
@@ -134,7 +136,7 @@ def label_task(request: HttpRequest, pk: int, number: int) -> HttpResponse:
             return _to_next(request, pk)
     project = get_project_for_user(request.user, pk)
     task = get_task_for_user(request.user, project, number)
-    mine = Annotation.objects.filter(task=task, annotator=request.user).first()
+    mine = own_annotation(task, request.user)
     previous, following = _history(project, request.user, mine)
     generation = task.generation
     context = {

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
+from django.utils.timesince import timesince
+from django_htmx.http import HttpResponseStopPolling
 
 from annotate.comparisons.leaderboard import breakdown, cached_leaderboard
 from annotate.datasets.models import Dataset, Item
@@ -19,6 +24,7 @@ def comparison_results(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "project": project,
         "board": board,
+        "age": _age(board),
         "keys": keys,
         "by": key,
         "chart": _interval_chart(board.rows),
@@ -27,7 +33,20 @@ def comparison_results(request: HttpRequest, pk: int) -> HttpResponse:
         "matrix_rows": [(r.name, board.matrix[i]) for i, r in enumerate(names)],
         "groups": breakdown(project, key) if key in keys else None,
     }
+    if request.htmx:
+        response = render(request, "annotate/_results_board.html", context)
+        # Stop polling once the board counts every vote: the fragment shows it.
+        return response if board.stale else HttpResponseStopPolling(response.content, status=286)
     return render(request, "annotate/results.html", context)
+
+
+def _age(board) -> str:
+    """How long ago the board's ratings were fitted, in words ("3 s"); "" if unknown."""
+    if not board.computed_at:
+        return ""
+    computed = datetime.fromisoformat(board.computed_at)
+    seconds = max((timezone.now() - computed).total_seconds(), 0)
+    return f"{seconds:.0f} s" if seconds < 60 else timesince(computed)
 
 
 def _metadata_keys(project) -> list[str]:

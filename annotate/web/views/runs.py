@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
@@ -13,6 +12,7 @@ from inference import actions
 from inference.access import can_change, get_generation_for_user, get_run_for_user, require_manager
 from inference.errors import ActionError
 from inference.models import GenerationStatus, Run
+from inference.outputs import output_count, output_page
 
 
 @login_required
@@ -92,13 +92,26 @@ def retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def list_generations(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run's outputs, 50 a page, by keyset (`?after=` the last id shown): a deep page
+    costs what the first does (inference/outputs.py)."""
     run = get_run_for_user(request.user, pk)
-    gens = run.generations.select_related("item").order_by("item__index", "sample_index")
     status = request.GET.get("status", "")
-    if status in GenerationStatus.values:
-        gens = gens.filter(status=status)
-    page = Paginator(gens, 50).get_page(request.GET.get("page"))
-    context = {"run": run, "page": page, "status": status, "statuses": GenerationStatus.choices}
+    status = status if status in GenerationStatus.values else ""
+    after = request.GET.get("after", "")
+    if after and not (after.isdigit() and 0 < int(after) < 2**63):
+        return HttpResponseBadRequest("The cursor `after` must be a generation id.")
+    after_id = int(after) if after else None
+    page = output_page(run, status=status or None, after=after_id)
+    context = {
+        "run": run,
+        "page": page.generations,
+        "next_after": page.next_after,
+        "after": after_id,
+        # A filter's count is counted on its first page only; the run's total is stored.
+        "count": None if status and after_id else output_count(run, status or None),
+        "status": status,
+        "statuses": GenerationStatus.choices,
+    }
     template = "annotate/_generation_rows.html" if request.htmx else "annotate/generations.html"
     return render(request, template, context)
 
