@@ -162,7 +162,10 @@ def measure(project_id: int, prefix: str, bench, log: Path) -> dict[str, Phase]:
         saturated = run_http_phase("http_sat", people[: bench.annotators], bench.http_seconds, 0, 1)
         rate = max(saturated.labels / saturated.wall_s / 2, 1.0)
         think_s = len(people) / rate
-        half = run_http_phase("http_half", people, bench.http_seconds + think_s, think_s, 2)
+        # First pauses spread over a think time: arrivals at the rate from the start, so the
+        # phase need not wait for every annotator at a slow rate.
+        seconds = bench.http_seconds + min(think_s, bench.http_seconds)
+        half = run_http_phase("http_half", people, seconds, think_s, 2)
     finally:
         server.stop()
     return {"http_sat": saturated, "http_half": half}

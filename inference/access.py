@@ -72,7 +72,8 @@ def check_egress(backend: str, base_url: str, api_key_env: str, egress: Egress |
     """Refuse (422) a hosted configuration whose address or key variable the operator does
     not allow; local backends send nothing anywhere. `egress`: operator_egress(), read once
     by a caller that checks many."""
-    if get_backend_class(backend).is_local:
+    cls = get_backend_class(backend)
+    if cls.is_local or not cls.generates:  # imported outputs are never sent anywhere
         return
     try:
         (egress or operator_egress()).key_variable(backend, base_url, api_key_env)

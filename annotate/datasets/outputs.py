@@ -43,6 +43,7 @@ ANSWER_KEYS = frozenset({"model", "output", *MEASURES})
 PAIR_KEYS = ("response_a", "response_b", "model_a", "model_b")
 MODEL_MAX = ModelConfig._meta.get_field("name").max_length
 COST_MAX = Decimal(10**6)  # cost_usd: 14 digits, 8 of them decimals
+CENT_MILLIONTH = Decimal("1e-8")
 
 
 def outputs_layout(record) -> str | None:
@@ -69,17 +70,18 @@ class Answer:
     cost_usd: Decimal | None = None
 
 
-def _number(value, where: str, whole: bool = False):
+def _number(answer: dict, key: str, where: str, whole: bool = False):
+    value = answer.get(key)
     if value is None:
         return None
     kind = int if whole else (int, float)
     if isinstance(value, bool) or not isinstance(value, kind) or value < 0:
         noun = "a whole number" if whole else "a number"
-        raise LineError(f"`{where}` must be {noun} of 0 or more, not {value!r}")
+        raise LineError(f"`{where}.{key}` must be {noun} of 0 or more, not {value!r}")
     if whole and value >= 2**31:
-        raise LineError(f"`{where}` is too large")
+        raise LineError(f"`{where}.{key}` is too large")
     if not whole and not math.isfinite(value):
-        raise LineError(f"`{where}` must be a finite number")
+        raise LineError(f"`{where}.{key}` must be a finite number")
     return value
 
 
@@ -87,8 +89,9 @@ def parse_answer(value, where: str) -> Answer:
     """One answer object; LineError names the field."""
     if not isinstance(value, dict):
         raise LineError(f"`{where}` must be an object with `model` and `output`")
-    if unknown := set(value) - ANSWER_KEYS:
-        raise LineError(f"`{where}` has unknown fields: {', '.join(sorted(map(str, unknown)))}")
+    if not value.keys() <= ANSWER_KEYS:
+        unknown = ", ".join(sorted(map(str, value.keys() - ANSWER_KEYS)))
+        raise LineError(f"`{where}` has unknown fields: {unknown}")
     model, output = value.get("model"), value.get("output")
     if not isinstance(model, str) or not model.strip() or len(model) > MODEL_MAX:
         raise LineError(f"`{where}.model` must be a name of 1 to {MODEL_MAX} characters")
@@ -97,19 +100,19 @@ def parse_answer(value, where: str) -> Answer:
     # The rest of the record goes through parse_record, which checks it the same way.
     if why := unstorable(model) or unstorable(output):
         raise LineError(f"`{where}` {why}")
-    cost = _number(value.get("cost_usd"), f"{where}.cost_usd")
+    cost = _number(value, "cost_usd", where)
     if cost is not None:
-        cost = Decimal(str(cost)).quantize(Decimal("1e-8"))
+        cost = Decimal(str(cost)).quantize(CENT_MILLIONTH)
         if cost >= COST_MAX:
             raise LineError(f"`{where}.cost_usd` must be under {COST_MAX}")
     return Answer(
-        model=model,
-        output=output,
-        latency_s=_number(value.get("latency_s"), f"{where}.latency_s"),
-        ttft_s=_number(value.get("ttft_s"), f"{where}.ttft_s"),
-        prompt_tokens=_number(value.get("prompt_tokens"), f"{where}.prompt_tokens", True),
-        output_tokens=_number(value.get("output_tokens"), f"{where}.output_tokens", True),
-        cost_usd=cost,
+        model,
+        output,
+        _number(value, "latency_s", where),
+        _number(value, "ttft_s", where),
+        _number(value, "prompt_tokens", where, True),
+        _number(value, "output_tokens", where, True),
+        cost,
     )
 
 

@@ -82,6 +82,8 @@ VOTE_SCHEMA = pa.schema(
     ]
 )
 VOTE_COLUMNS = VOTE_SCHEMA.names
+# Dictionary encoding pays for repeated values only (formats.PARQUET_DICTIONARY's reason).
+VOTE_DICTIONARY = ["left_model_config", "right_model_config", "verdict", "annotator"]
 
 
 def votes(filters: dict):
@@ -206,7 +208,7 @@ def write_votes(fmt: str, filters: dict, path: Path) -> int:
                 writer.writerow([spreadsheet_safe(cell) for cell in row])
                 n += 1
         return n
-    with pq.ParquetWriter(path, VOTE_SCHEMA) as writer:
+    with pq.ParquetWriter(path, VOTE_SCHEMA, use_dictionary=VOTE_DICTIONARY) as writer:
         batch: list[tuple] = []
         for row in found:
             batch.append(row)

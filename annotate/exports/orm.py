@@ -1,7 +1,7 @@
-"""Exports' rows through the ORM, on any database: the outputs CHUNK at a time, and for each
-chunk its labels, reviews and comparison votes (as the left output, as the right), merged by
-generation id. Each chunk's queries are a snapshot of their own, as each statement of
-PostgreSQL's path (annotate/exports/sql.py) is; both give the same rows."""
+"""Exports' rows through the ORM, on any database: the outputs, their labels, their reviews and
+their comparison votes (as the left output, as the right) read CHUNK rows at a time by five
+cursors and merged by generation id. PostgreSQL's path (annotate/exports/sql.py) gives the
+same rows."""
 
 from __future__ import annotations
 
@@ -19,20 +19,16 @@ from annotate.exports.labels import (
 from annotate.labeling.models import Annotation, AnnotationState, ProjectKind, Task
 
 
-def _labels(span: tuple[int, int], filters: dict) -> tuple[Iterator, Iterator]:
+def _labels(gens, filters: dict) -> tuple[Iterator, Iterator]:
     """Streams of (generation id, submitted label) and (generation id, final label) for the
-    outputs whose ids are in span (first, last), in generation order."""
+    outputs `gens` selects, in generation order, as rows() goes through them."""
     notes = Annotation.objects.filter(
-        task__generation_id__gte=span[0],
-        task__generation_id__lte=span[1],
+        task__generation_id__in=gens.values("pk"),
         state=AnnotationState.SUBMITTED,
         task__project__kind=ProjectKind.LABEL,
     )
     tasks = Task.objects.filter(
-        generation_id__gte=span[0],
-        generation_id__lte=span[1],
-        final__isnull=False,
-        project__kind=ProjectKind.LABEL,
+        generation_id__in=gens.values("pk"), final__isnull=False, project__kind=ProjectKind.LABEL
     )
     if (projects := label_projects(filters)) is not None:
         notes = notes.filter(task__project_id__in=projects)
@@ -107,9 +103,9 @@ VOTE_FIELDS = (
 )
 
 
-def _votes(span: tuple[int, int], filters: dict) -> list[Iterator]:
-    """Streams of (generation id, ((started_at, id), comparison vote)) for the outputs whose
-    ids are in span, in generation order: one of the outputs shown on the left, one of those on the
+def _votes(gens, filters: dict) -> list[Iterator]:
+    """Streams of (generation id, ((started_at, id), comparison vote)) for the outputs `gens`
+    selects, in generation order: one of the outputs shown on the left, one of those on the
     right, so each vote comes on both outputs of its pair, "side" saying where this one was
     shown and "other" which output was beside it."""
     notes = Annotation.objects.filter(
@@ -119,7 +115,7 @@ def _votes(span: tuple[int, int], filters: dict) -> list[Iterator]:
         notes = notes.filter(task__project_id__in=projects)
     name = namer(filters)
     return [
-        _side_votes(notes, span, side, shown, beside, name)
+        _side_votes(notes, gens, side, shown, beside, name)
         for side, shown, beside in (
             ("left", "task__generation_id", "task__generation_b_id"),
             ("right", "task__generation_b_id", "task__generation_id"),
@@ -127,9 +123,8 @@ def _votes(span: tuple[int, int], filters: dict) -> list[Iterator]:
     ]
 
 
-def _side_votes(notes, span, side: str, shown: str, beside: str, name) -> Iterator:
-    found = notes.filter(**{f"{shown}__gte": span[0], f"{shown}__lte": span[1]})
-    found = found.order_by(shown, "started_at", "pk")
+def _side_votes(notes, gens, side: str, shown: str, beside: str, name) -> Iterator:
+    found = notes.filter(**{f"{shown}__in": gens.values("pk")}).order_by(shown, "started_at", "pk")
     for gen_id, other, project, user, answers, spent, at, started, pk in found.values_list(
         shown, beside, *VOTE_FIELDS
     ).iterator(chunk_size=CHUNK):
@@ -182,34 +177,27 @@ GEN_FIELDS = (
 
 
 def orm_rows(filters: dict, progress=None) -> Iterator[dict]:
-    """The outputs CHUNK at a time, by increasing id; for each chunk, one query for their
-    labels, one for their reviews, two for their votes, merged by generation id. Each query
-    is read whole before any row is yielded or any progress written: on SQLite, a cursor left
-    open keeps a read snapshot, and a write on its connection after another connection's
-    commit fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT, no busy wait)."""
+    """One query for the outputs, one for their labels, one for their reviews, two for their
+    votes, each read CHUNK rows at a time and merged by generation id."""
     gens = generations(filters)
+    label_stream, final_stream = _labels(gens, filters)
+    labels, finals = _Merged(label_stream), _Merged(final_stream)
+    votes = [_Merged(stream) for stream in _votes(gens, filters)]
     runs, projects = run_definitions(), project_definitions()
-    last = 0
-    while chunk := list(gens.filter(pk__gt=last).values_list(*GEN_FIELDS, named=True)[:CHUNK]):
-        # By id range, not by the filters again: take() passes over the outputs they leave out.
-        span = (chunk[0].pk, chunk[-1].pk)
-        labels, finals = (_Merged(iter(list(stream))) for stream in _labels(span, filters))
-        votes = [_Merged(iter(list(stream))) for stream in _votes(span, filters)]
-        for g in chunk:
-            row_labels, row_finals = labels.take(g.pk), finals.take(g.pk)
-            row_votes = _take_votes(votes, g.pk)
-            project_ids = carried_projects(row_labels, row_finals, row_votes)
-            rating, keep = label_facts(row_labels, row_finals, project_ids, projects, filters)
-            if keep:
-                row = full_row(g, runs[g.run_id], row_labels, row_finals, row_votes)
-                yield {
-                    **row,
-                    "projects": [projects[pk] for pk in project_ids],
-                    "mean_rating": rating,
-                }
-        last = chunk[-1].pk
-        if progress:
-            progress(len(chunk))
+    seen = 0
+    for g in gens.values_list(*GEN_FIELDS, named=True).iterator(chunk_size=CHUNK):
+        row_labels, row_finals = labels.take(g.pk), finals.take(g.pk)
+        row_votes = _take_votes(votes, g.pk)
+        project_ids = carried_projects(row_labels, row_finals, row_votes)
+        rating, keep = label_facts(row_labels, row_finals, project_ids, projects, filters)
+        if keep:
+            row = full_row(g, runs[g.run_id], row_labels, row_finals, row_votes)
+            yield {**row, "projects": [projects[pk] for pk in project_ids], "mean_rating": rating}
+        seen += 1
+        if progress and seen % CHUNK == 0:
+            progress(CHUNK)
+    if progress and seen % CHUNK:
+        progress(seen % CHUNK)
 
 
 def full_row(

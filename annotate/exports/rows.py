@@ -17,13 +17,14 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 
 import pyarrow as pa
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from annotate.exports import sql as export_sql
@@ -166,6 +167,35 @@ def write_export(fmt: str, filters: dict, path: Path, progress=None, sql: bool |
     return (_write_csv if fmt == "csv" else _write_parquet)(path, source)
 
 
+@contextmanager
+def _export_writer(export: Export) -> Iterator[Callable[..., None]]:
+    """A function that writes fields of the export while its rows are read. On SQLite outside
+    a transaction (a worker), it writes through a connection of its own: this one's open read
+    cursors keep a snapshot, and once another connection has committed (a poll, a label), a
+    write on this one fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT, which no
+    busy timeout waits out). Inside a transaction, BEGIN IMMEDIATE already holds the lock; an
+    in-memory database has no second connection."""
+    sqlite = connection.vendor == "sqlite"
+    if not sqlite or connection.in_atomic_block or connection.is_in_memory_db():
+        yield lambda **fields: Export.objects.filter(pk=export.pk).update(**fields)
+        return
+    side = connections.create_connection(connection.alias)
+    quote = side.ops.quote_name
+
+    def write(**fields) -> None:
+        columns = ", ".join(f"{quote(Export._meta.get_field(k).column)} = %s" for k in fields)
+        table, pk = quote(Export._meta.db_table), quote(Export._meta.pk.column)
+        with side.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET {columns} WHERE {pk} = %s", [*fields.values(), export.pk]
+            )
+
+    try:
+        yield write
+    finally:
+        side.close()
+
+
 def run_export(export: Export) -> Export:
     """Write the export's file and manifest, updating its progress as it goes."""
     folder = Path(settings.VAR_DIR) / "exports"
@@ -175,15 +205,17 @@ def run_export(export: Export) -> Export:
     export.status, export.done = ExportStatus.RUNNING, 0
     export.save(update_fields=("total", "status", "done"))
 
-    def progress(n: int) -> None:
-        export.done += n
-        Export.objects.filter(pk=export.pk).update(done=export.done)
+    with _export_writer(export) as write:
 
-    try:
-        written = write_export(export.format, export.filters, path, progress)
-    except Exception as exc:
-        Export.objects.filter(pk=export.pk).update(status=ExportStatus.FAILED, error=str(exc))
-        raise
+        def progress(n: int) -> None:
+            export.done += n
+            write(done=export.done)
+
+        try:
+            written = write_export(export.format, export.filters, path, progress)
+        except Exception as exc:
+            write(status=ExportStatus.FAILED, error=str(exc))
+            raise
     export.manifest = manifest(export, written)
     Path(f"{path}.manifest.json").write_text(json.dumps(export.manifest, indent=2))
     export.path, export.rows, export.done = str(path), written, export.total

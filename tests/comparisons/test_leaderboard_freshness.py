@@ -5,6 +5,7 @@ recounted, and a real worker makes the board whole again within 2 s."""
 from __future__ import annotations
 
 import time
+from unittest import mock
 
 import choix
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from django.test import Client
 
 from annotate.accounts.models import ApiToken
+from annotate.comparisons import leaderboard
 from annotate.comparisons.leaderboard import (
     bradley_terry,
     refresh_if_stale,
@@ -123,3 +125,34 @@ def test_the_ratings_match_choix_maximum_likelihood():
     theirs = choix.ilsr_pairwise(10, data, alpha=0.0, tol=1e-10)
     ours = bradley_terry(wins)
     assert np.max(np.abs(ours - (theirs - theirs.mean()))) < 0.005
+
+
+@pytest.mark.django_db
+def test_a_worker_shows_a_vote_before_its_bootstrap_on_a_large_board(
+    client, compare_project, annotator, owner, monkeypatch
+):
+    """Above LIVE_MAX_VOTES a page serves the stored board; the worker stores the point
+    estimates before the bootstrap: a worker lost during the bootstrap leaves the new count
+    shown, its intervals pending, and the next message finishes the job."""
+    monkeypatch.setattr(leaderboard, "LIVE_MAX_VOTES", 0)
+    join(compare_project, annotator)
+    api, voter, reader = Client(), bearer(annotator), bearer(owner)
+    vote(api, voter, compare_project)
+    assert board(api, reader, compare_project)["votes"] == 1  # stored, whole
+    vote(api, voter, compare_project, "right")
+    stale = board(api, reader, compare_project)
+    assert (stale["votes"], stale["updating"], stale["intervals_votes"]) == (1, True, 1)
+
+    dies = mock.patch.object(leaderboard, "bootstrap", autospec=True, side_effect=MemoryError)
+    with dies, pytest.raises(MemoryError):
+        refresh_if_stale(compare_project.pk)  # the worker dies in the bootstrap
+    client.force_login(owner)
+    html = client.get(f"/projects/{compare_project.pk}/results/").content.decode()
+    assert "from 2 votes." in html and "The intervals count 1 vote:" in html
+    shown = board(api, reader, compare_project)
+    assert (shown["votes"], shown["updating"], shown["intervals_votes"]) == (2, True, 1)
+
+    assert refresh_if_stale(compare_project.pk)  # a later message: the bootstrap again
+    whole = board(api, reader, compare_project)
+    assert (whole["votes"], whole["updating"], whole["intervals_votes"]) == (2, False, 2)
+    assert ratings(whole) == pytest.approx(ratings(shown))

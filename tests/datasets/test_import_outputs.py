@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -14,6 +15,8 @@ from django.core.management.base import CommandError
 from annotate.datasets.actions import import_dataset
 from annotate.datasets.models import Dataset
 from annotate.datasets.records import ImportFailed
+from annotate.exports.models import Export
+from annotate.exports.rows import run_export
 from annotate.labeling.models import Project, Task
 from inference.actions import create_run, resume_run, retry_failed
 from inference.errors import Conflict
@@ -279,3 +282,41 @@ def test_the_command_imports_outputs(owner, tmp_path):
     path.write_bytes(jsonl([ROWS[0], {"prompt": "Q", "outputs": []}]))
     with pytest.raises(CommandError, match="line 2: `outputs` must be a non-empty list"):
         call_command("import_dataset", str(path), "--owner", "owner")
+
+
+def test_the_pages_show_an_imported_run_and_its_project(client, owner):
+    dataset = import_dataset(owner, io.BytesIO(jsonl(ROWS)), "evals.jsonl", project_kind="compare")
+    run = dataset.runs.get(params__model="gpt-x")
+    client.force_login(owner)
+    for url in (
+        f"/datasets/{dataset.pk}/",
+        "/runs/",
+        "/stats/",
+        f"/datasets/{dataset.pk}/matrix/",
+        f"/projects/{dataset.imported.project_id}/results/",
+    ):
+        assert client.get(url).status_code == 200, url
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    assert "<dd>gpt-x</dd>" in page and "<dd>imported</dd>" in page
+    assert "from evals.jsonl by owner at " in page
+    assert client.get(f"/api/runs/{run.pk}").json()["status"] == "completed"
+
+
+def test_no_configuration_is_made_with_the_imported_backend(client, owner):
+    client.force_login(owner)
+    fields = {"name": "fake", "backend": "imported", "model": "m"}
+    response = client.post("/api/models", fields, content_type="application/json")
+    assert response.status_code == 422 and "Unknown backend 'imported'" in response.json()["detail"]
+    assert "imported" not in client.get("/models/new/").content.decode()
+
+
+def test_an_export_of_imported_outputs_imports_again(owner):
+    dataset = import_dataset(owner, io.BytesIO(jsonl(ROWS)), "evals.jsonl", project_kind="label")
+    export = Export.objects.create(
+        owner=owner, format="jsonl", filters={"project": dataset.imported.project_id}
+    )
+    data = Path(run_export(export).path).read_bytes()
+    again = import_dataset(owner, io.BytesIO(data), "export.jsonl")
+    assert again.restored.outputs == 6 and again.restored.runs == 2
+    assert stored(again) == stored(dataset)
+    assert {r.params["backend"] for r in again.runs.all()} == {"imported"}

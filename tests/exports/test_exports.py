@@ -472,17 +472,3 @@ def test_the_sql_and_python_paths_write_the_same_rows(owner, reviewed, tmp_path)
         pseudonym("annie"),
         pseudonym("bert"),
     }
-
-
-def test_the_python_path_gives_the_same_rows_whatever_its_chunk(owner, reviewed, monkeypatch):
-    # It reads the outputs a chunk at a time, each chunk's labels, reviews and votes apart
-    # (no query left open while progress is written): a chunk's edge splits a vote's pair.
-    labeled, second = reviewed
-    every = ({}, {"project": labeled.pk}, {"project": second.pk, "min_rating": 2})
-    whole = [list(rows(filters, sql=False)) for filters in every]
-    assert sum(len(row["comparisons"]) for row in whole[0]) == 8
-    for chunk in (1, 2):
-        monkeypatch.setattr("annotate.exports.orm.CHUNK", chunk)
-        told: list[int] = []
-        assert [list(rows(f, sql=False, progress=told.append)) for f in every] == whole
-        assert sum(told) == 3 * len(every) and max(told) == chunk  # 3 outputs each time
