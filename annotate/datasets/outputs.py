@@ -209,27 +209,21 @@ class OutputsWriter:
             self.item_ids += _item_ids(dataset_id, self.items[0][0])
         self.items = []
         runs = {m: self._run(m).pk for m in {a.model for _, a in self.outputs}}
-        ids, done, at = self.item_ids, GenerationStatus.DONE.value, _datetime(self.now)
+        # sample_index, status, finish_reason, error, attempts, retries, backend_version,
+        # machine, worker, finished_at: the same for every imported output
+        fixed = (0, GenerationStatus.DONE.value, "", "", 1, 0, "", "", "", _datetime(self.now))
+        ids = self.item_ids
         rows = [
             (
                 runs[a.model],
                 ids[i],
-                0,
-                done,
                 a.output,
-                "",
-                "",
-                1,
-                0,
-                "",
-                "",
-                "",
-                at,
                 a.prompt_tokens,
                 a.output_tokens,
                 a.ttft_s,
                 a.latency_s,
                 a.cost_usd,
+                *fixed,
             )
             for i, a in self.outputs
         ]
@@ -293,24 +287,9 @@ def import_outputs(dataset: Dataset, records, owner, layout: str, unit: str = "l
 
 ITEM_COLUMNS = ("dataset_id", "index", "external_id", "messages", "prompt", "reference", "metadata")
 GENERATION_COLUMNS = (
-    "run_id",
-    "item_id",
-    "sample_index",
-    "status",
-    "output",
-    "finish_reason",
-    "error",
-    "attempts",
-    "retries",
-    "backend_version",
-    "machine",
-    "worker",
-    "finished_at",
-    "prompt_tokens",
-    "output_tokens",
-    "ttft_s",
-    "latency_s",
-    "cost_usd",
+    *("run_id", "item_id", "output", "prompt_tokens", "output_tokens", "ttft_s", "latency_s"),
+    *("cost_usd", "sample_index", "status", "finish_reason", "error", "attempts", "retries"),
+    *("backend_version", "machine", "worker", "finished_at"),
 )
 _json = json.JSONEncoder(ensure_ascii=False).encode
 
