@@ -66,7 +66,7 @@ def test_a_user_imports_prompts_generates_and_watches_the_run_live(
     page.get_by_label("File").set_input_files(
         files=[{"name": "prompts.jsonl", "mimeType": "text/plain", "buffer": prompts.encode()}]
     )
-    page.get_by_label("Name").fill("Twelve prompts")
+    page.get_by_label("Name:", exact=True).fill("Twelve prompts")
     page.get_by_role("button", name="Import").click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Twelve prompts")
