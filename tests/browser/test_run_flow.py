@@ -116,11 +116,13 @@ def test_a_user_imports_prompts_generates_and_watches_the_run_live(
 def test_a_run_is_cancelled_and_resumed_from_its_page(
     owner_page, owner, mlx_config, start_worker, shoot
 ):
-    mlx_config.max_tokens = 200
+    # Long enough that items are still waiting when Cancel is pressed, however fast the
+    # worker decodes.
+    mlx_config.max_tokens = 400
     mlx_config.batch_size = 2
     mlx_config.save()
     start_worker()
-    run = create_run(owner, make_dataset(owner, 20).pk, mlx_config.pk)
+    run = create_run(owner, make_dataset(owner, 40).pk, mlx_config.pk)
     page = owner_page
     page.goto(f"/runs/{run.pk}/")
     page.wait_for_function("window.htmx !== undefined")
@@ -144,7 +146,7 @@ def test_a_run_is_cancelled_and_resumed_from_its_page(
     resume.click()
     expect(card.locator(".status")).to_have_text(re.compile("Queued|Running"))
     expect(card.locator(".status")).to_have_text("Completed", timeout=45_000)
-    expect(card.locator("[data-figure=done]")).to_have_text("20")
+    expect(card.locator("[data-figure=done]")).to_have_text("40")
     _assert_same_document(page)
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED
