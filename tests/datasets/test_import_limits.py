@@ -8,21 +8,18 @@ from __future__ import annotations
 import html
 import io
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from django.conf import settings as django_settings
 
 from annotate.datasets.importing import import_dataset
 from annotate.datasets.models import Dataset, Item
+from tests.support.child_import import import_in_child as child_import
+from tests.support.child_import import migrate
 
 pytestmark = pytest.mark.django_db
 
@@ -178,68 +175,17 @@ def test_a_parquet_file_declaring_more_than_the_total_is_refused_before_a_row(
     assert error in page
 
 
-CHILD = textwrap.dedent(
-    """
-    import resource, sys
-    import django
-    django.setup()
-    import pyarrow.parquet  # noqa: F401 (loaded before the baseline)
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from annotate.datasets.importing import ImportFailed, import_dataset
-
-    settings.DEBUG = False  # as in production and under pytest: no log of queries
-    owner = get_user_model().objects.create_user("bomber", is_superuser=True)
-    def peak():
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return rss if sys.platform == "darwin" else rss * 1024
-    before = peak()
-    try:
-        with open(sys.argv[1], "rb") as stream:
-            import_dataset(stream, "bomb.parquet", "bomb", owner)
-        said = "imported"
-    except ImportFailed as exc:
-        said = str(exc)
-    print(peak() - before, said)
-    """
-)
-
-
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory) -> Path:
-    """A migrated SQLite file for the child processes (the tests' own database holds its
-    rows in a transaction no other process sees)."""
-    path = tmp_path_factory.mktemp("bomb") / "migrated.sqlite3"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"],
-        cwd=django_settings.BASE_DIR,
-        env={**env, "DJANGO_SETTINGS_MODULE": "annotate.settings_test"},
-        check=True,
-    )
-    return path
+    """A migrated SQLite file for the child processes."""
+    return migrate(tmp_path_factory.mktemp("bomb") / "migrated.sqlite3")
 
 
 def import_in_child(migrated: Path, tmp_path: Path, bomb: Path, **env) -> tuple[int, str]:
     """Imports the file in a fresh process: its peak memory growth in bytes, and what it said."""
     database = tmp_path / "child.sqlite3"
     shutil.copy(migrated, database)
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(bomb)],
-        cwd=django_settings.BASE_DIR,
-        env={
-            **os.environ,
-            **env,
-            "DATABASE_URL": f"sqlite:///{database}",
-            "DJANGO_SETTINGS_MODULE": "annotate.settings_test",
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    growth, said = done.stdout.strip().split(" ", 1)
-    return int(growth), said
+    return child_import(bomb, database, ("pyarrow.parquet",), **env)
 
 
 def test_a_small_parquet_bomb_is_refused_in_flat_memory(migrated, tmp_path):

@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import subprocess
-import sys
-import textwrap
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from annotate.datasets.models import Dataset, Item
+from tests.support.child_import import import_in_child, migrate
 
 pytestmark = pytest.mark.django_db
 
@@ -144,31 +140,6 @@ def test_the_command_imports_an_array_or_names_the_bad_element(owner, tmp_path, 
     assert Dataset.objects.count() == 1
 
 
-CHILD = textwrap.dedent(
-    """
-    import resource, sys
-    import django
-    django.setup()
-    import ijson  # noqa: F401 (loaded before the baseline)
-    from django.contrib.auth import get_user_model
-    from annotate.datasets.importing import ImportFailed, import_dataset
-
-    owner = get_user_model().objects.create_user("importer", is_superuser=True)
-    def peak():
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return rss if sys.platform == "darwin" else rss * 1024
-    before = peak()
-    try:
-        with open(sys.argv[1], "rb") as stream:
-            import_dataset(stream, "huge.json", "huge", owner)
-        said = "imported"
-    except ImportFailed as exc:
-        said = str(exc)
-    print(peak() - before, said)
-    """
-)
-
-
 def test_a_huge_element_is_refused_without_being_held(tmp_path):
     # one 200 MB text: the parser must not hold it whole before its size is known
     path = tmp_path / "huge.json"
@@ -177,19 +148,8 @@ def test_a_huge_element_is_refused_without_being_held(tmp_path):
         for _ in range(200):
             out.write(b"h" * 2**20)
         out.write(b'"}]')
-    database = tmp_path / "child.sqlite3"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{database}",
-        "DJANGO_SETTINGS_MODULE": "annotate.settings_test",
-        "IMPORT_MAX_FIELD_BYTES": str(FIELD),
-    }
-    run = {"cwd": django_settings.BASE_DIR, "env": env, "check": True, "timeout": 300}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], **run)
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, **run
-    )
-    growth, said = done.stdout.strip().split(" ", 1)
+    database = migrate(tmp_path / "child.sqlite3")
+    growth, said = import_in_child(path, database, ("ijson",), IMPORT_MAX_FIELD_BYTES=str(FIELD))
     assert int(growth) < 32 * 2**20, f"{int(growth) / 2**20:.0f} MB for an element of 200 MB"
     assert said == (
         "element 1: the element is longer than 163,840 bytes (16 × setting IMPORT_MAX_FIELD_BYTES)"
