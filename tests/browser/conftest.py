@@ -6,9 +6,7 @@ which CI cannot. Without it the browser tests are skipped, and fail in CI (ANNOT
 
 from __future__ import annotations
 
-import os
 import shutil
-from pathlib import Path
 
 import pytest
 from django.db import connections
@@ -73,12 +71,8 @@ def owner_page(page, owner):
 
 @pytest.fixture
 def shoot():
-    """Save a screenshot into $ANNOTATE_SHOTS_DIR, when set, for a person to look at."""
-    folder = os.environ.get("ANNOTATE_SHOTS_DIR")
+    """Save a screenshot into var/screenshots/ (or $ANNOTATE_SHOTS_DIR), for a person to look at:
+    shoot(page, name) at the page's width, or shoot(page, name, width)."""
+    from tests.support.screens import screenshot
 
-    def save(page, name: str) -> None:
-        if folder:
-            Path(folder).mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
-
-    return save
+    return screenshot
