@@ -15,4 +15,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings")
 
 app = Celery("annotate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["inference", "annotate.exports", "annotate.comparisons"])
+app.autodiscover_tasks(
+    ["inference", "annotate.datasets", "annotate.exports", "annotate.comparisons", "annotate.stats"]
+)

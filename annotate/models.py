@@ -1,18 +1,20 @@
 """The "annotate" app's models, gathered for Django: each part keeps its own.
 
 - inference.models: model configurations, prices, runs, generations, worker heartbeats
-- annotate.datasets.models: datasets and their items
+- annotate.datasets.models: datasets, their items, imports run by a worker
 - annotate.labeling.models: projects, members, tasks, annotations (labels)
 - annotate.exports.models: exports
 - annotate.accounts.models: API tokens
+- annotate.stats.models: finished runs' rollups of their figures
 
 Code imports a model from its part's module, never from here.
 """
 
 from annotate.accounts.models import ApiToken
-from annotate.datasets.models import Dataset, Item
+from annotate.datasets.models import Dataset, ImportJob, Item
 from annotate.exports.models import Export
 from annotate.labeling.models import Annotation, Project, ProjectMember, Task
+from annotate.stats.models import RunRollup
 from inference.models import Generation, ModelConfig, Price, ProviderBatch, Run, WorkerHeartbeat
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "Dataset",
     "Export",
     "Generation",
+    "ImportJob",
     "Item",
     "ModelConfig",
     "Price",
@@ -28,6 +31,7 @@ __all__ = [
     "ProjectMember",
     "ProviderBatch",
     "Run",
+    "RunRollup",
     "Task",
     "WorkerHeartbeat",
 ]

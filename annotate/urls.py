@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from annotate.api import api
 from annotate.web.views import (
@@ -22,8 +24,10 @@ urlpatterns = [
     path("", home.home, name="annotate-home"),
     path("datasets/", datasets.list_datasets, name="annotate-dataset-list"),
     path("datasets/import/", datasets.import_dataset_view, name="annotate-dataset-import"),
+    path("datasets/imports/<int:pk>/", datasets.import_detail, name="annotate-import-detail"),
     path("datasets/<int:pk>/", datasets.dataset_detail, name="annotate-dataset-detail"),
     path("datasets/<int:pk>/matrix/", datasets.dataset_matrix, name="annotate-dataset-matrix"),
+    path("datasets/items/<int:pk>/", datasets.item_detail, name="annotate-item-detail"),
     path("models/", configs.list_configs, name="annotate-config-list"),
     path("models/new/", configs.edit_config, name="annotate-config-new"),
     path("models/<int:pk>/edit/", configs.edit_config, name="annotate-config-edit"),
@@ -36,7 +40,10 @@ urlpatterns = [
     path("stats/", stats.stats_page, name="annotate-stats"),
     path("health/", health.health_page, name="annotate-health"),
     path("healthz", health.healthz, name="annotate-healthz"),
+    # Browsers ask for /favicon.ico whatever the page links.
+    path("favicon.ico", RedirectView.as_view(url=static("annotate/favicon.svg")), name="favicon"),
     path("stats.csv", stats.stats_csv, name="annotate-stats-csv"),
+    path("stats/projection.csv", stats.projection_csv, name="annotate-stats-projection-csv"),
     path("runs/", runs.list_runs, name="annotate-run-list"),
     path("runs/new/", runs.create_run, name="annotate-run-create"),
     path("runs/<int:pk>/", runs.run_detail, name="annotate-run-detail"),
@@ -47,6 +54,7 @@ urlpatterns = [
     path("generations/<int:pk>/", runs.generation_detail, name="annotate-generation-detail"),
     path("projects/", projects.list_projects, name="annotate-project-list"),
     path("projects/new/", projects.edit_project, name="annotate-project-new"),
+    path("runs/<int:pk>/label/", projects.label_run, name="annotate-run-label"),
     path("projects/<int:pk>/", projects.project_detail, name="annotate-project-detail"),
     path("projects/<int:pk>/edit/", projects.edit_project, name="annotate-project-edit"),
     path("projects/<int:pk>/sync/", projects.sync_project, name="annotate-project-sync"),

@@ -3,11 +3,21 @@ truth; a message only says "look". Actions, the generation task and the watchdog
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from celery import current_app
 from django.db import transaction
+from kombu.exceptions import KombuError
 
 from inference.models import Run
 from inference.workers import online_on
+
+log = logging.getLogger(__name__)
+BROKER_DOWN = (
+    "The task queue could not be reached, so no worker will do this; nothing was done. "
+    "Try again in a moment, or see the Health page."
+)
 
 # Rung by name: the task's module imports this one (it rings again when it must wait).
 GENERATE_RUN_TASK = "inference.tasks.generate_run_task"
@@ -32,3 +42,18 @@ def ring_workers(run: Run) -> int:
     for _ in range(n):
         enqueue_run(run.pk, queue=run.queue)
     return n
+
+
+def send_when_committed(task, args: tuple, queue: str, refused: Callable[[], None]) -> None:
+    """Send a Celery task once the transaction commits. A broker that cannot be reached does
+    not fail the request that asked: refused() marks the work failed, saying why, and frees
+    what it held (the request answers with that state, never a 500)."""
+
+    def send() -> None:
+        try:
+            task.apply_async(args, queue=queue)
+        except (KombuError, OSError):
+            log.exception("the broker refused %s%r", task.name, args)
+            refused()
+
+    transaction.on_commit(send)

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from inference.access import operator_egress
-from inference.backends import BackendError, get_backend
+from inference.backends import BackendError, get_backend, loaded_models
 from inference.backends.base import GenerationResult
 from inference.leases import PENDING, Lease, release_expired_leases
 from inference.lifecycle import finish_run_if_done, start_run
@@ -25,6 +25,7 @@ from inference.measurement import decode_tps, machine
 from inference.models import ACTIVE_RUN_STATUSES, GenerationStatus, Run, RunStatus
 from inference.pricing import find_price, generation_cost
 from inference.provider_batches import process_batches
+from inference.workers import report_loaded
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,10 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
         return None
     try:
         params = backend_params(run.params)
+        held = loaded_models()
         backend = get_backend(params)
+        if loaded_models() != held:
+            report_loaded(worker, loaded_models())
         backend.check()
         backend.check_params(params)
         version = backend.version()

@@ -20,7 +20,7 @@ def workers() -> list[dict]:
             "queues": w.queues,
             "models": w.loaded,
             "machine": w.machine,
-            "last_seen": w.last_seen.isoformat(),
+            "last_seen": w.last_seen,
             "online": w.last_seen >= fresh,
         }
         for w in WorkerHeartbeat.objects.order_by("hostname")
@@ -30,3 +30,9 @@ def workers() -> list[dict]:
 def online_on(queue: str) -> int:
     """How many workers online consume `queue`."""
     return sum(1 for w in workers() if w["online"] and queue in w["queues"])
+
+
+def report_loaded(hostname: str, models: list[str]) -> None:
+    """Say at once which models a worker holds (a load just ended), rather than at the
+    watchdog's next heartbeat, up to half a lease later."""
+    WorkerHeartbeat.objects.filter(hostname=hostname).update(loaded=models)

@@ -8,7 +8,9 @@ from ninja.security import django_auth
 
 from annotate.api import datasets, errors, exports, health, model_configs, prices, runs, stats
 from annotate.api.auth import BasicAuth, TokenAuth
+from annotate.api.imports import router as imports_router
 from annotate.api.projects import router as projects_router
+from annotate.api.renderers import ORJSONRenderer
 from annotate.api.tokens import router as tokens_router
 
 # Routers whose operations were in this module before it was split: their operation ids
@@ -23,9 +25,15 @@ class AnnotateAPI(NinjaAPI):
         return super().get_openapi_operation_id(operation)
 
 
-api = AnnotateAPI(title="Annotate API", version="1", auth=[TokenAuth(), BasicAuth(), django_auth])
+api = AnnotateAPI(
+    title="Annotate API",
+    version="1",
+    auth=[TokenAuth(), BasicAuth(), django_auth],
+    renderer=ORJSONRenderer(),
+)
 errors.install(api)
 for module in FIRST_ROUTERS:
     api.add_router("/", module.router)
+api.add_router("/", imports_router)
 api.add_router("/", projects_router)
 api.add_router("/", tokens_router)

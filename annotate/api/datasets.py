@@ -11,11 +11,13 @@ from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
 from annotate.api.errors import ErrorOut
+from annotate.api.imports import ImportJobOut
 from annotate.api.types import Id, has_nul
 from annotate.datasets import actions
 from annotate.datasets.access import get_dataset_for_user, get_item_for_user
 from annotate.datasets.importing import ImportFailed, upload_too_big
-from annotate.datasets.models import Dataset
+from annotate.datasets.models import Dataset, ImportJob
+from annotate.datasets.search import search_items
 from inference.access import require_manager
 
 router = Router(tags=["datasets"])
@@ -84,7 +86,16 @@ def list_datasets(request):
     return [_dataset_out(d) for d in Dataset.objects.all()]
 
 
-@router.post("/datasets", response={201: DatasetOut, 400: ErrorOut, 403: ErrorOut, 413: ErrorOut})
+@router.post(
+    "/datasets",
+    response={
+        201: DatasetOut,
+        202: ImportJobOut,
+        400: ErrorOut,
+        403: ErrorOut,
+        413: ErrorOut,
+    },
+)
 def create_dataset(
     request,
     file: File[UploadedFile],
@@ -98,17 +109,23 @@ def create_dataset(
     export's labels become the caller's; `keep_authors` (superusers only, else 403) gives
     them to the accounts the file names. A file of outputs (the README's outputs layout)
     brings a completed run per model, and `project_kind` (compare or label) makes a project
-    of them, named `project_name`."""
+    of them, named `project_name`.
+
+    A file of up to IMPORT_INLINE_MAX_BYTES (8 MB by default) is imported during the
+    request: 201 and the dataset, or 400 and the bad lines. A larger one is imported by a
+    worker: 202 and the import job (`status` "queued", `url`); poll `GET /api/imports/{id}`
+    for its progress, then its `dataset_id`, or its `errors` if nothing was imported."""
     require_manager(request.user)
     if has_nul([name, description, file.name, project_name]):
         raise HttpError(422, "Text cannot contain NUL characters.")
     if refused := upload_too_big(file.size):
         return Status(413, {"detail": refused})
     try:
-        dataset = actions.import_dataset(
+        made = actions.start_import(
             request.user,
             file.file,
             file.name,
+            file.size,
             name,
             description,
             keep_authors=keep_authors,
@@ -117,7 +134,9 @@ def create_dataset(
         )
     except ImportFailed as exc:
         return Status(400, {"detail": "Nothing was imported.", "errors": exc.errors})
-    return Status(201, _dataset_out(dataset))
+    if isinstance(made, ImportJob):
+        return Status(202, made)
+    return Status(201, _dataset_out(made))
 
 
 @router.get("/datasets/{dataset_id}", response=DatasetOut)
@@ -127,8 +146,10 @@ def get_dataset(request, dataset_id: Id):
 
 @router.get("/datasets/{dataset_id}/items", response=list[ItemOut])
 @paginate
-def list_items(request, dataset_id: Id):
-    return get_dataset_for_user(request.user, dataset_id).items.order_by("index")
+def list_items(request, dataset_id: Id, q: str = ""):
+    """The items in file order; `q` keeps those that match (words of the prompt, reference,
+    id or metadata, or `key=value`), as the dataset page's search does."""
+    return search_items(get_dataset_for_user(request.user, dataset_id), q)
 
 
 @router.delete("/datasets/{dataset_id}", response={204: None})

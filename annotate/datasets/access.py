@@ -1,4 +1,4 @@
-"""Who may see and change a dataset, and read one of its items."""
+"""Who may see and change a dataset, read one of its items, follow an import."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from annotate.datasets.models import Dataset, Item
+from annotate.datasets.models import Dataset, ImportJob, Item
 from annotate.labeling.access import reviewable_projects
 from annotate.labeling.models import Task
 from inference.access import can_manage, check_rights
@@ -30,3 +30,18 @@ def get_item_for_user(user, pk: int) -> Item:
     if not user.is_authenticated or not tasks.filter(opens).exists():
         raise Http404("No such item.")
     return item
+
+
+def get_import_for_user(user, pk: int) -> ImportJob:
+    """An import job: its owner's, or any for staff (404 for anyone else)."""
+    job = ImportJob.objects.filter(pk=pk).first()
+    if job is None or not user.is_authenticated or (job.owner_id != user.pk and not user.is_staff):
+        raise Http404("No such import.")
+    return job
+
+
+def imports_of(user):
+    """The caller's own import jobs, newest first."""
+    return (
+        ImportJob.objects.filter(owner=user) if user.is_authenticated else ImportJob.objects.none()
+    )

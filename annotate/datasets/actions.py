@@ -1,21 +1,31 @@
-"""What people and scripts do with datasets: import one, delete one. The page, the API and
-`manage.py import_dataset` call this."""
+"""What people and scripts do with datasets: import one (now, or by a worker), delete one.
+The page, the API and `manage.py import_dataset` call this."""
 
 from __future__ import annotations
 
 from typing import IO
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from annotate.datasets import importing
+from annotate.datasets import jobs
 from annotate.datasets.access import get_dataset_for_user
-from annotate.datasets.models import Dataset
+from annotate.datasets.models import Dataset, ImportJob
 from annotate.datasets.records import ImportFailed
-from annotate.labeling.actions import create_project
+from annotate.datasets.tasks import import_task
 from annotate.labeling.models import ProjectKind
 from inference.access import require_manager
+from inference.doorbell import send_when_committed
 from inference.errors import Conflict
+
+
+def _check_import(user, keep_authors: bool, project_kind: str) -> None:
+    require_manager(user)
+    if keep_authors and not user.is_superuser:
+        raise PermissionDenied("Only a superuser may keep an export's annotators and reviewers.")
+    if project_kind and project_kind not in ProjectKind.values:
+        raise ImportFailed([f"project_kind must be one of {', '.join(ProjectKind.values)}"], 1)
 
 
 @transaction.atomic
@@ -31,8 +41,10 @@ def import_dataset(
     project_name: str = "",
 ) -> Dataset:
     """A new dataset from a JSON array, JSONL, CSV or Parquet stream, owned by the caller
-    (managers only); all or nothing: raises importing.ImportFailed with the bad lines (or
-    elements). The doors refuse an oversized upload first (importing.upload_too_big).
+    (managers only), imported now; all or nothing: raises importing.ImportFailed with the bad
+    lines (or elements). The doors refuse an oversized upload first (importing.upload_too_big)
+    and call start_import, which leaves large ones to a worker; `manage.py import_dataset`
+    imports here (no request to time out).
 
     An export's labels become the caller's; `keep_authors` gives them to the accounts the
     file names, creating missing ones, so only a superuser may ask for it.
@@ -40,24 +52,46 @@ def import_dataset(
     A file of outputs made elsewhere (annotate/datasets/outputs.py) may become a project in
     the same transaction: `project_kind` "compare" or "label" over its runs, named
     `project_name` (default: the dataset's name)."""
-    require_manager(user)
-    if keep_authors and not user.is_superuser:
-        raise PermissionDenied("Only a superuser may keep an export's annotators and reviewers.")
-    if project_kind and project_kind not in ProjectKind.values:
-        raise ImportFailed([f"project_kind must be one of {', '.join(ProjectKind.values)}"], 1)
-    dataset = importing.import_dataset(
-        file, filename, name, user, description, fmt=fmt, keep_authors=keep_authors
+    _check_import(user, keep_authors, project_kind)
+    return jobs.import_file(
+        user, file, filename, name, description, fmt, keep_authors, project_kind, project_name
     )
-    if project_kind:
-        imported = getattr(dataset, "imported", None)
-        if imported is None:
-            raise ImportFailed(
-                [f"{filename}: a project is made only from a file of outputs (see the README)"], 1
-            )
-        fields = {"name": project_name or dataset.name, "kind": project_kind}
-        project, _ = create_project(user, fields, imported.runs.values())
-        imported.project_id = project.pk
-    return dataset
+
+
+def start_import(
+    user,
+    file: IO[bytes],
+    filename: str,
+    size: int,
+    name: str = "",
+    description: str = "",
+    fmt: str | None = None,
+    keep_authors: bool = False,
+    project_kind: str = "",
+    project_name: str = "",
+) -> Dataset | ImportJob:
+    """Import an upload of `size` bytes as import_dataset does, who may ask checked first. Up
+    to IMPORT_INLINE_MAX_BYTES it is imported now (the Dataset); above, it is stored and a
+    worker imports it (a queued ImportJob to follow: annotate/datasets/jobs.py), so a large
+    file never holds a web worker past its timeout."""
+    if size <= settings.IMPORT_INLINE_MAX_BYTES:
+        return import_dataset(
+            user, file, filename, name, description, fmt, keep_authors, project_kind, project_name
+        )
+    _check_import(user, keep_authors, project_kind)
+    job = jobs.store_upload(
+        user,
+        file,
+        filename,
+        name=name,
+        description=description,
+        fmt=fmt or "",
+        keep_authors=keep_authors,
+        project_kind=project_kind,
+        project_name=project_name,
+    )
+    send_when_committed(import_task, (job.pk,), "api", lambda: jobs.fail_unsent(job))
+    return job
 
 
 @transaction.atomic

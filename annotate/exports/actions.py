@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -14,6 +13,7 @@ from annotate.exports.tasks import export_task
 from annotate.labeling.access import get_project_for_user, reviewable_projects
 from annotate.labeling.models import Role
 from inference.access import require_manager
+from inference.doorbell import BROKER_DOWN, send_when_committed
 
 
 def start_export(user, fmt: str, filters: dict) -> Export:
@@ -29,8 +29,13 @@ def start_export(user, fmt: str, filters: dict) -> Export:
     export = Export.objects.create(owner=user, format=fmt, filters=filters)
     if generations(filters).count() <= settings.EXPORT_INLINE_MAX:
         return run_export(export)
-    transaction.on_commit(lambda: export_task.apply_async((export.pk,), queue="api"))
+    send_when_committed(export_task, (export.pk,), "api", lambda: _unsent(export))
     return export
+
+
+def _unsent(export: Export) -> None:
+    export.status, export.error = ExportStatus.FAILED, BROKER_DOWN
+    export.save(update_fields=("status", "error"))
 
 
 def get_export_for_user(user, pk: int) -> Export:

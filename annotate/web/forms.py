@@ -168,6 +168,21 @@ class RunForm(forms.Form):
     model_config = forms.ModelChoiceField(queryset=ModelConfig.objects.all(), label="Model")
     samples_per_prompt = forms.IntegerField(min_value=1, max_value=100, initial=1)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # One model to choose from: it is chosen, rather than a "---------" to change first.
+        field = self.fields["model_config"]
+        if field.queryset.count() == 1:
+            field.empty_label = None
+
+
+class RunChoiceField(forms.ModelChoiceField):
+    """Runs by what people call them: model, dataset and day, not a path and an id."""
+
+    def label_from_instance(self, run) -> str:
+        day = f"{run.created_at:%Y-%m-%d}"
+        return f"{run.model_config.name} on {run.dataset.name}, {day} (run {run.pk})"
+
 
 class ProjectForm(forms.ModelForm):
     class Meta:
@@ -259,12 +274,21 @@ class MemberForm(forms.Form):
 
 
 class ProjectionForm(forms.Form):
+    """A workload to project (the stats page's GET form: its inputs are the page's address).
+    Tokens left empty are the mean of measured outputs (of the dataset, if one is chosen)."""
+
     queries = forms.IntegerField(min_value=1, max_value=10**9, initial=1000)
     input_tokens = forms.IntegerField(
-        min_value=0, max_value=10**6, initial=500, label="Input tokens per query"
+        min_value=0, max_value=10**6, required=False, label="Input tokens per query"
     )
     output_tokens = forms.IntegerField(
-        min_value=1, max_value=10**6, initial=300, label="Output tokens per query"
+        min_value=1, max_value=10**6, required=False, label="Output tokens per query"
+    )
+    dataset = forms.ModelChoiceField(
+        queryset=Dataset.objects.order_by("name"),
+        required=False,
+        label="Empty tokens: measured on",
+        empty_label="every model shown",
     )
     per_day = forms.BooleanField(required=False, label="Per day (else in total)")
     concurrent = forms.BooleanField(required=False, label="Batched / concurrent")
@@ -273,6 +297,9 @@ class ProjectionForm(forms.Form):
     )
     batch_api = forms.BooleanField(required=False, label="Use batch APIs (discount)")
     quality_bar = forms.FloatField(required=False, label="Minimum mean rating")
+    unrun = forms.BooleanField(
+        required=False, initial=True, label="Hosted models never run (price table)"
+    )
 
 
 class ExportForm(forms.Form):
@@ -286,7 +313,10 @@ class ExportForm(forms.Form):
     model = forms.ModelChoiceField(
         queryset=ModelConfig.objects.all(), required=False, label="Model configuration"
     )
-    run = forms.ModelChoiceField(queryset=Run.objects.all(), required=False)
+    run = RunChoiceField(
+        queryset=Run.objects.select_related("model_config", "dataset").order_by("-pk"),
+        required=False,
+    )
     min_rating = forms.FloatField(required=False, label="Minimum mean rating")
     require_pass = forms.BooleanField(required=False, label="Only outputs that pass")
     agreed = forms.BooleanField(required=False, label="Only where annotators agree")

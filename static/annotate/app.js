@@ -8,4 +8,21 @@
     const control = event.target.closest("[data-submit-on-change]");
     if (control && control.form) control.form.requestSubmit();
   });
+
+  // A question row shows the settings of its kind only: options for single and multi, the
+  // range for rating (labels marked data-kinds="rating ...").
+  function showKindSettings(row) {
+    const kind = row.querySelector("select[name$='-kind']");
+    if (!kind) return;
+    for (const label of row.querySelectorAll("[data-kinds]")) {
+      label.hidden = !label.dataset.kinds.split(" ").includes(kind.value);
+    }
+  }
+  document.addEventListener("change", function (event) {
+    const row = event.target.closest(".question-row");
+    if (row && event.target.matches("select[name$='-kind']")) showKindSettings(row);
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll(".question-row").forEach(showKindSettings);
+  });
 })();

@@ -36,10 +36,11 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from annotate.accounts.models import ApiToken
 from annotate.api import api
+from annotate.datasets.models import ImportJob
 from annotate.exports.actions import start_export
 from annotate.exports.models import Export
 from annotate.labeling import actions as labeling
-from annotate.labeling.models import Annotation, AnnotationState, ProjectMember
+from annotate.labeling.models import Annotation, AnnotationState, Project, ProjectMember
 from inference.access import MANAGE_PERMISSION
 from inference.actions import create_run
 from inference.models import GenerationStatus, ModelConfig
@@ -66,6 +67,7 @@ MANAGERS = ("manager", "creator", "superuser")  # README: manage datasets, model
 CREATOR_OR_STAFF = ("creator", "superuser")  # changing an object: its creator or staff
 STAFF = ("superuser",)  # prices, the admin
 EXPORT_OWNER = ("creator",)  # "one of the caller's own exports (404 for anyone else's)"
+IMPORT_OWNER = ("creator", "superuser")  # an import job: its owner or staff (datasets.access)
 MEMBERS = ("annotator", "reviewer", "project_owner", "creator", "superuser")
 REVIEWERS = ("reviewer", "project_owner", "creator", "superuser")
 OWNERS = ("project_owner", "creator", "superuser")
@@ -75,6 +77,7 @@ MANAGING_REVIEWERS = ("creator", "superuser")
 NOBODY = ()
 
 ANSWERS = {"quality": 4, "correct": "pass"}
+WORKLOAD = "queries=1000&input_tokens=100&output_tokens=100"  # a projection's inputs
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,10 @@ def unskipped(w, user) -> bool:
     return mine.filter(task__project=w.project, state=AnnotationState.HELD).exists()
 
 
+def labels_the_run(w, user) -> bool:
+    return Project.objects.filter(owner=user, runs=w.run, name__startswith="Label run").exists()
+
+
 def exported_project(w, user) -> bool:
     mine = Export.objects.filter(owner=user, filters__project=w.project)
     return mine.exclude(pk=w.export).exists()
@@ -118,8 +125,10 @@ PAGES: dict[str, Case] = {
     "annotate-home": Case("GET", "/", SIGNED_IN),  # non-managers: sent to their projects
     "annotate-dataset-list": Case("GET", "/datasets/", MANAGERS),
     "annotate-dataset-import": Case("POST", "/datasets/import/", MANAGERS, upload),
+    "annotate-import-detail": Case("GET", "/datasets/imports/{import_job}/", IMPORT_OWNER),
     "annotate-dataset-detail": Case("GET", "/datasets/{dataset}/", MANAGERS),
     "annotate-dataset-matrix": Case("GET", "/datasets/{dataset}/matrix/", MANAGERS),
+    "annotate-item-detail": Case("GET", "/datasets/items/{item}/", MANAGERS),
     "annotate-config-list": Case("GET", "/models/", MANAGERS),
     "annotate-config-new": Case("GET", "/models/new/", MANAGERS),
     "annotate-config-edit": Case("GET", "/models/{config}/edit/", CREATOR_OR_STAFF),
@@ -146,7 +155,9 @@ PAGES: dict[str, Case] = {
     "annotate-stats": Case("GET", "/stats/", MANAGERS),
     "annotate-health": Case("GET", "/health/", MANAGERS),
     "annotate-healthz": Case("GET", "/healthz", EVERYONE),  # load balancers
+    "favicon": Case("GET", "/favicon.ico", EVERYONE),
     "annotate-stats-csv": Case("GET", "/stats.csv", MANAGERS),
+    "annotate-stats-projection-csv": Case("GET", f"/stats/projection.csv?{WORKLOAD}", MANAGERS),
     "annotate-run-list": Case("GET", "/runs/", MANAGERS),
     "annotate-run-create": Case(
         "POST",
@@ -155,6 +166,7 @@ PAGES: dict[str, Case] = {
         lambda w: {"dataset": w.dataset, "model_config": w.config, "samples_per_prompt": 1},
     ),
     "annotate-run-detail": Case("GET", "/runs/{run}/", MANAGERS),
+    "annotate-run-label": Case("POST", "/runs/{run}/label/", MANAGERS, effect=labels_the_run),
     "annotate-run-cancel": Case("POST", "/runs/{run}/cancel/", CREATOR_OR_STAFF),
     "annotate-run-resume": Case("POST", "/runs/{run}/resume/", CREATOR_OR_STAFF),
     "annotate-run-retry": Case("POST", "/runs/{run}/retry/", CREATOR_OR_STAFF),
@@ -207,6 +219,8 @@ API: dict[str, Case] = {
         multipart=True,
     ),
     "GET /api/datasets/{dataset_id}": Case("GET", "/api/datasets/{dataset}", MANAGERS),
+    "GET /api/imports": Case("GET", "/api/imports", SIGNED_IN),  # their own
+    "GET /api/imports/{import_id}": Case("GET", "/api/imports/{import_job}", IMPORT_OWNER),
     "GET /api/datasets/{dataset_id}/items": Case("GET", "/api/datasets/{dataset}/items", MANAGERS),
     # Every run used it: refused with 409 (an allowed write), its labels kept.
     "DELETE /api/datasets/{dataset_id}": Case(
@@ -256,8 +270,12 @@ API: dict[str, Case] = {
     "POST /api/runs/{run_id}/resume": Case("POST", "/api/runs/{run}/resume", CREATOR_OR_STAFF),
     "POST /api/runs/{run_id}/retry": Case("POST", "/api/runs/{run}/retry", CREATOR_OR_STAFF),
     "GET /api/runs/{run_id}/generations": Case("GET", "/api/runs/{run}/generations", MANAGERS),
+    "POST /api/runs/{run_id}/label": Case(
+        "POST", "/api/runs/{run}/label", MANAGERS, effect=labels_the_run
+    ),
     "GET /api/generations/{generation_id}": Case("GET", "/api/generations/{generation}", MANAGERS),
     "GET /api/stats": Case("GET", "/api/stats", MANAGERS),
+    "GET /api/stats/projection": Case("GET", f"/api/stats/projection?{WORKLOAD}", MANAGERS),
     "GET /api/health": Case("GET", "/api/health", MANAGERS),
     "POST /api/exports": Case("POST", "/api/exports", MANAGERS, {"format": "jsonl"}),
     # An export of a project's labels: the manager, in no project, may not.
@@ -442,6 +460,7 @@ def build_world() -> SimpleNamespace:
         other_item=project.tasks.exclude(pk__in=(task.pk, skipped.pk)).first().generation.item_id,
         member=ProjectMember.objects.get(project=project, user=people["annotator"]).pk,
         export=export.pk,
+        import_job=ImportJob.objects.create(owner=creator, filename="big.jsonl").pk,
     )
 
 
@@ -531,7 +550,8 @@ def test_every_route_has_a_row():
 @pytest.mark.parametrize("key", list(MATRIX))
 def test_each_row_requests_its_own_route(key):
     """The row's literal URL is the route the row is named for."""
-    url, route = MATRIX[key].url.format_map(_AnyId()), key.split(" [")[0]
+    # The query string is the request's inputs, not its route.
+    url, route = MATRIX[key].url.format_map(_AnyId()).split("?")[0], key.split(" [")[0]
     if key in API:
         method, path = route.split(" ", 1)
         assert MATRIX[key].method == method and _schema_regex(path).fullmatch(url)

@@ -13,7 +13,8 @@ from annotate.datasets.importing import ImportFailed, import_summary
 class Command(BaseCommand):
     help = (
         "Import a file of prompts (a JSON array, JSON lines, CSV or Parquet) as a new dataset "
-        "(all or nothing)."
+        "(all or nothing), at once whatever its size: no request here to time out, unlike the "
+        "page and the API, which leave files above IMPORT_INLINE_MAX_BYTES to a worker."
     )
 
     def add_arguments(self, parser):
