@@ -1,25 +1,37 @@
-"""What a workload would take on each model, from its measured figures.
+"""What a workload would take on each model: measured models from their figures, hosted models
+from the price table even if never run.
 
-For a workload of `queries` queries (in total, or per day), each with `input_tokens` and
-`output_tokens`:
-- one at a time: each query takes the median time to first token plus its output tokens at
-  the median decode speed;
-- batched / concurrent: the queries' output tokens at the model's measured whole-run
-  throughput (tokens/s of its batched or concurrent runs).
-Cost: hosted models at their price per token (batch discount if asked); local machines at
-their hourly price for the hours the work takes, or, run 24/7, for every hour of the day.
-A local machine that needs more than 24 hours a day for a daily workload cannot carry it.
-A model with neither a price row nor an hourly price has no cost: it is listed as "no price",
-never ranked on cost (an unset hourly price is unknown; an explicit 0 is free hardware).
+A workload is `queries` queries, in total (a one-off) or per day, each with `input_tokens` and
+`output_tokens` (typed in, or the mean of measured outputs: `measured_tokens`).
+1. Time, one at a time: each query takes the median time to first token plus its output tokens
+   at the median decode speed.
+2. Time, batched / concurrent (requests in flight): the fastest of one at a time, the measured
+   whole-run throughput (tokens/s of the model's runs), and, for a hosted API, one at a time
+   divided by the requests the configuration keeps in flight. So ticking it never makes a
+   model slower.
+3. Cost: hosted models at their price per token (batch discount if asked); a local machine at
+   its hourly price for the hours the work takes (machine time) or, for a daily workload run
+   24/7, for 24 hours a day (always on); both are given.
+4. A daily workload is also given per month (30 days) and per year (365 days). A local machine
+   that needs more than 24 hours a day cannot carry it.
+A model with neither a price row nor an hourly price has an unknown cost: never ranked on cost
+(an unset hourly price is unknown; an explicit 0 is free hardware), and listed last.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 
-from annotate.stats.figures import ModelStats
+from django.utils import timezone
+
+from annotate.stats.figures import ModelStats, cached_model_stats
 from inference.backends import get_backend_class
+from inference.models import ModelConfig, Price, Run
 from inference.pricing import find_price, token_cost
+
+DAYS_PER_MONTH = 30
+DAYS_PER_YEAR = 365
 
 
 @dataclass
@@ -32,17 +44,110 @@ class Workload:
     always_on: bool = True  # local machines: paid 24/7 for a daily workload
     batch_api: bool = False
     quality_bar: float | None = None  # minimum mean rating
+    tokens_source: str = "typed in"
 
 
 @dataclass
 class Projection:
-    stats: ModelStats
-    hours: float | None
-    cost: float | None
+    stats: ModelStats | None  # None: a hosted model from the price table, never run
+    hours: float | None  # in total, or per day
+    cost: float | None  # in total, or per day: 24/7 or machine time as the workload asks
     fits: bool
     note: str = ""
     meets_bar: bool = True
     unpriced: bool = False  # no price row and no hourly price: the cost is unknown
+    price: Price | None = None
+    hourly: float | None = None  # the local machine's hourly price, set on the configuration
+    machine_cost: float | None = None  # hourly price x the hours the work takes
+    always_on_cost: float | None = None  # hourly price x 24 (daily workloads)
+    in_flight: int = 1
+    basis: list[tuple[str, str]] = field(default_factory=list)  # (figure, measured/assumed)
+    per_day: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.stats.name if self.stats else self.price.model
+
+    @property
+    def backend(self) -> str:
+        return self.stats.backend if self.stats else self.price.backend
+
+    @property
+    def machine(self) -> str:
+        return self.stats.machine if self.stats else "hosted (price table)"
+
+    @property
+    def measured(self) -> bool:
+        return self.stats is not None
+
+    def _times(self, value: float | None, days: int) -> float | None:
+        return value * days if value is not None and self.per_day else None
+
+    @property
+    def cost_per_month(self) -> float | None:
+        return self._times(self.cost, DAYS_PER_MONTH)
+
+    @property
+    def cost_per_year(self) -> float | None:
+        return self._times(self.cost, DAYS_PER_YEAR)
+
+    @property
+    def hours_per_month(self) -> float | None:
+        return self._times(self.hours, DAYS_PER_MONTH)
+
+
+def measured_tokens(dataset_id: int | None = None, config_ids=None) -> tuple[int, int, int]:
+    """(mean input tokens, mean output tokens, outputs counted) over the measured outputs of a
+    dataset (or of every model in scope); (0, 0, 0) when none was measured. From the
+    statistics' exact counts (figures.py), which the page has already computed."""
+    run_ids = None
+    if dataset_id:
+        run_ids = list(Run.objects.filter(dataset_id=dataset_id).values_list("pk", flat=True))
+        if not run_ids:
+            return 0, 0, 0
+    stats = cached_model_stats(config_ids, run_ids)
+    n = sum(s.measured for s in stats)
+    if not n:
+        return 0, 0, 0
+    prompts = sum(s.measured_prompt_n for s in stats)
+    mean_in = sum(s.measured_prompt_tokens for s in stats) / prompts if prompts else 0
+    mean_out = sum(s.output_tokens for s in stats) / n
+    return round(mean_in), max(round(mean_out), 1), n
+
+
+class NoTokens(ValueError):
+    """Tokens per query left empty, and no measured output to take them from."""
+
+
+def workload_for(
+    *,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    dataset=None,
+    config_ids=None,
+    **settings,
+) -> Workload:
+    """The workload asked for (the page's form and the API's query): tokens per query typed
+    in, or, left empty, the mean of the measured outputs of `dataset` (else of the models in
+    scope). Raises NoTokens when one is empty and nothing was measured."""
+    if input_tokens is not None and output_tokens is not None:
+        return Workload(input_tokens=input_tokens, output_tokens=output_tokens, **settings)
+    mean_in, mean_out, n = measured_tokens(
+        dataset.pk if dataset else None, None if dataset else config_ids
+    )
+    if not n:
+        where = f"dataset {dataset.name}" if dataset else "the models shown"
+        raise NoTokens(f"No measured outputs of {where}: type the tokens per query.")
+    source = f"measured: mean of {n:,} outputs" + (f" of {dataset.name}" if dataset else "")
+    if input_tokens is not None or output_tokens is not None:
+        typed = "input" if input_tokens is not None else "output"
+        source = f"{typed} typed in, the other {source}"
+    return Workload(
+        input_tokens=mean_in if input_tokens is None else input_tokens,
+        output_tokens=mean_out if output_tokens is None else output_tokens,
+        tokens_source=source,
+        **settings,
+    )
 
 
 def _seconds_per_query(s: ModelStats, w: Workload) -> float | None:
@@ -53,42 +158,116 @@ def _seconds_per_query(s: ModelStats, w: Workload) -> float | None:
     return ttft.value + max(w.output_tokens - 1, 0) / tps.value
 
 
-def project(s: ModelStats, w: Workload) -> Projection:
-    if w.concurrent:
-        hours = (
-            w.queries * w.output_tokens / s.throughput.value / 3600
-            if s.throughput and s.throughput.value
-            else None
-        )
-    else:
-        per_query = _seconds_per_query(s, w)
-        hours = w.queries * per_query / 3600 if per_query else None
+def _hours(s: ModelStats, w: Workload, in_flight: int) -> tuple[float | None, str]:
+    """The hours the workload takes (steps 1 and 2 above), and what they rest on."""
+    per_query = _seconds_per_query(s, w)
+    one = w.queries * per_query / 3600 if per_query else None
+    basis = f"measured: p50 first token and decode speed, n={s.pct['ttft_s'][50].n}" if one else ""
+    if not w.concurrent:
+        return one, basis or "not measured"
+    options = [(one, basis + ", one at a time")] if one else []
+    if s.throughput and s.throughput.value:
+        through = w.queries * w.output_tokens / s.throughput.value / 3600
+        options.append((through, f"measured: run throughput, n={s.throughput.n}"))
+    if one and not s.is_local and in_flight > 1:
+        # Requests in flight are served side by side: the API's latency, `in_flight` at once.
+        options.append((one / in_flight, f"{basis}; assumed: {in_flight} requests in flight"))
+    if not options:
+        return None, "not measured"
+    return min(options, key=lambda o: o[0])
+
+
+def _in_flight(config: ModelConfig | None) -> int:
+    if config is None:
+        return 1
+    return get_backend_class(config.backend).in_flight(config.params())
+
+
+def project(s: ModelStats, w: Workload, config: ModelConfig | None = None) -> Projection:
+    """One measured model's projection; `config` (its configuration) is read if not given."""
+    config = config or ModelConfig.objects.filter(pk=s.config_id).first()
+    in_flight = _in_flight(config)
+    hours, time_basis = _hours(s, w, in_flight)
     fits = not (w.per_day and hours is not None and hours > 24)
     meets = w.quality_bar is None or (
         s.mean_rating is not None and s.mean_rating.value >= w.quality_bar
     )
-    local = get_backend_class(s.backend).is_local
-    price = None if local else find_price(s.backend, s.model)
+    row = Projection(s, hours, None, fits, meets_bar=meets, in_flight=in_flight, per_day=w.per_day)
+    row.basis = [("time", time_basis), ("tokens", w.tokens_source)]
+    price = None if s.is_local else find_price(s.backend, s.model)
     if price is not None:
-        unit = token_cost(price, w.input_tokens, w.output_tokens, batch=w.batch_api)
-        return Projection(s, hours, float(unit * w.queries), fits, meets_bar=meets)
+        return _priced(row, price, w)
     if s.hourly_usd is None:
-        return Projection(s, hours, None, fits, meets_bar=meets, unpriced=True)
-    hourly = float(s.hourly_usd)
-    if w.per_day and w.always_on and local:
-        return Projection(s, hours, hourly * 24, fits, "machine paid 24 h a day", meets)
-    cost = hourly * hours if hours is not None else None
-    return Projection(s, hours, cost, fits, "", meets)
+        row.unpriced = True
+        row.basis.append(("cost", "unknown: no price row and no hourly price"))
+        return row
+    row.hourly = float(s.hourly_usd)
+    row.basis.append(("cost", f"assumed: {_dollars(s.hourly_usd)}/h, set on the configuration"))
+    row.machine_cost = row.hourly * hours if hours is not None else None
+    if w.per_day and s.is_local:
+        row.always_on_cost = row.hourly * 24
+    if w.per_day and w.always_on and s.is_local:
+        row.cost, row.note = row.always_on_cost, "machine paid 24 h a day"
+    else:
+        row.cost = row.machine_cost
+    return row
 
 
-def compare(stats: list[ModelStats], w: Workload) -> dict:
-    rows = [project(s, w) for s in stats]
-    measured = [r for r in rows if r.fits and r.hours is not None]
-    # Only a known cost is ranked on cost: an unpriced model is never "cheapest".
-    usable = [r for r in measured if r.cost is not None]
+def _dollars(amount) -> str:
+    """$0.60, $2.00, $0.0035: cents at least, never scientific notation."""
+    amount = Decimal(amount)
+    if amount == amount.quantize(Decimal("0.01")):
+        return f"${amount:,.2f}"
+    return f"${amount.normalize():f}"
+
+
+def _priced(row: Projection, price: Price, w: Workload) -> Projection:
+    unit = token_cost(price, w.input_tokens, w.output_tokens, batch=w.batch_api)
+    row.price, row.cost = price, float(unit * w.queries)
+    discount = " less the batch discount" if w.batch_api else ""
+    row.basis.append(
+        ("cost", f"assumed: list price of {price.effective_from:%Y-%m-%d}{discount} (price table)")
+    )
+    return row
+
+
+def project_price(price: Price, w: Workload) -> Projection:
+    """A hosted model from the price table that was never run: its cost, time not measured."""
+    row = Projection(None, None, None, True, meets_bar=w.quality_bar is None, per_day=w.per_day)
+    row.basis = [("time", "not measured: never run"), ("tokens", w.tokens_source)]
+    return _priced(row, price, w)
+
+
+def unrun_prices(stats: list[ModelStats]) -> list[Price]:
+    """The price table's models in effect today that none of the measured models is priced by."""
+    used = {p.pk for s in stats if not s.is_local and (p := find_price(s.backend, s.model))}
+    latest: dict[tuple[str, str], Price] = {}
+    for p in Price.objects.filter(effective_from__lte=timezone.localdate()).order_by(
+        "effective_from"
+    ):
+        latest[(p.backend, p.model)] = p
+    return [p for p in latest.values() if p.pk not in used]
+
+
+def _cost_order(r: Projection) -> tuple:
+    # Known costs first, cheapest first; unknown last; then the faster.
+    return (r.cost is None, r.cost or 0, r.hours is None, r.hours or 0, r.name)
+
+
+def compare(stats: list[ModelStats], w: Workload, prices: list[Price] | None = None) -> dict:
+    """Every model's projection, sorted by cost (unknown last), and the models to pick."""
+    configs = ModelConfig.objects.in_bulk({s.config_id for s in stats})
+    rows = [project(s, w, configs.get(s.config_id)) for s in stats]
+    rows += [project_price(p, w) for p in prices or []]
+    rows.sort(key=_cost_order)
+    # Fastest among the models measured; cheapest among every known cost, the price table's
+    # models never run included (their cost needs no measurement): an unpriced model is never
+    # "cheapest", nor one that cannot do a day's work in a day.
+    measured = [r for r in rows if r.measured and r.fits and r.hours is not None]
+    usable = [r for r in rows if r.cost is not None and r.fits]
     cheapest = min(usable, key=lambda r: r.cost, default=None)
     fastest = min(measured, key=lambda r: r.hours, default=None)
-    above = [r for r in usable if r.meets_bar and (w.quality_bar is None or r.stats.mean_rating)]
+    above = [r for r in usable if r.meets_bar and r.stats and r.stats.mean_rating]
     cheapest_above = min(above, key=lambda r: r.cost, default=None) if w.quality_bar else None
     return {
         "rows": rows,
@@ -96,6 +275,42 @@ def compare(stats: list[ModelStats], w: Workload) -> dict:
         "fastest": fastest,
         "cheapest_above": cheapest_above,
     }
+
+
+def projection_rows(result: dict, w: Workload) -> list[dict]:
+    """The projection as flat rows (the CSV download)."""
+    out = []
+    for r in result["rows"]:
+        basis = dict(r.basis)
+        out.append(
+            {
+                "model_config": r.name,
+                "backend": r.backend,
+                "machine": r.machine,
+                "measured": r.measured,
+                "workload": "per day" if w.per_day else "total",
+                "queries": w.queries,
+                "input_tokens": w.input_tokens,
+                "output_tokens": w.output_tokens,
+                "tokens_source": w.tokens_source,
+                "in_flight": r.in_flight if w.concurrent else 1,
+                "hours": r.hours,
+                "hours_per_month": r.hours_per_month,
+                "cost_usd": r.cost,
+                "cost_per_month_usd": r.cost_per_month,
+                "cost_per_year_usd": r.cost_per_year,
+                "machine_time_cost_usd": r.machine_cost,
+                "always_on_cost_usd": r.always_on_cost,
+                "hourly_usd": r.hourly,
+                "fits": r.fits,
+                "meets_bar": r.meets_bar,
+                "cheapest": r is result["cheapest"],
+                "fastest": r is result["fastest"],
+                "time_basis": basis.get("time", ""),
+                "cost_basis": basis.get("cost", ""),
+            }
+        )
+    return out
 
 
 def pareto(points: list[tuple[str, float, float]]) -> set[str]:
@@ -111,4 +326,17 @@ def pareto(points: list[tuple[str, float, float]]) -> set[str]:
     return best
 
 
-__all__ = ["Projection", "Workload", "compare", "pareto", "project"]
+__all__ = [
+    "DAYS_PER_MONTH",
+    "DAYS_PER_YEAR",
+    "Projection",
+    "Workload",
+    "compare",
+    "NoTokens",
+    "measured_tokens",
+    "pareto",
+    "project",
+    "projection_rows",
+    "unrun_prices",
+    "workload_for",
+]
