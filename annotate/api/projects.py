@@ -59,8 +59,31 @@ class ProjectProgressOut(Schema):
 
 
 class MemberIn(In):
-    username: str
+    """Who to add: `username` or `email` (an account's address), one of the two."""
+
+    username: str | None = Field(None, max_length=254)
+    email: str | None = Field(None, max_length=254)
     role: Role = Role.ANNOTATOR
+
+
+class RoleIn(In):
+    role: Role
+
+
+class PersonIn(In):
+    """A new account, put in the project."""
+
+    username: str = Field(max_length=150)
+    email: str = Field(max_length=254)
+    role: Role = Role.ANNOTATOR
+
+
+class InvitationOut(Schema):
+    username: str
+    email: str
+    role: str
+    set_password_link: str  # works once, until PASSWORD_RESET_TIMEOUT; pass it on
+    emailed: bool
 
 
 class TaskOut(Schema):
@@ -106,6 +129,14 @@ def create_project(request, payload: ProjectIn):
     return Status(201, project)
 
 
+@router.post("/runs/{run_id}/label", response={201: ProjectOut})
+def label_run(request, run_id: Id):
+    """Label this run: a labeling project over the run's outputs, default questions
+    (managers)."""
+    project, _ = actions.label_run(request.user, run_id)
+    return Status(201, project)
+
+
 @router.put("/projects/{project_id}", response=ProjectOut)
 def update_project(request, project_id: Id, payload: ProjectIn):
     """Replace a project's settings (owners); new runs' outputs join its annotation queue.
@@ -139,11 +170,52 @@ def project_progress(request, project_id: Id):
 
 @router.post("/projects/{project_id}/members", response={201: dict})
 def add_member(request, project_id: Id, payload: MemberIn):
+    """Put someone in the project, by `username` or `email` (owners); 404 for an unknown
+    one (a manager creates the account: POST /api/projects/{id}/people)."""
+    if (payload.username is None) == (payload.email is None):
+        raise HttpError(422, "Give either username or email.")
+    who = payload.username if payload.username is not None else payload.email
     try:
-        member = actions.add_member(request.user, project_id, payload.username, payload.role)
+        member = actions.add_member(request.user, project_id, who, payload.role)
     except actions.NoSuchPerson as exc:
         raise HttpError(404, str(exc)) from None
     return Status(201, {"username": member.user.username, "role": member.role})
+
+
+@router.patch("/projects/{project_id}/members/{username}", response=dict)
+def set_member_role(request, project_id: Id, username: str, payload: RoleIn):
+    """Change a member's role (owners)."""
+    try:
+        member = actions.set_member_role(request.user, project_id, username, payload.role)
+    except actions.NoSuchPerson as exc:
+        raise HttpError(404, str(exc)) from None
+    return {"username": member.user.username, "role": member.role}
+
+
+@router.post("/projects/{project_id}/people", response={201: InvitationOut})
+def invite_person(request, project_id: Id, payload: PersonIn):
+    """Create an account and put it in the project (owners with the manager permission):
+    the answer carries its one-time set-password link, e-mailed too when the site sends
+    e-mail. 422 for a taken or invalid name or address."""
+    invitation = actions.invite_person(
+        request.user,
+        project_id,
+        payload.username,
+        payload.email,
+        payload.role,
+        request.build_absolute_uri("/"),
+    )
+    person = invitation.member.user
+    return Status(
+        201,
+        {
+            "username": person.username,
+            "email": person.email,
+            "role": invitation.member.role,
+            "set_password_link": invitation.link,
+            "emailed": invitation.emailed,
+        },
+    )
 
 
 @router.delete("/projects/{project_id}/members/{username}", response={204: None})

@@ -1,25 +1,33 @@
 """What people and scripts do with labeling projects: create and change a project, add and
-remove its members, bring in its runs' new outputs, take the next item, label it, skip it
-(and undo the skip), set the final label. The pages and the API call these alike.
+remove its members (by user name or e-mail), change their roles, invite someone new, bring
+in its runs' new outputs, take the next item, label it, skip it (and undo the skip), set the
+final label. The pages and the API call these alike.
 
 Each checks who may act: creating a project, and adding runs to one, takes the manager
-permission (inference.access); everything else a role in the project
-(annotate.labeling.access: annotator < reviewer < owner; outsiders get a 404). Refusals are
-the domain errors (inference.errors: Conflict, Invalid; SchemaError and QueueError are
-Invalid), PermissionDenied and Http404.
+permission (inference.access), and so does creating an account; everything else a role in
+the project (annotate.labeling.access: annotator < reviewer < owner; outsiders get a 404).
+Refusals are the domain errors (inference.errors: Conflict, Invalid; SchemaError and
+QueueError are Invalid), PermissionDenied and Http404.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
+from annotate.accounts.people import (
+    NoSuchAccount,
+    create_account,
+    find_person,
+    send_link,
+    set_password_link,
+)
 from annotate.labeling import annotation_queue
 from annotate.labeling.access import (
     attachable_runs,
@@ -32,12 +40,13 @@ from annotate.labeling.models import (
     Annotation,
     AnnotationState,
     Project,
+    ProjectKind,
     ProjectMember,
     Role,
     Task,
 )
 from annotate.labeling.questions import DEFAULT_QUESTIONS, clean_answers
-from inference.access import can_manage, require_manager
+from inference.access import can_manage, get_run_for_user, require_manager
 from inference.errors import Conflict, Invalid
 from inference.models import Run
 
@@ -75,6 +84,15 @@ def create_project(user, fields: Mapping, run_ids: Iterable[int] = ()) -> tuple[
     project.runs.set(runs)
     project.role = Role.OWNER
     return project, sync_tasks(project)
+
+
+@transaction.atomic
+def label_run(user, run_id: int) -> tuple[Project, int]:
+    """Label this run: a labeling project over one run's outputs, with the default
+    questions, owned by the caller (managers; 404 for a run that does not exist)."""
+    run = get_run_for_user(user, run_id)
+    name = f"Label run {run.pk}: {run.model_config.name} on {run.dataset.name}"
+    return create_project(user, {"name": name[:200], "kind": ProjectKind.LABEL}, [run.pk])
 
 
 @transaction.atomic
@@ -121,18 +139,69 @@ def sync_project(user, project_id: int) -> int:
     return sync_tasks(get_project_for_user(user, project_id, Role.OWNER))
 
 
-def add_member(user, project_id: int, username: str, role: str) -> ProjectMember:
-    """Put someone in the project with a role, or change their role (its owners)."""
+def add_member(user, project_id: int, who: str, role: str) -> ProjectMember:
+    """Put someone in the project with a role, or change their role (its owners), found by
+    user name or e-mail address. NoSuchPerson for an unknown one: the doors offer to create
+    the account (invite_person). A deactivated account is refused."""
     project = get_project_for_user(user, project_id, Role.OWNER)
-    if role not in Role.values:
-        raise Invalid(f"The role is one of {', '.join(Role.values)}.")
-    person = get_user_model().objects.filter(username=username).first()
-    if person is None:
-        raise NoSuchPerson(f"No user named {username!r}.")
+    _check_role(role)
+    try:
+        person = find_person(who)
+    except NoSuchAccount:
+        raise NoSuchPerson(f"No account has the user name or e-mail {who.strip()!r}.") from None
+    if not person.is_active:
+        raise Invalid(f"{person.username}'s account is deactivated: a manager reactivates it.")
     member, _ = ProjectMember.objects.update_or_create(
         project=project, user=person, defaults={"role": role}
     )
     return member
+
+
+def set_member_role(user, project_id: int, username: str, role: str) -> ProjectMember:
+    """Change a member's role in place (its owners); NoSuchPerson for someone not in it."""
+    project = get_project_for_user(user, project_id, Role.OWNER)
+    _check_role(role)
+    member = project.members.select_related("user").filter(user__username=username).first()
+    if member is None:
+        raise NoSuchPerson(f"{username!r} is not a member of this project.")
+    if member.role != role:
+        member.role = role
+        member.save(update_fields=("role",))
+    return member
+
+
+@dataclass
+class Invitation:
+    """A new account in a project: the member, its one-time set-password link (for the
+    owner to pass on: shown once, never logged) and whether it was also e-mailed."""
+
+    member: ProjectMember
+    link: str
+    emailed: bool
+
+
+@transaction.atomic
+def invite_person(
+    user, project_id: int, username: str, email: str, role: str, site_url: str
+) -> Invitation:
+    """Create an account for someone new and put them in the project: the project's owners
+    who are also managers (making accounts is the instance's business, not one project's).
+    The person sets a password by the link and lands in the project; the link is e-mailed
+    when the site sends e-mail (settings.EMAIL_HOST). `site_url`: the site's address."""
+    project = get_project_for_user(user, project_id, Role.OWNER)
+    if not can_manage(user):
+        raise PermissionDenied("Creating an account takes the manager permission.")
+    _check_role(role)
+    person = create_account(username, email)
+    member = ProjectMember.objects.create(project=project, user=person, role=role)
+    link = set_password_link(person, site_url)
+    emailed = send_link(person, link, user, project.name)
+    return Invitation(member, link, emailed)
+
+
+def _check_role(role: str) -> None:
+    if role not in Role.values:
+        raise Invalid(f"The role is one of {', '.join(Role.values)}.")
 
 
 def remove_member(user, project_id: int, username: str) -> None:

@@ -53,6 +53,24 @@ def progress(project: Project) -> ProjectProgress:
     )
 
 
+@dataclass
+class Standing:
+    """Where one annotator stands in a project: the progress line over every item they see."""
+
+    done: int  # items they submitted a label for
+    skipped: int  # items they passed on (and have not taken back)
+    total: int  # items in the project
+
+
+def annotator_standing(project: Project, user) -> Standing:
+    mine = Annotation.objects.filter(task__project=project, annotator=user).aggregate(
+        done=Count("pk", filter=Q(state=AnnotationState.SUBMITTED)),
+        skipped=Count("pk", filter=Q(state=AnnotationState.SKIPPED)),
+    )
+    total = Task.objects.filter(project=project).count()
+    return Standing(mine["done"], mine["skipped"], total)
+
+
 def annotator_progress(annotations) -> list[AnnotatorProgress]:
     rows = (
         annotations.values(username=F("annotator__username"))
@@ -88,3 +106,15 @@ def agreement(project: Project):
 def disagreeing_tasks(project: Project) -> list[int]:
     """The numbers (Task.number) of the tasks whose annotators disagree."""
     return disagreements(project.questions, submitted_labels(project))
+
+
+def unreviewed_counts(project_ids) -> dict[int, int]:
+    """Labeled items without a reviewer's final answer, per project (the review page's
+    "unreviewed"), in one query."""
+    rows = (
+        Task.objects.filter(project_id__in=project_ids, submitted__gt=0, final__isnull=True)
+        .order_by()
+        .values("project_id")
+        .annotate(n=Count("pk"))
+    )
+    return {row["project_id"]: row["n"] for row in rows}

@@ -3,17 +3,18 @@ output with its rating, latency, tokens and cost."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Subquery
 
 from annotate.datasets.models import Dataset, Item
+from annotate.datasets.search import search_items
 from annotate.labeling.models import Annotation
 from annotate.labeling.ratings import average, rated_outputs
 from inference.models import Generation, Run
 
 SORTS = {"latency": "latency_s", "tokens": "output_tokens", "cost": "cost_usd", "ttft": "ttft_s"}
+RATING = "rating"  # the mean of the labels' ratings, counted in Python (labeling/ratings.py)
 
 
 @dataclass
@@ -32,19 +33,17 @@ def columns(dataset: Dataset) -> list[Column]:
 
 
 def items(dataset: Dataset, cols: list[Column], query: str = "", sort: str = ""):
-    """The dataset's items, filtered by prompt text or `key=value` metadata, and sorted by
-    one column's measurement (`<config id>:<latency|tokens|cost|ttft>`, `-` for descending)."""
-    rows = Item.objects.filter(dataset=dataset)
-    if "=" in query:
-        key, value = query.split("=", 1)
-        rows = rows.filter(**{f"metadata__{key.strip()}": _json_value(value.strip())})
-    elif query:
-        rows = rows.filter(Q(prompt__icontains=query) | Q(reference__icontains=query))
+    """The dataset's items that match `query` (datasets.search), sorted by one column's
+    measurement or mean rating (`<config id>:<latency|tokens|cost|ttft|rating>`, `-` for
+    descending), the unmeasured or unrated last."""
+    rows = search_items(dataset, query)
     descending = sort.startswith("-")
     config, _, metric = sort.lstrip("-").partition(":")
     run = next((c.run_id for c in cols if str(c.config_id) == config), None)
-    if run is None or metric not in SORTS:
-        return rows.order_by("index")
+    if run is None or (metric not in SORTS and metric != RATING):
+        return rows
+    if metric == RATING:
+        return _by_rating(rows, run, descending)
     value = Generation.objects.filter(run_id=run, item=OuterRef("pk"), sample_index=0)
     rows = rows.annotate(sort_value=Subquery(value.values(SORTS[metric])[:1]))
     order = (
@@ -53,6 +52,22 @@ def items(dataset: Dataset, cols: list[Column], query: str = "", sort: str = "")
         else F("sort_value").asc(nulls_last=True)
     )
     return rows.order_by(order, "index")
+
+
+def _by_rating(rows, run_id: int, descending: bool) -> list[Item]:
+    """The items in the order of their output's mean rating in the run (the rating is the
+    labels' mean, labeling/ratings.py, counted in Python: one query for the run's labels)."""
+    outputs = dict(
+        Generation.objects.filter(run_id=run_id, sample_index=0).values_list("pk", "item_id")
+    )
+    by_item = {outputs[gen_id]: value for gen_id, value in ratings(list(outputs)).items()}
+    sign = -1 if descending else 1
+
+    def key(item: Item):
+        value = by_item.get(item.pk)
+        return (value is None, sign * (value or 0), item.index)
+
+    return sorted(rows, key=key)
 
 
 def cells(page_items, cols: list[Column]) -> dict[tuple[int, int], Generation]:
@@ -81,11 +96,3 @@ def _cell(generation: Generation | None, rated: dict[int, float]) -> dict | None
     if generation is None:
         return None
     return {"g": generation, "rating": rated.get(generation.pk)}
-
-
-def _json_value(text: str):
-    """`n=2` matches the number 2, `ok=true` the boolean; anything else is text."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text

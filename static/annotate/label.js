@@ -184,6 +184,39 @@
       b.textContent = diff.hidden ? "Show differences" : "Hide differences";
     });
   }
+  // "Scroll together": the two answers of a pair scroll in step, at the same fraction of their
+  // length (remembered in this browser). A scroll this code caused is not echoed back.
+  const SYNC = "annotate:scroll-together";
+  const scrollers = Array.from(document.querySelectorAll("[data-pair] [data-scroll]"));
+  const syncBox = document.querySelector("[data-sync-scroll]");
+  const echo = new Map();
+  function scrollTogether() { return syncBox !== null && syncBox.checked; }
+  if (syncBox) {
+    try { syncBox.checked = localStorage.getItem(SYNC) !== "off"; } catch (e) { /* storage off: on */ }
+    syncBox.addEventListener("change", function () {
+      try { localStorage.setItem(SYNC, syncBox.checked ? "on" : "off"); } catch (e) { /* not kept */ }
+    });
+  }
+  scrollers.forEach(function (source) {
+    source.addEventListener("scroll", function () {
+      if (echo.has(source) && Math.abs(echo.get(source) - source.scrollTop) < 2) {
+        echo.delete(source);
+        return;
+      }
+      echo.delete(source);
+      if (!scrollTogether()) return;
+      const range = source.scrollHeight - source.clientHeight;
+      const fraction = range > 0 ? source.scrollTop / range : 0;
+      scrollers.forEach(function (other) {
+        if (other === source) return;
+        const top = Math.round(fraction * (other.scrollHeight - other.clientHeight));
+        if (Math.abs(other.scrollTop - top) < 1) return;
+        echo.set(other, top);
+        other.scrollTop = top;
+      });
+    }, { passive: true });
+  });
+
   function follow(key) {
     const link = document.querySelector('a[data-key="' + key + '"]');
     if (link) window.location.href = link.href;

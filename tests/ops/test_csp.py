@@ -147,6 +147,7 @@ def pages(client, manager, mlx_config) -> list[str]:
         f"/runs/{run.pk}/",
         f"/runs/{run.pk}/generations/",
         f"/generations/{generation.pk}/",
+        f"/datasets/items/{generation.item_id}/",
         "/projects/",
         "/projects/new/",
         f"/projects/{project.pk}/",

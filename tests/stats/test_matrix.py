@@ -5,6 +5,7 @@ from unittest import mock
 import pytest
 
 from annotate.labeling import annotation_queue
+from annotate.labeling.models import Annotation
 from inference.actions import create_run
 from inference.models import GenerationStatus, ModelConfig
 from tests.conftest import join, make_dataset, make_project
@@ -53,3 +54,31 @@ def test_cells_show_the_mean_rating(owner, owner_client, mlx_config, annotator):
     dataset = project.runs.get().dataset
     html = owner_client.get(f"/datasets/{dataset.pk}/matrix/").content.decode()
     assert "★ 4.0" in html
+
+
+def test_the_matrix_sorts_by_a_models_mean_rating(owner, owner_client, mlx_config, annotator):
+    project = make_project(owner, mlx_config, n=4)
+    join(project, annotator)
+    quality = {0: 2, 1: 5, 2: 3}  # item index: rating; item 3 stays unrated
+    while (held := annotation_queue.next_task(project, annotator)) is not None:
+        index = held.task.generation.item.index
+        if index in quality:
+            annotation_queue.submit(held, {"quality": quality[index], "correct": "pass"}, 1)
+        else:
+            annotation_queue.skip(held, 1)
+    dataset = project.runs.get().dataset
+    # The ratings as stored, recounted from the labels themselves.
+    rated = {
+        a.task.generation.item.index: a.answers["quality"]
+        for a in Annotation.objects.filter(task__project=project, state="submitted")
+    }
+    best_first = sorted(rated, key=lambda i: -rated[i]) + [3]
+    url = f"/datasets/{dataset.pk}/matrix/?sort=-{mlx_config.pk}:rating"
+    html = owner_client.get(url).content.decode()
+    positions = [html.index(f"return {i}\n") for i in best_first]
+    assert positions == sorted(positions)
+    worst_first = sorted(rated, key=lambda i: rated[i]) + [3]  # unrated last either way
+    html = owner_client.get(url.replace("=-", "=")).content.decode()
+    positions = [html.index(f"return {i}\n") for i in worst_first]
+    assert positions == sorted(positions)
+    assert f"sort=-{mlx_config.pk}:rating" in html  # the column's header offers the sort

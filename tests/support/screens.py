@@ -67,3 +67,50 @@ _WIDER_THAN_CARD = """
 def wider_than_card(page, selector: str = "table, svg, canvas, figure") -> list[str]:
     """The elements matching `selector` that do not fit inside their card."""
     return page.evaluate(_WIDER_THAN_CARD, selector)
+
+
+# Visible elements whose box (as far as it shows, cut by the scrolling boxes that hold it) meets
+# the element `selector` matches, other than its own contents and the boxes that hold it (a
+# button, a panel or the header lying over an answer).
+_COVERING = """
+(selector) => {
+  // What shows of an element: its box cut by every scrolling or clipping box that holds it.
+  const clipped = (el) => {
+    let { left, top, right, bottom } = el.getBoundingClientRect();
+    for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+      const style = getComputedStyle(up);
+      if (style.overflowX === 'visible' && style.overflowY === 'visible') continue;
+      const c = up.getBoundingClientRect();
+      left = Math.max(left, c.left); top = Math.max(top, c.top);
+      right = Math.min(right, c.right); bottom = Math.min(bottom, c.bottom);
+    }
+    return { left, top, right, bottom, width: right - left, height: bottom - top };
+  };
+  const target = document.querySelector(selector);
+  const t = target.getBoundingClientRect();
+  const out = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    if (target.contains(el) || el.contains(target)) continue;
+    if (!el.checkVisibility({ visibilityProperty: true, opacityProperty: true })) continue;
+    const r = clipped(el);
+    if (r.width <= 0 || r.height <= 0) continue;
+    if (r.left < t.right && t.left < r.right && r.top < t.bottom && t.top < r.bottom) {
+      out.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}.${el.className}`);
+    }
+  }
+  return out;
+}
+"""
+
+
+def covering(page, selector: str) -> list[str]:
+    """The visible elements, outside the one `selector` matches and its ancestors, whose
+    bounding box overlaps it."""
+    return page.evaluate(_COVERING, selector)
+
+
+def shoot_element(locator, name: str) -> Path:
+    """Save one element (a chart, a table) as NAME.png beside the page screenshots."""
+    path = shots_dir() / f"{name}.png"
+    locator.screenshot(path=str(path))
+    return path

@@ -19,7 +19,7 @@ from annotate.labeling import actions
 from annotate.labeling.access import get_project_for_user, get_task_for_user, own_annotation
 from annotate.labeling.blind import prompt_messages
 from annotate.labeling.models import Annotation, AnnotationState, Role, Task
-from annotate.labeling.projects import disagreeing_tasks
+from annotate.labeling.projects import annotator_standing, disagreeing_tasks
 from annotate.labeling.questions import choices
 from inference.errors import Conflict, Invalid
 
@@ -157,6 +157,7 @@ def label_task(request: HttpRequest, pk: int, number: int) -> HttpResponse:
         "held_until": mine.held_until if mine and mine.state == AnnotationState.HELD else None,
         "now": timezone.now(),
         "undo_skip": _undo_offer(request, project),
+        "standing": annotator_standing(project, request.user),
         **_shown(task),
     }
     return render(request, "annotate/label.html", context, status=400 if error else 200)

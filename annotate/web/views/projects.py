@@ -1,9 +1,8 @@
-"""Labeling projects' pages: the list, the settings form, the overview and its people. The
-changes go through annotate.labeling.actions, which decides who may make them."""
+"""Labeling projects' pages: the list, the settings form, the overview (its people section's
+changes: annotate.web.views.people). The changes go through annotate.labeling.actions,
+which decides who may make them."""
 
 from __future__ import annotations
-
-from contextlib import suppress
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,9 +13,10 @@ from django.views.decorators.http import require_POST
 from annotate.labeling import actions
 from annotate.labeling import projects as project_logic
 from annotate.labeling.access import attachable_runs, get_project_for_user, visible_projects
-from annotate.labeling.models import Project, ProjectMember, Role
+from annotate.labeling.models import Project, Role
 from annotate.labeling.questions import DEFAULT_QUESTIONS
 from annotate.web.forms import (
+    InviteForm,
     MemberForm,
     ProjectForm,
     QuestionFormSet,
@@ -71,22 +71,43 @@ def edit_project(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     return render(request, "annotate/project_form.html", context, status=status)
 
 
-@login_required
-def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    project = get_project_for_user(request.user, pk)
+def detail_context(request: HttpRequest, project: Project) -> dict:
+    """What the project's page shows the caller (its people section: owners)."""
     context = {
         "project": project,
         "progress": project_logic.progress(project),
         "is_reviewer": project.role in (Role.REVIEWER, Role.OWNER),
         "is_owner": project.role == Role.OWNER,
-        "member_form": MemberForm(),
     }
     if context["is_reviewer"]:
         context["agreement"] = project_logic.agreement(project)
         context["disagreements"] = len(project_logic.disagreeing_tasks(project))
     if context["is_owner"]:
         context["members"] = project.members.select_related("user").order_by("user__username")
-    return render(request, "annotate/project.html", context)
+        context["roles"] = Role.choices
+        new = request.GET.get("new", "").strip()[:254]  # an unknown name or address to invite
+        context["member_form"] = MemberForm()
+        context["invite_form"] = InviteForm(initial=InviteForm.prefill(new))
+    return context
+
+
+@login_required
+def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_project_for_user(request.user, pk)
+    return render(request, "annotate/project.html", detail_context(request, project))
+
+
+@login_required
+@require_POST
+def label_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run page's "Label this run": a labeling project over the run's outputs."""
+    try:
+        project, added = actions.label_run(request.user, pk)
+    except ActionError as exc:
+        messages.error(request, str(exc))
+        return redirect("annotate-run-detail", pk=pk)
+    messages.success(request, f"Made {project.name}; {added} items to label. Add people below.")
+    return redirect("annotate-project-detail", pk=project.pk)
 
 
 @login_required
@@ -94,28 +115,4 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def sync_project(request: HttpRequest, pk: int) -> HttpResponse:
     added = actions.sync_project(request.user, pk)
     messages.success(request, f"{added} new items to label.")
-    return redirect("annotate-project-detail", pk=pk)
-
-
-@login_required
-@require_POST
-def add_member(request: HttpRequest, pk: int) -> HttpResponse:
-    username = request.POST.get("username", "").strip()
-    role = request.POST.get("role", "")
-    try:
-        member = actions.add_member(request.user, pk, username, role)
-    except (ActionError, actions.NoSuchPerson) as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"{member.user.username} is now {member.role}.")
-    return redirect("annotate-project-detail", pk=pk)
-
-
-@login_required
-@require_POST
-def remove_member(request: HttpRequest, pk: int, member_pk: int) -> HttpResponse:
-    members = ProjectMember.objects.filter(pk=member_pk, project_id=pk)
-    username = members.values_list("user__username", flat=True).first()
-    with suppress(actions.NoSuchPerson):  # already gone (a second click): nothing to do
-        actions.remove_member(request.user, pk, username or "")
     return redirect("annotate-project-detail", pk=pk)
