@@ -1,11 +1,20 @@
-"""Chart geometry for server-side SVG (the templates draw it, escaping every name): a box plot
-of decode tokens/s per model, latency against output length, cost against quality with the
-best trade-offs marked. Coordinates are in a 0-100 x 0-100 plot box."""
+"""The statistics page's chart data, emitted as JSON (json_script) for static/annotate/stats.js,
+which draws it with Observable Plot. Every number is raw (seconds, tokens/s, dollars); the
+browser formats them. Each model (configuration and machine) has one colour on every chart.
+
+Charts: speed per model (local decode tokens/s; a hosted model's streaming and end-to-end
+tokens/s, different quantities), time to first token per model, latency against output length,
+cost per 1k queries against one quality metric (mean rating; win rate) with the Pareto front,
+and run throughput against batch size or concurrency.
+"""
 
 from __future__ import annotations
 
-from annotate.stats.figures import ModelStats
+from dataclasses import dataclass, field
+
+from annotate.stats.figures import PERCENTILES, Figure, ModelStats
 from annotate.stats.projection import pareto
+from annotate.stats.speed import ThroughputPoint
 from inference.models import Generation, GenerationStatus, Run
 
 COLORS = [
@@ -21,43 +30,59 @@ COLORS = [
     "#868e96",
 ]
 SCATTER_POINTS = 200
+LOCAL_DECODE = "local decode"
+API_STREAMING = "API streaming"
+API_END_TO_END = "API end-to-end"
 
 
-def _scale(lo: float, hi: float):
-    span = (hi - lo) or 1.0
-    return lambda v: round(100 * (v - lo) / span, 2)
+def label(s: ModelStats) -> str:
+    return f"{s.name} · {s.machine}"
 
 
-def ticks(lo: float, hi: float, n: int = 4) -> list[tuple[float, str]]:
-    x = _scale(lo, hi)
-    step = (hi - lo) / n if hi > lo else 1
-    return [(x(lo + i * step), f"{lo + i * step:.3g}") for i in range(n + 1)]
-
-
-def tps_boxes(stats: list[ModelStats]) -> dict | None:
-    rows = [
-        s
-        for s in stats
-        if s.pct.get("decode_tps", {}).get(50) and s.pct["decode_tps"][50].value is not None
-    ]
-    if not rows:
-        return None
-    lo = min(s.pct["decode_tps"][5].value for s in rows)
-    hi = max(s.pct["decode_tps"][95].value for s in rows)
-    x = _scale(0, hi * 1.05)
-    boxes = [
+def models(stats: list[ModelStats]) -> list[dict]:
+    """Each model's key, name, colour and kind: the legend and every chart's colour scale."""
+    return [
         {
-            "name": f"{s.name} · {s.machine}",
+            "key": s.key,
+            "label": label(s),
             "color": COLORS[i % len(COLORS)],
-            **{f"p{p}": x(s.pct["decode_tps"][p].value) for p in (5, 25, 50, 75, 95)},
-            "median": s.pct["decode_tps"][50].value,
-            "n": s.pct["decode_tps"][50].n,
-            "y": i,
+            "hosted": not s.is_local,
         }
-        for i, s in enumerate(rows)
+        for i, s in enumerate(stats)
     ]
-    del lo
-    return {"boxes": boxes, "ticks": ticks(0, hi * 1.05), "height": 30 * len(boxes) + 30}
+
+
+def _box(s: ModelStats, percentiles: dict[int, Figure] | None, **extra) -> dict | None:
+    if not percentiles or any(percentiles.get(p) is None for p in PERCENTILES):
+        return None
+    if percentiles[50].value is None:
+        return None
+    return {
+        "key": s.key,
+        "label": label(s),
+        **{f"p{p}": percentiles[p].value for p in PERCENTILES},
+        "n": percentiles[50].n,
+        **extra,
+    }
+
+
+def speed_boxes(stats: list[ModelStats], end_to_end: dict[str, dict[int, Figure]]) -> list[dict]:
+    """Tokens/s, 5th to 95th percentile: a local model's decoding; a hosted model's streaming
+    (tokens after the first over the stream's time) and end-to-end (output tokens / latency)."""
+    boxes = []
+    for s in stats:
+        tps = s.pct.get("decode_tps")
+        if s.is_local:
+            boxes.append(_box(s, tps, measure=LOCAL_DECODE))
+        else:
+            boxes.append(_box(s, tps, measure=API_STREAMING))
+            boxes.append(_box(s, end_to_end.get(s.key), measure=API_END_TO_END))
+    return [b for b in boxes if b]
+
+
+def ttft_boxes(stats: list[ModelStats]) -> list[dict]:
+    """Time to first token (seconds), 5th to 95th percentile, per model."""
+    return [b for s in stats if (b := _box(s, s.pct.get("ttft_s")))]
 
 
 def _latest_points(config_id: int, machine: str) -> list[tuple[int, float]]:
@@ -79,64 +104,105 @@ def _latest_points(config_id: int, machine: str) -> list[tuple[int, float]]:
                 latency_s__isnull=False,
                 output_tokens__isnull=False,
             )
-            .order_by("-pk")
+            # Run first: PostgreSQL then walks (run, status), not the whole primary key (1 s
+            # at 1M generations, bench/stats.py).
+            .order_by("-run_id", "-pk")
             .values_list("output_tokens", "latency_s")[:wanted]
         )
     return points
 
 
-def latency_scatter(stats: list[ModelStats]) -> dict | None:
-    """The latest generations of each model: latency against output tokens."""
-    series = []
-    for i, s in enumerate(stats):
+def latency_points(stats: list[ModelStats]) -> list[dict]:
+    """The latest generations of each model: latency (s) against output tokens; each point
+    carries its model's sample size on the chart (n)."""
+    out = []
+    for s in stats:
         points = _latest_points(s.config_id, s.machine if s.machine != "unknown" else "")
-        if points:
-            series.append({"name": s.name, "color": COLORS[i % len(COLORS)], "points": points})
-    if not series:
-        return None
-    max_x = max(p[0] for sr in series for p in sr["points"]) or 1
-    max_y = max(p[1] for sr in series for p in sr["points"]) or 1
-    x, y = _scale(0, max_x * 1.05), _scale(0, max_y * 1.05)
-    for sr in series:
-        sr["points"] = [(x(a), 100 - y(b)) for a, b in sr["points"]]
-    return {"series": series, "xticks": ticks(0, max_x * 1.05), "yticks": ticks(0, max_y * 1.05)}
+        out += [
+            {"key": s.key, "label": label(s), "tokens": t, "latency_s": y, "n": len(points)}
+            for t, y in points
+        ]
+    return out
 
 
-def cost_quality(stats: list[ModelStats]) -> dict | None:
-    """Cost per query against quality (mean rating, else win rate); best trade-offs marked.
-    A model whose outputs had no price has no place on the cost axis: listed apart."""
-    points, unpriced = [], []
-    for i, s in enumerate(stats):
-        quality = s.mean_rating or s.win_rate
-        if quality is not None and s.cost_per_query is None and s.generations:
-            unpriced.append(s)
-        if quality is None or s.cost_per_query is None:
-            continue
-        points.append((s.key, s.name, s.cost_per_query, quality.value, COLORS[i % len(COLORS)]))
-    if not points:
-        return {"points": [], "unpriced": unpriced} if unpriced else None
-    best = pareto([(k, c, q) for k, _, c, q, _ in points])
-    max_c = max(p[2] for p in points) or 1e-9
-    qs = [p[3] for p in points]
-    x, y = (
-        _scale(0, max_c * 1.1),
-        _scale(min(qs) - 0.1 * (max(qs) - min(qs) or 1), max(qs) + 0.1 * (max(qs) - min(qs) or 1)),
-    )
-    marks = [
+# metric: (ModelStats field, the chart's words for it, why a model is missing from it)
+QUALITY = {
+    "rating": ("mean_rating", "mean rating", "no ratings yet"),
+    "win": ("win_rate", "win rate", "no comparison votes yet"),
+}
+QUALITY_CHARTS = [(metric, title, missing) for metric, (_, title, missing) in QUALITY.items()]
+
+
+@dataclass
+class Tradeoff:
+    """Cost per 1k queries against one quality metric: the points (best trade-offs marked),
+    and the priced models that lack the metric (listed under the chart, not dropped)."""
+
+    points: list[dict] = field(default_factory=list)
+    missing: list[ModelStats] = field(default_factory=list)
+
+
+def tradeoffs(stats: list[ModelStats]) -> dict[str, Tradeoff]:
+    charts = {metric: Tradeoff() for metric in QUALITY}
+    for metric, (attr, _, _) in QUALITY.items():
+        chart = charts[metric]
+        for s in stats:
+            quality: Figure | None = getattr(s, attr)
+            if s.cost_per_query is None:
+                continue  # in unpriced(): the cost axis has no place for it
+            if quality is None:
+                chart.missing.append(s)
+                continue
+            chart.points.append(
+                {
+                    "key": s.key,
+                    "label": label(s),
+                    "name": s.name,
+                    "cost_1k": s.cost_per_query * 1000,
+                    "cost_n": s.priced,
+                    "quality": quality.value,
+                    "n": quality.n,
+                }
+            )
+        best = pareto([(p["key"], p["cost_1k"], p["quality"]) for p in chart.points])
+        for p in chart.points:
+            p["best"] = p["key"] in best
+    return charts
+
+
+def unpriced(stats: list[ModelStats]) -> list[ModelStats]:
+    """Models with outputs but no known cost: off every cost axis, named beside the charts."""
+    return [s for s in stats if s.generations and s.cost_per_query is None]
+
+
+def throughput_points(stats: list[ModelStats], points: list[ThroughputPoint]) -> list[dict]:
+    labels = {s.key: label(s) for s in stats}
+    return [
         {
-            "name": name,
-            "x": x(c),
-            "y": 100 - y(q),
-            "color": color,
-            "best": key in best,
-            "cost": c,
-            "quality": q,
+            "key": p.key,
+            "label": labels[p.key],
+            "in_flight": p.in_flight,
+            "tokens_per_s": p.tokens_per_s,
+            "runs": p.runs,
+            "n": p.generations,
         }
-        for key, name, c, q, color in points
+        for p in points
     ]
+
+
+def chart_data(
+    stats: list[ModelStats],
+    end_to_end: dict[str, dict[int, Figure]],
+    throughput: list[ThroughputPoint],
+    trade: dict[str, Tradeoff],
+) -> dict:
+    """Everything stats.js draws, JSON-ready."""
     return {
-        "points": marks,
-        "xticks": ticks(0, max_c * 1.1),
-        "frontier": sorted((m for m in marks if m["best"]), key=lambda m: m["x"]),
-        "unpriced": unpriced,
+        "models": models(stats),
+        "speed": speed_boxes(stats, end_to_end),
+        "ttft": ttft_boxes(stats),
+        "latency": latency_points(stats),
+        "cost_rating": trade["rating"].points,
+        "cost_win": trade["win"].points,
+        "throughput": throughput_points(stats, throughput),
     }
