@@ -6,6 +6,7 @@
 - annotate.exports.models: exports
 - annotate.accounts.models: API tokens
 - annotate.stats.models: finished runs' rollups of their figures
+- annotate.judges.models: model judges, their runs and labels
 
 Code imports a model from its part's module, never from here.
 """
@@ -13,6 +14,7 @@ Code imports a model from its part's module, never from here.
 from annotate.accounts.models import ApiToken
 from annotate.datasets.models import Dataset, ImportJob, Item
 from annotate.exports.models import Export
+from annotate.judges.models import Judge, JudgeLabel, JudgeRun
 from annotate.labeling.models import Annotation, Project, ProjectMember, Task
 from annotate.stats.models import RunRollup
 from inference.models import Generation, ModelConfig, Price, ProviderBatch, Run, WorkerHeartbeat
@@ -25,6 +27,9 @@ __all__ = [
     "Generation",
     "ImportJob",
     "Item",
+    "Judge",
+    "JudgeLabel",
+    "JudgeRun",
     "ModelConfig",
     "Price",
     "Project",

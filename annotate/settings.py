@@ -162,6 +162,15 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "annotate-home"
 LOGOUT_REDIRECT_URL = "login"
+# A new account's one-time set-password link (annotate.accounts.people) expires after this.
+PASSWORD_RESET_TIMEOUT = envint("SET_PASSWORD_LINK_S", str(3 * 24 * 3600))
+# E-mail (the set-password link): sent only when EMAIL_HOST is set; else the owner passes it on.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = envint("EMAIL_PORT", "587")
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = envsecret("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "true")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "annotate@localhost")
 
 FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6's default, now
 

@@ -27,8 +27,7 @@ from annotate.accounts.models import ApiToken
 from annotate.labeling.models import Annotation, AnnotationState, ProjectMember
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.support.processes import Service  # noqa: E402
-from tests.support.web_server import free_port  # noqa: E402
+from tests.support.web_server import WebServer  # noqa: E402
 
 ANSWERS = {"quality": 3, "correct": "pass"}
 
@@ -43,33 +42,14 @@ def make_annotators(project_id: int, prefix: str, count: int) -> list[str]:
     return [ApiToken.issue(user, "bench")[1] for user in users]
 
 
-def start_gunicorn(app_dir: Path, workers: int, log: Path) -> tuple[Service, int]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "gunicorn", "annotate.wsgi", "-b", f"127.0.0.1:{port}"]
-    cmd += ["-w", str(workers), "--chdir", str(app_dir), "--backlog", "2048"]
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "annotate.settings",
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-" + "x" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    server = Service(cmd, log, env)
-    server.start()
-    server.wait_until(lambda: _answers(port), 60, "gunicorn")
-    return server, port
-
-
-def _answers(port: int) -> bool:
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        connection.request("GET", "/healthz")
-        connection.getresponse().read()
-        return True
-    except OSError:
-        return False
+def start_gunicorn(app_dir: Path, workers: int, log: Path) -> tuple[WebServer, int]:
+    """The production server (tests/support/web_server.py), sync workers, on plain http."""
+    env = {**os.environ, "SECURE_SSL_REDIRECT": "false", "LOG_LEVEL": "WARNING"}
+    server = WebServer.production(
+        env, log, workers=workers, threads=1, app_dir=app_dir, access_log=False
+    )
+    server.start(60)
+    return server, server.port
 
 
 class Annotator:

@@ -101,7 +101,7 @@ LABEL_QUESTIONS = [
 ]
 # fmt: off
 TASK_COLUMNS = ("id", "project_id", "generation_id", "generation_b_id", "claimed", "is_full",
-                "submitted")
+                "submitted", "number")
 ANNOTATION_COLUMNS = ("id", "task_id", "annotator_id", "state", "answers", "started_at",
                       "submitted_at", "time_spent_s")
 # fmt: on
@@ -169,7 +169,8 @@ def insert_annotations(
     copy_rows(
         "annotate_task",
         TASK_COLUMNS,
-        ((t + 1, project, g, g_b, 1, True, 1) for t, (project, g, g_b) in enumerate(tasks)),
+        # Task numbers are random in the app (blind queues); any distinct ones do here.
+        ((t + 1, project, g, g_b, 1, True, 1, t + 1) for t, (project, g, g_b) in enumerate(tasks)),
     )
     now = datetime.now(UTC)
     who = rng.integers(0, len(annotators), len(tasks)).tolist()

@@ -11,7 +11,9 @@ How:
    GETs (the whole request: middleware, session, JSON) of
    `/api/runs/<id>/generations?limit=50`: the first page (list_p50_ms), a page 100 rows
    from the end by `offset=` (deep_page_offset_ms) and by `after=` (deep_page_keyset_ms),
-   the same three with `status=done`, and the page `/runs/<id>/generations/` first and deep.
+   the same three with `status=done`, and the page `/runs/<id>/generations/` first and deep;
+   then as a script calls the API, with a personal token (`Authorization: Bearer`), the deep
+   keyset page (token_deep_keyset_ms) and one output by id (token_item_ms).
    Then the database and the ORM alone, without the request: the deep page as the list
    was before keyset pages (a count, then an offset in item order through a join:
    query_deep_offset_ms, the baseline) and by keyset (query_deep_keyset_ms).
@@ -93,7 +95,7 @@ def before_deep_page(run, offset: int, limit: int) -> None:
     list(gens.select_related("item")[offset : offset + limit])
 
 
-def measure(run, client, limit: int, repeat: int) -> dict[str, float]:
+def measure(run, client, token, limit: int, repeat: int) -> dict[str, float]:
     from inference.outputs import output_page  # after django.setup()
 
     api = f"/api/runs/{run.pk}/generations?limit={limit}"
@@ -101,8 +103,8 @@ def measure(run, client, limit: int, repeat: int) -> dict[str, float]:
     done = list(run.generations.filter(status="done").order_by("pk").values_list("pk", flat=True))
     deep, deep_done = len(ids) - 100, len(done) - 100
 
-    def get(url: str):
-        response = client.get(url)
+    def get(url: str, by=client):
+        response = by.get(url)
         assert response.status_code == 200, (url, response.status_code)
 
     return {
@@ -120,6 +122,10 @@ def measure(run, client, limit: int, repeat: int) -> dict[str, float]:
         "page_deep_ms": median_ms(
             lambda: get(f"/runs/{run.pk}/generations/?after={ids[deep - 1]}"), repeat
         ),
+        "token_deep_keyset_ms": median_ms(
+            lambda: get(f"{api}&after={ids[deep - 1]}", by=token), repeat
+        ),
+        "token_item_ms": median_ms(lambda: get(f"/api/generations/{ids[deep]}", by=token), repeat),
         # The database and the ORM alone, without the request around them.
         "query_deep_offset_ms": median_ms(lambda: before_deep_page(run, deep, limit), repeat),
         "query_deep_keyset_ms": median_ms(
@@ -167,9 +173,13 @@ def main() -> None:
         start = time.perf_counter()
         user, run = build(args.generations)
         build_s = round(time.perf_counter() - start, 2)
+        from annotate.accounts.models import ApiToken  # after django.setup()
+
         client = Client()
         client.force_login(user)
-        figures = measure(run, client, args.limit, args.repeat)
+        _, secret = ApiToken.issue(user, "bench")
+        token = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        figures = measure(run, client, token, args.limit, args.repeat)
         report = {"generations": args.generations, "limit": args.limit, "build_s": build_s}
         report |= figures
         keyset = ("query_deep_keyset_ms",)

@@ -31,6 +31,7 @@ from inference.models import (
     Run,
     RunStatus,
 )
+from inference.structured import SchemaInvalid, check_response_schema
 
 BULK = 2000
 # What a person sets on a configuration; the owner and the creation date are the action's.
@@ -40,11 +41,24 @@ CONFIG_FIELDS = frozenset(
 
 
 @transaction.atomic
-def create_run(user, dataset_id: int, config_id: int, samples_per_prompt: int = 1) -> Run:
+def create_run(
+    user,
+    dataset_id: int,
+    config_id: int,
+    samples_per_prompt: int = 1,
+    response_schema: dict | None = None,
+) -> Run:
     """A run of a dataset through a configuration, both of which the caller sees (managers):
-    one pending generation per item and sample, then its first doorbell after commit."""
+    one pending generation per item and sample, then its first doorbell after commit.
+    `response_schema`: a JSON schema of an object that every answer must match (structured
+    output, inference/structured.py); kept in the run's params."""
     if samples_per_prompt < 1:
         raise Invalid("Samples per prompt must be at least 1.")
+    if response_schema is not None:
+        try:
+            check_response_schema(response_schema)
+        except SchemaInvalid as exc:
+            raise Invalid(str(exc)) from None
     # By label: datasets belong to the app above, which generation does not import.
     dataset = get_object_or_404(apps.get_model("annotate", "Dataset"), pk=dataset_id)
     check_rights(user, dataset.owner_id, write=False)
@@ -55,7 +69,10 @@ def create_run(user, dataset_id: int, config_id: int, samples_per_prompt: int = 
         dataset=dataset,
         model_config=config,
         samples_per_prompt=samples_per_prompt,
-        params=config.params(),
+        params={
+            **config.params(),
+            **({"response_schema": response_schema} if response_schema is not None else {}),
+        },
         created_by=user,
         resumed_at=now,
         last_activity_at=now,

@@ -1,5 +1,6 @@
 """A run's start and end as its workers move them. A run that ends with its work done says so
-(inference.signals.run_finished); generation knows nothing of who listens."""
+(inference.signals.run_finished); generation knows nothing of who listens. A run made
+elsewhere, its outputs imported, is finished when it is made (create_finished_run)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from inference.models import Generation, GenerationStatus, Run, RunStatus
+from inference.models import Generation, GenerationStatus, ModelConfig, Run, RunStatus
 from inference.signals import run_finished
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,28 @@ def start_run(run: Run) -> bool:
             started_at=Coalesce("started_at", now),
             last_activity_at=now,
         )
+    )
+
+
+def create_finished_run(
+    dataset, owner, config_name: str, config_fields: dict, params: dict, at
+) -> Run:
+    """A completed run of `dataset` whose outputs were made elsewhere (an outputs file, an
+    export), never sent to a worker: its configuration is the existing one named
+    `config_name`, else a new one of `config_fields` owned by `owner`. The import that calls
+    it has checked who may; the caller writes its outputs and total."""
+    config = ModelConfig.objects.filter(name=config_name).first()
+    if config is None:
+        config = ModelConfig.objects.create(name=config_name, owner=owner, **config_fields)
+    return Run.objects.create(
+        dataset=dataset,
+        model_config=config,
+        params=params,
+        status=RunStatus.COMPLETED,
+        created_by=owner,
+        started_at=at,
+        finished_at=at,
+        last_activity_at=at,
     )
 
 

@@ -301,6 +301,8 @@ def _seconds(start, end) -> float | None:
 class Generation(models.Model):
     """One output: (run, item, sample). Measurements are defined in inference/measurement.py."""
 
+    # Its own index serves the keyset pages of a run's outputs (inference/outputs.py): on
+    # SQLite its entries are in id order within a run.
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="generations")
     item = models.ForeignKey("annotate.Item", on_delete=models.CASCADE, related_name="generations")
     sample_index = models.PositiveIntegerField(default=0)
@@ -329,6 +331,7 @@ class Generation(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="generations",
+        db_index=False,  # generation_provider_batch: only the rows that have one
     )
     backend_version = models.CharField(max_length=100, blank=True)
     machine = models.CharField(max_length=200, blank=True)
@@ -350,7 +353,20 @@ class Generation(models.Model):
             # Claiming pending work and counting progress: filter(run=..., status=...).
             models.Index(fields=("run", "status"), name="generation_run_status"),
             # Giving back expired leases: filter(status=RUNNING, lease_expires_at__lt=now).
-            models.Index(fields=("status", "lease_expires_at"), name="generation_lease"),
+            # Only generations under a lease have an expiry: the others (all the done ones)
+            # are left out.
+            models.Index(
+                fields=("status", "lease_expires_at"),
+                condition=Q(lease_expires_at__isnull=False),
+                name="generation_lease",
+            ),
+            # Deleting a provider batch sets its generations' batch to null; most generations
+            # (streamed, imported) have none, and are left out of the index.
+            models.Index(
+                fields=("provider_batch",),
+                condition=Q(provider_batch__isnull=False),
+                name="generation_provider_batch",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -16,7 +16,7 @@ from inference.models import Generation, GenerationStatus, Run
 
 @dataclass(frozen=True)
 class OutputPage:
-    generations: list[Generation]
+    generations: list[Generation] | list[dict]
     # The cursor of the next page (the last id shown), None on the last page.
     next_after: int | None
 
@@ -33,20 +33,25 @@ def output_page(
     status: str | None = None,
     after: int | None = None,
     limit: int = 50,
-    with_items: bool = True,
+    fields: tuple[str, ...] = (),
 ) -> OutputPage:
-    """Up to `limit` generations of `run` with an id above `after` (the first page if None),
-    with their items if `with_items` (a page shows the item's index; the API needs only ids).
+    """Up to `limit` generations of `run` with an id above `after` (the first page if None):
+    with their items (a page shows the item's index), or, if `fields` are named, as dicts of
+    those fields ("id" among them), without making model instances (the API's JSON).
 
     One more row than asked tells whether a next page exists, without a count.
     """
     gens = outputs_of(run, status)
     if after is not None:
         gens = gens.filter(pk__gt=after)
-    rows = list((gens.select_related("item") if with_items else gens)[: limit + 1])
+    rows = list((gens.values(*fields) if fields else gens.select_related("item"))[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    return OutputPage(rows, rows[-1].pk if more else None)
+    return OutputPage(rows, _pk(rows[-1]) if more else None)
+
+
+def _pk(row) -> int:
+    return row["id"] if isinstance(row, dict) else row.pk
 
 
 def output_count(run: Run, status: str | None = None) -> int:

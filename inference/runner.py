@@ -25,6 +25,7 @@ from inference.measurement import decode_tps, machine
 from inference.models import ACTIVE_RUN_STATUSES, GenerationStatus, Run, RunStatus
 from inference.pricing import find_price, generation_cost
 from inference.provider_batches import process_batches
+from inference.structured import response_schema
 from inference.workers import report_loaded
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
     except BackendError as exc:
         run.mark_failed(str(exc))
         return None
+    record_schema_via(run, backend, params)
     # Loading a model can take longer than the stall time: say the run is alive.
     Run.objects.filter(pk=run.pk).update(last_activity_at=timezone.now())
     price = None if backend.is_local else find_price(run.params["backend"], run.params["model"])
@@ -163,6 +165,7 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
         )
         writer.flush()
     finally:
+        record_schema_via(run, backend, params)
         cancelled = Run.objects.filter(pk=run.pk, status=RunStatus.CANCELLED).exists()
         lease.give_back(GenerationStatus.CANCELLED if cancelled else PENDING)
     if not finish_run_if_done(run):
@@ -170,6 +173,17 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
     # Work is left but none was free: other workers hold it, alive or dead. Look again when
     # a dead worker's lease could have run out, instead of spinning.
     return 0.0 if claimed else max(settings.GENERATION_LEASE_S / 2, 1.0)
+
+
+def record_schema_via(run: Run, backend, params: dict) -> None:
+    """Say in the run's params how its response schema was honoured (inference/structured.py):
+    a server that refused structured output mid-run is recorded, never hidden."""
+    if not response_schema(run.params):
+        return
+    via = backend.schema_via(params)
+    if run.params.get("response_schema_via") != via:
+        run.params = {**run.params, "response_schema_via": via}
+        Run.objects.filter(pk=run.pk).update(params=run.params)
 
 
 class _stop_check:

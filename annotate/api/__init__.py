@@ -7,8 +7,10 @@ from ninja import NinjaAPI
 from ninja.security import django_auth
 
 from annotate.api import datasets, errors, exports, health, model_configs, prices, runs, stats
+from annotate.api.accounts import router as accounts_router
 from annotate.api.auth import BasicAuth, TokenAuth
 from annotate.api.imports import router as imports_router
+from annotate.api.judge_agreement import router as judge_agreement_router
 from annotate.api.projects import router as projects_router
 from annotate.api.renderers import ORJSONRenderer
 from annotate.api.tokens import router as tokens_router
@@ -37,3 +39,5 @@ for module in FIRST_ROUTERS:
 api.add_router("/", imports_router)
 api.add_router("/", projects_router)
 api.add_router("/", tokens_router)
+api.add_router("/", accounts_router)
+api.add_router("/", judge_agreement_router)

@@ -83,7 +83,7 @@ def _dataset_out(dataset: Dataset) -> dict:
 @router.get("/datasets", response=list[DatasetOut])
 def list_datasets(request):
     require_manager(request.user)
-    return [_dataset_out(d) for d in Dataset.objects.all()]
+    return [_dataset_out(d) for d in Dataset.objects.filter(purpose="")]
 
 
 @router.post(

@@ -35,6 +35,7 @@ class ProjectIn(In):
     runs: list[Id] = []
     pairs_per_item: int | None = Field(None, ge=1, le=45)
     side_ratings: bool = False
+    human_sample_per_run: int | None = Field(None, ge=1)
 
 
 class ProjectOut(Schema):
@@ -47,6 +48,7 @@ class ProjectOut(Schema):
     blind: bool
     overlap: int
     hold_s: int
+    human_sample_per_run: int | None = None
     role: str | None = None
 
 

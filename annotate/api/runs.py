@@ -8,7 +8,7 @@ from datetime import datetime
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.pagination import paginate
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from annotate.api.types import Id, In
 from inference import actions
@@ -57,7 +57,11 @@ class RunOut(Schema):
         return vars(run.progress())
 
 
-class GenerationOut(Schema):
+class GenerationOut(BaseModel):
+    # A plain pydantic model, not ninja's Schema: a page of rows is validated by pydantic's
+    # core alone, not attribute by attribute through ninja's getter (most of a list's time).
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     run_id: Id
     item_id: Id
@@ -117,6 +121,10 @@ def retry_failed(request, run_id: Id):
     return get_run_for_user(request.user, run_id)
 
 
+# A page's rows are read as dicts of these columns: no model instance per row.
+OUT_FIELDS = tuple(GenerationOut.model_fields)
+
+
 class GenerationPageOut(Schema):
     items: list[GenerationOut]
     count: int | None
@@ -140,15 +148,15 @@ def list_generations(
     null on later pages. `?offset=` (the older way, counted and slower deep down) still
     works, not together with `after`.
     """
-    run = get_run_for_user(request.user, run_id)
+    run = get_run_for_user(request.user, run_id, related=False)
     if offset is not None and after is not None:
         raise HttpError(422, "Pass either after or offset, not both.")
     if offset is not None:
-        rows = list(outputs_of(run, status)[offset : offset + limit + 1])
+        rows = list(outputs_of(run, status).values(*OUT_FIELDS)[offset : offset + limit + 1])
         more = len(rows) > limit
-        next_after = rows[limit - 1].pk if more else None
+        next_after = rows[limit - 1]["id"] if more else None
         return {"items": rows[:limit], "count": output_count(run, status), "next": next_after}
-    page = output_page(run, status=status, after=after, limit=limit, with_items=False)
+    page = output_page(run, status=status, after=after, limit=limit, fields=OUT_FIELDS)
     first = after is None or not status
     count = output_count(run, status) if first else None
     return {"items": page.generations, "count": count, "next": page.next_after}

@@ -55,6 +55,12 @@ def load_votes(project: Project) -> Votes:
         .annotate(n=Count("pk"))
         .order_by()
     )
+    return count_votes(rows)
+
+
+def count_votes(rows) -> Votes:
+    """Votes from {"left": config id, "right": config id, "verdict", "n"} rows: people's
+    (load_votes) or a judge's (annotate/judges/agreement.py), counted alike."""
     rows = [r for r in rows if left_score(r["verdict"]) is not None]
     models = sorted({r["left"] for r in rows} | {r["right"] for r in rows})
     index = {m: i for i, m in enumerate(models)}
@@ -329,3 +335,15 @@ def breakdown(project: Project, key: str) -> dict[str, list[tuple[str, float, in
         )
         for value, g in sorted(tally.items())
     }
+
+
+def latest_board(projects) -> tuple[Project, Leaderboard] | None:
+    """Of these comparison projects, the one whose stored leaderboard was fitted last, with
+    that board as stored (no recount: a page that lists it stays one query)."""
+    # By id: `projects` may be DISTINCT, which PostgreSQL cannot order by a JSON key.
+    project = (
+        Project.objects.filter(pk__in=projects.values("pk"), kind="compare", board__isnull=False)
+        .order_by(KT("board__computed_at").desc(nulls_last=True), "-pk")
+        .first()
+    )
+    return (project, from_dict(project.board)) if project else None

@@ -10,12 +10,22 @@ from django.db import models
 from django.utils import timezone
 
 
+class DatasetPurpose(models.TextChoices):
+    PROMPTS = "", "Prompts"
+    # Rendered judge prompts (annotate/judges): made and read by a judge run, kept out of the
+    # dataset lists.
+    JUDGE = "judge", "Judge prompts"
+
+
 class Dataset(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     source_filename = models.CharField(max_length=255, blank=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     created_at = models.DateTimeField(default=timezone.now)
+    purpose = models.CharField(
+        max_length=10, choices=DatasetPurpose, default=DatasetPurpose.PROMPTS, blank=True
+    )
 
     class Meta:
         ordering = ("-created_at",)

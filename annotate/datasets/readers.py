@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import IO
 
 import ijson
+import orjson
 
 from annotate.datasets import limits
 from annotate.datasets.records import MAX_DEPTH, ImportFailed
@@ -26,12 +27,19 @@ PYTHON_BYTES = 4 * 2**20
 SKIP_BYTES = 2**20  # read at a time from the rest of a JSONL line too long to keep
 ARRAY_CHUNK = 2**16  # read at a time from a JSON array (ijson's default)
 JSON_SPACE = b" \t\r\n"
+BOM = b"\xef\xbb\xbf"
+# An integer of 19 digits or more, once every digit reads 0 (faster than a regular expression).
+ALL_ZERO = bytes.maketrans(b"123456789", b"000000000")
+LONG_INTEGER = b"0" * 19
 
 
 def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
     """(line number, record, error) for each non-blank line; a line is read only up to
     limits.line_limit(), the rest of a longer one skipped."""
     budget, cap = limits.Budget(), limits.line_limit()
+    # A field counts at most 8 bytes for each byte of its line (a 1-byte scalar counts 8;
+    # a text never counts more than its JSON): a short line cannot hold an oversized one.
+    short = limits.field_limit() // 8
     number = 0
     while raw := stream.readline(cap + 1):
         number += 1
@@ -42,10 +50,22 @@ def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict | None, str]]:
                 budget.spend(len(raw), number)
             yield number, None, limits.line_too_long()
             continue
-        yield from _jsonl_record(number, raw)
+        yield from _jsonl_record(number, raw, short)
 
 
-def _jsonl_record(number: int, raw: bytes) -> Iterator[tuple[int, dict | None, str]]:
+def _jsonl_record(number: int, raw: bytes, short: int) -> Iterator[tuple[int, dict | None, str]]:
+    # orjson reads the common line 3x faster than json. It is used only where both read the
+    # same: a line it refuses (NaN, a lone surrogate, bad UTF-8 or JSON) or one with an
+    # integer of 19 digits or more (orjson makes it a float) goes to json below, which
+    # accepts or explains it as before.
+    if LONG_INTEGER not in raw.translate(ALL_ZERO):
+        try:
+            record = orjson.loads(raw[3:] if number == 1 and raw.startswith(BOM) else raw)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            yield number, *_sized(record, len(raw) <= short)
+            return
     try:
         line = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
     except UnicodeDecodeError as exc:
@@ -60,11 +80,12 @@ def _jsonl_record(number: int, raw: bytes) -> Iterator[tuple[int, dict | None, s
     except (ValueError, RecursionError) as exc:
         yield number, None, f"not valid JSON ({_json_limit(exc)})"
     else:
-        # A field counts at most 8 bytes for each byte of its line (a 1-byte scalar counts 8;
-        # a text never counts more than its JSON): a short line cannot hold an oversized one.
-        short = 8 * len(raw) <= limits.field_limit()
-        why = "" if short else limits.oversized_field(record)
-        yield number, None if why else record, why
+        yield number, *_sized(record, len(raw) <= short)
+
+
+def _sized(record, short: bool) -> tuple[dict | None, str]:
+    why = "" if short else limits.oversized_field(record)
+    return None if why else record, why
 
 
 def _json_limit(exc: Exception) -> str:

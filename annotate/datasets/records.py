@@ -43,6 +43,7 @@ KNOWN_KEYS = {
 }
 MAX_ERRORS_SHOWN = 20
 MAX_DEPTH = 100  # levels of JSON nesting in a record; real ones use a handful
+EXTERNAL_ID_MAX = Item._meta.get_field("external_id").max_length
 
 
 class ImportFailed(Exception):
@@ -182,12 +183,31 @@ def unstorable(value, depth: int = 0) -> str:
         return "" if math.isfinite(value) else f"holds {value}, which is not a JSON number"
     if isinstance(value, dict | list):
         parts = (x for kv in value.items() for x in kv) if isinstance(value, dict) else value
-        return next((why for v in parts if (why := unstorable(v, depth + 1))), "")
+        shallow = depth < MAX_DEPTH  # what it holds is not too deep
+        for v in parts:
+            # most values are plain text or numbers: checked here, without a call
+            if shallow and (
+                (type(v) is str and "\x00" not in v and (v.isascii() or _encodes(v)))
+                or type(v) is int
+                or v is None
+            ):
+                continue
+            if why := unstorable(v, depth + 1):
+                return why
+        return ""
     if value is None or isinstance(value, bool | int):
         return ""
     if isinstance(value, bytes):
         return "holds binary data that is not UTF-8 text"
     return f"holds a value of type {type(value).__name__}, which has no JSON form"
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_record(record) -> ParsedItem:
@@ -197,7 +217,11 @@ def parse_record(record) -> ParsedItem:
     if why := unstorable(record):
         raise LineError(why)
     messages = _messages(record)
-    reference = next((_text(record, k) for k in REFERENCE_KEYS if record.get(k)), "")
+    reference = ""
+    for key in REFERENCE_KEYS:
+        if record.get(key):
+            reference = _text(record, key)
+            break
     reference = reference or _chosen(record.get("chosen"))
     if messages[-1]["role"] == "assistant":
         reference = reference or messages[-1]["content"]
@@ -218,6 +242,6 @@ def parse_record(record) -> ParsedItem:
         raise LineError("`metadata` must be an object")
     extra = {k: v for k, v in record.items() if k not in KNOWN_KEYS}
     external_id = "" if record.get("id") is None else str(record["id"])
-    if len(external_id) > (limit := Item._meta.get_field("external_id").max_length):
-        raise LineError(f"`id` is longer than {limit} characters")
+    if len(external_id) > EXTERNAL_ID_MAX:
+        raise LineError(f"`id` is longer than {EXTERNAL_ID_MAX} characters")
     return ParsedItem(messages, reference, external_id, {**metadata, **extra})

@@ -40,7 +40,8 @@ from inference.backends import get_backend_class
 from inference.backends.base import concurrency_of
 from inference.backends.egress import Egress
 from inference.errors import Invalid
-from inference.models import Generation, GenerationStatus, ModelConfig, Run, RunStatus
+from inference.lifecycle import create_finished_run
+from inference.models import Generation, GenerationStatus, Run
 
 BATCH = 1000
 
@@ -201,20 +202,9 @@ class Restorer:
     def _run(self, row: CheckedRow) -> Run:
         run = self.runs.get(row.run_id)
         if run is None:
-            config = ModelConfig.objects.filter(name=row.config_name).first()
-            if config is None:
-                config = ModelConfig.objects.create(
-                    name=row.config_name, owner=self.owner, **_config_fields(row.params)
-                )
-            run = self.runs[row.run_id] = Run.objects.create(
-                dataset=self.dataset,
-                model_config=config,
-                params=row.params,
-                status=RunStatus.COMPLETED,
-                created_by=self.owner,
-                started_at=self.now,
-                finished_at=self.now,
-                last_activity_at=self.now,
+            fields = _config_fields(row.params)
+            run = self.runs[row.run_id] = create_finished_run(
+                self.dataset, self.owner, row.config_name, fields, row.params, self.now
             )
             self.done.runs += 1
         return run

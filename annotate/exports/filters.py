@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.db.models import Q
-
 from annotate.labeling.models import Annotation, AnnotationState, Task
 from inference.models import Generation, GenerationStatus
 
@@ -38,11 +36,8 @@ def generations(filters: dict):
     """The outputs an export goes through, before the label-based filters."""
     gens = Generation.objects.filter(status=GenerationStatus.DONE)
     if filters.get("project"):
-        # Semi-joins, not joins: no duplicate rows, so no DISTINCT over 100k rows.
         tasks = Task.objects.filter(project_id=filters["project"])
-        gens = gens.filter(
-            Q(pk__in=tasks.values("generation_id")) | Q(pk__in=tasks.values("generation_b_id"))
-        )
+        gens = gens.filter(pk__in=_either_side(tasks, "generation_id", "generation_b_id"))
     for key, lookup in (
         ("dataset", "run__dataset_id"),
         ("model", "run__model_config_id"),
@@ -61,14 +56,20 @@ def generations(filters: dict):
 
 def _labeled(gens, filters: dict):
     """Only the outputs with a submitted label or vote (either side) in the projects the
-    export may carry. Semi-joins again: each output once, however many labels it has."""
+    export may carry."""
     notes = Annotation.objects.filter(state=AnnotationState.SUBMITTED)
     if (projects := label_projects(filters)) is not None:
         notes = notes.filter(task__project_id__in=projects)
-    return gens.filter(
-        Q(pk__in=notes.values("task__generation_id"))
-        | Q(pk__in=notes.filter(task__generation_b__isnull=False).values("task__generation_b_id"))
-    )
+    return gens.filter(pk__in=_either_side(notes, "task__generation_id", "task__generation_b_id"))
+
+
+def _either_side(rows, left: str, right: str):
+    """The outputs on either side of these rows (tasks, or labels through their task): one
+    semi-join over a UNION ALL, so each output once however many rows name it, and driven
+    by the rows (an OR of two IN subqueries makes the database test every output)."""
+    rows = rows.order_by()  # no model ordering inside the UNION
+    sides = rows.filter(**{f"{right}__isnull": False}).values(right)
+    return rows.values(left).union(sides, all=True)
 
 
 def clean_filters(data: dict) -> dict:

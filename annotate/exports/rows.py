@@ -149,16 +149,18 @@ def _write_parquet(path: Path, records: Iterator[dict]) -> int:
     return n
 
 
-def write_export(fmt: str, filters: dict, path: Path, progress=None, sql: bool | None = None):
+def write_export(
+    fmt: str, filters: dict, path: Path, progress=None, sql: bool | None = None, ids=None
+):
     """Write an export's file in format fmt; returns how many rows it has. sql: PostgreSQL's
-    path (the default there) or the ORM's."""
+    path (the default there) or the ORM's; ids: its export_sql.output_ids(filters), if known."""
     sql = use_sql() if sql is None else sql
     if fmt.startswith("comparisons"):
         return write_votes(fmt, filters, path)
     if fmt == "preference":
         return _write_jsonl(path, preference_pairs(filters, sql=sql))
-    if sql and fmt in ("jsonl", "csv", "parquet"):
-        return export_sql.write(fmt, filters, path, progress)
+    if sql and fmt in export_sql.FORMATS:
+        return export_sql.write(fmt, filters, path, progress, ids)
     source = rows(filters, progress, sql=sql)
     if fmt in ("sft", "openai"):
         return _write_jsonl(path, (chat_row(r) for r in source))
@@ -201,7 +203,10 @@ def run_export(export: Export) -> Export:
     folder = Path(settings.VAR_DIR) / "exports"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / export.filename
-    export.total = generations(export.filters).count()
+    ids = None
+    if use_sql() and export.format in export_sql.FORMATS:  # read once: counted and written
+        ids = export_sql.output_ids(export.filters)
+    export.total = generations(export.filters).count() if ids is None else len(ids)
     export.status, export.done = ExportStatus.RUNNING, 0
     export.save(update_fields=("total", "status", "done"))
 
@@ -212,7 +217,7 @@ def run_export(export: Export) -> Export:
             write(done=export.done)
 
         try:
-            written = write_export(export.format, export.filters, path, progress)
+            written = write_export(export.format, export.filters, path, progress, ids=ids)
         except Exception as exc:
             write(status=ExportStatus.FAILED, error=str(exc))
             raise

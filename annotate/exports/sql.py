@@ -52,6 +52,8 @@ from inference.models import Run
 SQL_CHUNK = 10_000
 # Rows psycopg takes from the stream at a time.
 STREAM_BATCH = 500
+# The formats this module writes (the others are made from rows()).
+FORMATS = ("jsonl", "csv", "parquet")
 
 
 def _iso(column: str) -> str:
@@ -239,16 +241,24 @@ class _Definitions:
 Output = namedtuple("Output", "values labels finals votes project_ids")
 
 
-def _outputs(filters: dict, defs: _Definitions, progress=None) -> Iterator[Output]:
+def output_ids(filters: dict) -> array:
+    """The ids of the outputs generations(filters) selects, in order, in one pass: selecting
+    each chunk anew would go through the filters' subqueries (a project's tasks) once a chunk,
+    and their number is the export's total. 8 bytes an output."""
+    return array("q", generations(filters).values_list("pk", flat=True).iterator(CHUNK))
+
+
+def _outputs(
+    filters: dict, defs: _Definitions, progress=None, ids: array | None = None
+) -> Iterator[Output]:
     """Every output generations(filters) selects, in id order, SQL_CHUNK at a time, each
     chunk's progress(n) told after its statement. Rows stream in batches as the database
     makes them (psycopg's stream()), so that it works on the next ones while Python writes
     these; meanwhile the connection takes no other query, so an output of a run or project
     made since the definitions were read waits, with those after it, for the end of its
-    statement (then the definitions can be read)."""
-    # The ids first, in one pass: selecting each chunk anew would go through the filters'
-    # subqueries (a project's tasks) once a chunk. 8 bytes an output.
-    ids = array("q", generations(filters).values_list("pk", flat=True).iterator(CHUNK))
+    statement (then the definitions can be read). ids: output_ids(filters), if the caller
+    has them already."""
+    ids = output_ids(filters) if ids is None else ids
     name = _name_sql(filters)
     for start in range(0, len(ids), SQL_CHUNK):
         chunk = ids[start : start + SQL_CHUNK]
@@ -275,9 +285,11 @@ def _output(r: Streamed) -> Output:
     return Output(r, labels, finals, votes, carried_projects(labels, finals, votes))
 
 
-def _kept(filters: dict, defs: _Definitions, progress=None) -> Iterator[tuple[Output, float]]:
+def _kept(
+    filters: dict, defs: _Definitions, progress=None, ids: array | None = None
+) -> Iterator[tuple[Output, float]]:
     """(output, mean rating) of each output the label-based filters keep."""
-    for output in _outputs(filters, defs, progress):
+    for output in _outputs(filters, defs, progress, ids):
         labels, finals, project_ids = output.labels, output.finals, output.project_ids
         rating, keep = label_facts(labels, finals, project_ids, defs.projects, filters)
         if keep:
@@ -391,10 +403,11 @@ def rows(filters: dict, progress=None) -> Iterator[dict]:
         yield full_row(defs, output, rating)
 
 
-def write(fmt: str, filters: dict, path: Path, progress=None) -> int:
-    """Write the full JSONL, the CSV or the Parquet file; returns the rows written."""
+def write(fmt: str, filters: dict, path: Path, progress=None, ids: array | None = None) -> int:
+    """Write the full JSONL, the CSV or the Parquet file; returns the rows written. ids:
+    output_ids(filters), if the caller has them already."""
     defs, n = _Definitions(), 0
-    kept = _kept(filters, defs, progress)
+    kept = _kept(filters, defs, progress, ids)
     if fmt == "jsonl":
         lines = (
             orjson.dumps(full_row(defs, output, rating, raw=True), option=orjson.OPT_APPEND_NEWLINE)

@@ -62,6 +62,7 @@ PROJECT_FIELDS = frozenset(
         "hold_s",
         "pairs_per_item",
         "side_ratings",
+        "human_sample_per_run",
         "questions",
     }
 )
@@ -116,6 +117,8 @@ def _apply(project: Project, fields: Mapping) -> None:
     """Set the fields, then the questions the project's kind asks (raises SchemaError)."""
     if unknown := set(fields) - PROJECT_FIELDS:
         raise Invalid(f"Unknown project fields: {', '.join(sorted(unknown))}.")
+    if (size := fields.get("human_sample_per_run")) is not None and size < 1:
+        raise Invalid("The human sample takes at least 1 item per run (none: every item).")
     for key, value in fields.items():
         if key != "questions":
             setattr(project, key, value)
@@ -148,7 +151,8 @@ def add_member(user, project_id: int, who: str, role: str) -> ProjectMember:
     try:
         person = find_person(who)
     except NoSuchAccount:
-        raise NoSuchPerson(f"No account has the user name or e-mail {who.strip()!r}.") from None
+        what = "account with the e-mail" if "@" in who else "user named"
+        raise NoSuchPerson(f"No {what} {who.strip()!r}.") from None
     if not person.is_active:
         raise Invalid(f"{person.username}'s account is deactivated: a manager reactivates it.")
     member, _ = ProjectMember.objects.update_or_create(

@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotate.labeling.kinds import rules_for
@@ -85,6 +86,8 @@ def _claim(project: Project, user) -> Annotation | None:
             .exclude(annotations__annotator=user)
             .order_by("is_full", order)  # same order, but only task_open(_blind) can supply it
         )
+        if project.human_sample_per_run is not None:  # humans label the sample, a judge the rest
+            open_tasks = open_tasks.filter(in_sample=True)
         if connection.features.has_select_for_update_skip_locked:
             open_tasks = open_tasks.select_for_update(skip_locked=True, of=("self",))
         task = open_tasks.first()
@@ -177,3 +180,32 @@ def unskip(annotation: Annotation, hold_s: int) -> Annotation:
         row.held_until = timezone.now() + timedelta(seconds=hold_s)
         row.save(update_fields=("state", "held_until"))
     return row
+
+
+def waiting_counts(user, project_ids) -> dict[int, int]:
+    """How many items "next item" would still hand the user, per project, counted by its
+    rules without taking any (one query): their live hold, and every task they have no
+    annotation of (a skip counts) whose claims are under the project's overlap, a hold past
+    its time counted as given back, as release_expired_holds will; only sampled tasks where
+    the project asks for a human sample."""
+    now = timezone.now()
+    expired = Annotation.objects.filter(task=OuterRef("pk"), state=HELD, held_until__lt=now)
+    given_back = expired.order_by().values("task").annotate(n=Count("pk")).values("n")
+    mine = Annotation.objects.filter(task=OuterRef("pk"), annotator=user)
+    live = mine.exclude(state=HELD, held_until__lt=now)
+    my_hold = mine.filter(state=HELD, held_until__gte=now)
+    rows = (
+        Task.objects.filter(project_id__in=project_ids)
+        .alias(given_back=Coalesce(Subquery(given_back), Value(0)))
+        .filter(
+            (Q(is_full=False) | Exists(expired))
+            & ~Exists(live)
+            & Q(claimed__lt=F("project__overlap") + F("given_back"))
+            & (Q(in_sample=True) | Q(project__human_sample_per_run__isnull=True))
+            | Exists(my_hold)
+        )
+        .order_by()
+        .values("project_id")
+        .annotate(n=Count("pk"))
+    )
+    return {row["project_id"]: row["n"] for row in rows}

@@ -5,6 +5,7 @@ shown (the pages and the API check `project.blind`); a task is named by its rand
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models import Q
 
 from annotate.labeling.models import Project, Task
@@ -25,7 +26,28 @@ def candidate_runs(project: Project):
 
 def shared_system_prompt(project: Project) -> str:
     """The system prompt all the project's candidate runs were given, or "" when they
-    differ: a prompt that only some configurations send would name them."""
+    differ: a prompt that only some configurations send would name them. Stored on the
+    project (recomputed when its runs change), so a page reads no run."""
+    if project.shown_system_prompt is None:
+        prompt = _candidates_prompt(project)
+        # Only where still unset: a change of runs meanwhile has stored its own, newer value.
+        Project.objects.filter(pk=project.pk, shown_system_prompt__isnull=True).update(
+            shown_system_prompt=prompt
+        )
+        project.shown_system_prompt = prompt
+    return project.shown_system_prompt
+
+
+def refresh_shared_system_prompt(project_ids) -> None:
+    """Recompute the stored system prompt of these projects (their runs changed), each row
+    locked meanwhile so that two changes at once store the later one's view."""
+    with transaction.atomic():
+        for project in Project.objects.select_for_update().filter(pk__in=project_ids):
+            project.shown_system_prompt = _candidates_prompt(project)
+            project.save(update_fields=("shown_system_prompt",))
+
+
+def _candidates_prompt(project: Project) -> str:
     prompts = {
         (params or {}).get("system_prompt") or ""
         for params in candidate_runs(project).values_list("params", flat=True)

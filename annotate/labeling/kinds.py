@@ -17,6 +17,7 @@ from django.db import transaction
 from annotate.labeling.models import Project, ProjectKind
 from annotate.labeling.outputs import add_output_tasks
 from annotate.labeling.questions import normalize_questions
+from annotate.labeling.sample import draw_sample
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ def sync_tasks(project: Project) -> int:
         # One at a time per project (PostgreSQL; SQLite has one writer anyway): two would
         # plan the same pairs' sides, or draw the same task numbers, from the same counts.
         Project.objects.select_for_update().filter(pk=project.pk).first()
-        return rules_for(project.kind).build_tasks(project)
+        created = rules_for(project.kind).build_tasks(project)
+        draw_sample(project)  # new tasks join it; a project that asks for none has none
+        return created
 
 
 def questions_for(project: Project, given: list[dict]) -> list[dict]:

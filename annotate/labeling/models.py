@@ -47,6 +47,10 @@ class Project(models.Model):
         default=900, help_text="An item held this long without an answer goes back."
     )
     runs = models.ManyToManyField("annotate.Run", related_name="projects")
+    # Blind mode's system prompt (annotate/labeling/blind.py), recomputed when the runs
+    # change (receivers.py), so that a page need not read every run. None: not computed yet
+    # ("" is a value: the runs differ).
+    shown_system_prompt = models.TextField(null=True, blank=True, editable=False)  # noqa: DJ001
     # Comparison projects: model pairs per item (None: every pair), and per-side ratings.
     pairs_per_item = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Comparisons: pairs per item; empty for every pair."
@@ -57,6 +61,13 @@ class Project(models.Model):
     board_version = models.PositiveIntegerField(null=True, blank=True)
     side_ratings = models.BooleanField(
         default=False, help_text="Comparisons: also rate each side from 1 to 5."
+    )
+    # Humans label a random sample of this many items per run (per model pair in a
+    # comparison), a judge the rest (annotate/labeling/sample.py). None: humans label all.
+    human_sample_per_run = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Humans label a random sample of this many items per run; empty for all.",
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_projects"
@@ -144,6 +155,9 @@ class Task(models.Model):
     claimed = models.PositiveSmallIntegerField(default=0)
     is_full = models.BooleanField(default=False)
     submitted = models.PositiveSmallIntegerField(default=0)
+    # In the project's human sample (annotate/labeling/sample.py): while the project asks
+    # for one, the annotation queue hands out only these.
+    in_sample = models.BooleanField(default=False)
     # The reviewer's final answers, when set.
     final = models.JSONField(null=True, blank=True)
     reviewed_by = models.ForeignKey(

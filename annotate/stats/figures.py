@@ -1,9 +1,10 @@
-"""Speed, cost and quality per model configuration, computed in the database from measured
-generations. Rows are per (model configuration, machine): numbers from different machines are
-never mixed silently. A figure carries its sample size; below MIN_SAMPLES it says so.
+"""Speed, cost and quality per model configuration, from measured generations. Rows are per
+(model configuration, machine): numbers from different machines are never mixed silently. A
+figure carries its sample size; below MIN_SAMPLES it says so.
 
-Percentiles: PostgreSQL's percentile_cont in the query; elsewhere (SQLite on a laptop) the
-column is streamed and numpy takes the percentile.
+The generations' figures are their runs' rollups added up (annotate/stats/rollups.py): a
+finished run's are computed once, a running run's live at each call. Counts, tokens and costs
+are exact; percentiles (percentile_cont's, interpolated) within sketch.RELATIVE_ERROR (0.5%).
 """
 
 from __future__ import annotations
@@ -15,38 +16,21 @@ from decimal import Decimal
 
 import numpy as np
 from django.core.cache import cache
-from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Max, Q, Sum
+from django.db.models import Count, Max, Q
 from django.db.models.fields.json import KT
 
 from annotate.comparisons.verdicts import left_score
 from annotate.labeling.models import Annotation, AnnotationState, ProjectKind
 from annotate.labeling.ratings import labelled_outputs, rating_values
+from annotate.stats import sketch
+from annotate.stats.models import RunRollup
+from annotate.stats.rollups import END_TO_END, PERCENTILE_FIELDS, rollups_in_scope
 from inference.backends import get_backend_class
-from inference.figures import (
-    cost_per_query,
-    priced_count,
-    recorded_cost,
-    run_span,
-    run_tokens_per_s,
-    total_cost,
-)
-from inference.models import Generation, GenerationStatus, ModelConfig, Run
+from inference.figures import cost_per_query, run_tokens_per_s, total_cost
+from inference.models import ModelConfig, Run
 
 MIN_SAMPLES = 20
-PERCENTILE_FIELDS = ("ttft_s", "latency_s", "decode_tps")
 PERCENTILES = (5, 25, 50, 75, 95)  # the box plots need the quartiles and whiskers
-
-
-class Percentile(Aggregate):
-    """PostgreSQL's percentile_cont(p) WITHIN GROUP (ORDER BY expression)."""
-
-    function = "percentile_cont"
-    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression, percentile: float, **extra):
-        super().__init__(expression, percentile=percentile, **extra)
 
 
 @dataclass
@@ -82,6 +66,13 @@ class ModelStats:
     priced: int = 0  # done generations that recorded a cost; the rest had no price
     priced_prompt_tokens: int = 0
     priced_output_tokens: int = 0
+    end_to_end: dict[int, Figure] = field(default_factory=dict)  # percentiles (speed.py)
+    # projection.measured_tokens: done outputs with output tokens, their prompts' tokens
+    measured: int = 0
+    measured_prompt_n: int = 0
+    measured_prompt_tokens: int = 0
+    # (run id, whole-run tokens/s, done generations) of each run with a throughput
+    run_throughput: list[tuple[int, float, int]] = field(default_factory=list)
 
     @property
     def error_rate(self) -> float | None:
@@ -132,141 +123,62 @@ def _per_million(priced_cost: Decimal | None, priced_tokens: int) -> float | Non
     return float(priced_cost) * 1e6 / priced_tokens
 
 
-def _base(config_ids=None, run_ids=None):
-    gens = Generation.objects.all()
-    if config_ids:
-        gens = gens.filter(run__model_config_id__in=config_ids)
-    if run_ids:
-        gens = gens.filter(run_id__in=run_ids)
-    return gens
-
-
 def model_stats(config_ids=None, run_ids=None) -> list[ModelStats]:
-    """One row per (configuration, machine), with the generations done and failed."""
-    gens = _base(config_ids, run_ids)
-    done = Q(status=GenerationStatus.DONE)
-    priced_done = done & Q(cost_usd__isnull=False)
-    rows = (
-        gens.filter(status__in=(GenerationStatus.DONE, GenerationStatus.FAILED))
-        .values(config=F("run__model_config_id"), host=F("machine"))
-        .annotate(
-            n=Count("pk", filter=done),
-            failed=Count("pk", filter=Q(status=GenerationStatus.FAILED)),
-            prompt=Sum("prompt_tokens", filter=done),
-            output=Sum("output_tokens", filter=done),
-            cost=recorded_cost(),
-            priced=priced_count(),
-            priced_prompt=Sum("prompt_tokens", filter=priced_done),
-            priced_output=Sum("output_tokens", filter=priced_done),
-        )
-        .order_by("config", "host")
-    )
-    configs = ModelConfig.objects.in_bulk({r["config"] for r in rows})
+    """One row per (configuration, machine), with the generations done and failed: the
+    runs' rollups (annotate/stats/rollups.py) added up."""
+    groups: dict[tuple[int, str], list[RunRollup]] = defaultdict(list)
+    for config_id, rollup in rollups_in_scope(config_ids, run_ids):
+        groups[(config_id, rollup.machine)].append(rollup)
+    configs = ModelConfig.objects.in_bulk({config_id for config_id, _ in groups})
     stats = [
-        ModelStats(
-            r["config"],
-            configs[r["config"]].name,
-            configs[r["config"]].backend,
-            configs[r["config"]].model,
-            r["host"] or "unknown",
-            [],
-            [],
-            r["n"],
-            r["failed"],
-            r["prompt"] or 0,
-            r["output"] or 0,
-            r["cost"],
-            hourly_usd=configs[r["config"]].hourly_usd,
-            priced=r["priced"],
-            priced_prompt_tokens=r["priced_prompt"] or 0,
-            priced_output_tokens=r["priced_output"] or 0,
-        )
-        for r in rows
+        _merged(configs[config_id], machine, rollups)
+        for (config_id, machine), rollups in sorted(groups.items())
     ]
-    by_key = {(s.config_id, s.machine if s.machine != "unknown" else ""): s for s in stats}
-    _percentiles(gens.filter(done), by_key)
-    _environment(gens.filter(done), by_key)
-    _throughput(gens.filter(done), by_key)
     _quality(stats)
     return stats
 
 
-def _percentiles(gens, by_key) -> None:
-    if connection.vendor == "postgresql":
-        aggregates = {
-            f"{f}_{p}": Percentile(f, p / 100) for f in PERCENTILE_FIELDS for p in PERCENTILES
-        }
-        counts = {f"{f}_n": Count(f) for f in PERCENTILE_FIELDS}
-        rows = (
-            gens.values(config=F("run__model_config_id"), host=F("machine"))
-            .annotate(**aggregates, **counts)
-            .order_by()
-        )
-        for r in rows:
-            s = by_key.get((r["config"], r["host"]))
-            if s:
-                s.pct = {
-                    f: {p: Figure(r[f"{f}_{p}"], r[f"{f}_n"]) for p in PERCENTILES}
-                    for f in PERCENTILE_FIELDS
-                }
-        return
-    for (config, host), s in by_key.items():
-        mine = gens.filter(run__model_config_id=config, machine=host)
-        s.pct = {}
-        for f in PERCENTILE_FIELDS:
-            values = np.fromiter(
-                (
-                    v
-                    for v in mine.exclude(**{f"{f}__isnull": True})
-                    .values_list(f, flat=True)
-                    .iterator()
-                ),
-                dtype=float,
-            )
-            s.pct[f] = {
-                p: Figure(float(np.percentile(values, p)) if len(values) else None, len(values))
-                for p in PERCENTILES
-            }
-
-
-def _environment(gens, by_key) -> None:
-    rows = (
-        gens.values(
-            "backend_version", "concurrency", config=F("run__model_config_id"), host=F("machine")
-        )
-        .annotate(n=Count("pk"))
-        .order_by()
+def _merged(config: ModelConfig, machine: str, rollups: list[RunRollup]) -> ModelStats:
+    costs = [r.cost_usd for r in rollups if r.cost_usd is not None]
+    s = ModelStats(
+        config.pk,
+        config.name,
+        config.backend,
+        config.model,
+        machine or "unknown",
+        list(dict.fromkeys(v for r in rollups for v in r.versions)),
+        sorted({c for r in rollups for c in r.concurrency}),
+        sum(r.done for r in rollups),
+        sum(r.failed for r in rollups),
+        sum(r.prompt_tokens for r in rollups),
+        sum(r.output_tokens for r in rollups),
+        sum(costs, Decimal(0)) if costs else None,
+        hourly_usd=config.hourly_usd,
+        priced=sum(r.priced for r in rollups),
+        priced_prompt_tokens=sum(r.priced_prompt_tokens for r in rollups),
+        priced_output_tokens=sum(r.priced_output_tokens for r in rollups),
+        measured=sum(r.measured for r in rollups),
+        measured_prompt_n=sum(r.measured_prompt_n for r in rollups),
+        measured_prompt_tokens=sum(r.measured_prompt_tokens for r in rollups),
     )
-    for r in rows:
-        s = by_key.get((r["config"], r["host"]))
-        if s is None:
-            continue
-        if r["backend_version"] and r["backend_version"] not in s.versions:
-            s.versions.append(r["backend_version"])
-        if r["concurrency"] and r["concurrency"] not in s.concurrency:
-            s.concurrency.append(r["concurrency"])
-    for s in by_key.values():
-        s.concurrency.sort()
+    for name in PERCENTILE_FIELDS:
+        s.pct[name] = _percentiles(rollups, name)
+    s.end_to_end = _percentiles(rollups, END_TO_END)
+    s.run_throughput = [
+        (r.run_id, tps, r.done)
+        for r in rollups
+        if (tps := run_tokens_per_s(r.output_tokens, r.first_start, r.last_finish)) is not None
+    ]
+    if s.run_throughput:
+        # Whole-run tokens/s (inference/figures.py): the median over the runs on this machine.
+        tps = [t for _, t, _ in s.run_throughput]
+        s.throughput = Figure(float(np.median(tps)), sum(n for _, _, n in s.run_throughput))
+    return s
 
 
-def _throughput(gens, by_key) -> None:
-    """Whole-run tokens/s (inference/figures.py) per run on each machine; the median over
-    the runs."""
-    rows = (
-        gens.values("run_id", config=F("run__model_config_id"), host=F("machine"))
-        .annotate(**run_span(), n=Count("pk"))
-        .order_by()
-    )
-    per: dict = defaultdict(list)
-    counts: dict = defaultdict(int)
-    for r in rows:
-        tps = run_tokens_per_s(r["output_tokens"], r["first_start"], r["last_finish"])
-        if tps is not None:
-            per[(r["config"], r["host"])].append(tps)
-            counts[(r["config"], r["host"])] += r["n"]
-    for key, values in per.items():
-        if key in by_key:
-            by_key[key].throughput = Figure(float(np.median(values)), counts[key])
+def _percentiles(rollups: list[RunRollup], name: str) -> dict[int, Figure]:
+    merged = sketch.merge(r.sketches.get(name) for r in rollups)
+    return {p: Figure(merged.percentile(p), merged.n) for p in PERCENTILES}
 
 
 def _quality(stats: list[ModelStats]) -> None:
@@ -274,13 +186,19 @@ def _quality(stats: list[ModelStats]) -> None:
     rate from comparisons (annotate/comparisons/verdicts.py)."""
     if not stats:
         return
-    config_ids = {s.config_id for s in stats}
-    ratings, passes = _label_figures(config_ids)
-    wins = _win_scores(config_ids)
+    config_ids = sorted({s.config_id for s in stats})
+    # Labels change apart from generations: a worker's result leaves these figures cached.
+    key = f"model-stats:quality:v1:{_labels_version()}:{_digest(config_ids)}"
+    figures = cache.get(key)
+    if figures is None:
+        ratings, passes = _label_figures(set(config_ids))
+        wins = _win_scores(set(config_ids))
+        figures = {
+            c: (_mean(ratings.get(c)), _mean(passes.get(c)), _mean(wins.get(c))) for c in config_ids
+        }
+        cache.set(key, figures, timeout=600)
     for s in stats:
-        s.mean_rating = _mean(ratings.get(s.config_id))
-        s.pass_rate = _mean(passes.get(s.config_id))
-        s.win_rate = _mean(wins.get(s.config_id))
+        s.mean_rating, s.pass_rate, s.win_rate = figures[s.config_id]
 
 
 def _label_figures(config_ids: set[int]) -> tuple[dict, dict]:
@@ -377,14 +295,22 @@ def stats_version() -> str:
     runs = Run.objects.aggregate(
         n=Count("pk"), a=Max("last_activity_at"), f=Max("finished_at"), r=Max("resumed_at")
     )
+    return hashlib.sha1(repr((runs, _labels_version())).encode()).hexdigest()
+
+
+def _labels_version() -> str:
     labels = Annotation.objects.aggregate(n=Count("pk"), s=Max("submitted_at"))
-    return hashlib.sha1(repr((runs, labels)).encode()).hexdigest()
+    return hashlib.sha1(repr(labels).encode()).hexdigest()
+
+
+def _digest(ids) -> str:
+    return hashlib.sha256(repr(ids).encode()).hexdigest()[:32]
 
 
 def cached_model_stats(config_ids=None, run_ids=None) -> list[ModelStats]:
     """model_stats, computed once per version of the data (the page, CSV and API share it)."""
-    scope = f"{sorted(config_ids or [])}:{sorted(run_ids or [])}"
-    key = f"model-stats:v2:{stats_version()}:{hashlib.sha256(scope.encode()).hexdigest()[:32]}"
+    scope = (sorted(config_ids or []), sorted(run_ids or []))
+    key = f"model-stats:v3:{stats_version()}:{_digest(scope)}"
     stats = cache.get(key)
     if stats is None:
         stats = model_stats(config_ids, run_ids)

@@ -164,7 +164,7 @@ class ModelConfigForm(forms.ModelForm):
 
 
 class RunForm(forms.Form):
-    dataset = forms.ModelChoiceField(queryset=Dataset.objects.all())
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.filter(purpose=""))
     model_config = forms.ModelChoiceField(queryset=ModelConfig.objects.all(), label="Model")
     samples_per_prompt = forms.IntegerField(min_value=1, max_value=100, initial=1)
 
@@ -198,13 +198,18 @@ class ProjectForm(forms.ModelForm):
             "runs",
             "pairs_per_item",
             "side_ratings",
+            "human_sample_per_run",
         )
         widgets = {
             "guidelines": forms.Textarea(attrs={"rows": 6}),
             "description": forms.Textarea(attrs={"rows": 2}),
             "runs": forms.CheckboxSelectMultiple,
         }
-        labels = {"hold_s": "Hold time (seconds)", "runs": "Outputs of these runs"}
+        labels = {
+            "hold_s": "Hold time (seconds)",
+            "runs": "Outputs of these runs",
+            "human_sample_per_run": "Human sample per run",
+        }
 
     def __init__(self, *args, runs: QuerySet[Run], **kwargs):
         """`runs`: those the person may attach (annotate.labeling.access.attachable_runs)."""
@@ -219,6 +224,12 @@ class ProjectForm(forms.ModelForm):
         value = self.cleaned_data["overlap"]
         if not 1 <= value <= 10:
             raise forms.ValidationError("From 1 to 10 annotators per item.")
+        return value
+
+    def clean_human_sample_per_run(self):
+        value = self.cleaned_data["human_sample_per_run"]
+        if value is not None and value < 1:
+            raise forms.ValidationError("At least 1 item per run, or empty for every item.")
         return value
 
     def project_fields(self) -> dict:
@@ -269,8 +280,23 @@ def posted_questions(formset) -> list[dict]:
 
 
 class MemberForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    who = forms.CharField(max_length=254, label="User name or e-mail")
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class InviteForm(forms.Form):
+    """A new account for someone not on the site yet (the people section, managers)."""
+
+    username = forms.CharField(max_length=150, label="User name")
+    email = forms.EmailField(max_length=254, label="E-mail")
+    role = forms.ChoiceField(choices=Role.choices)
+
+    @staticmethod
+    def prefill(new: str) -> dict:
+        """The name or address just looked for in vain, in the field it belongs to."""
+        if not new:
+            return {}
+        return {"email": new} if "@" in new else {"username": new}
 
 
 class ProjectionForm(forms.Form):
@@ -359,3 +385,36 @@ class SignInForm(AuthenticationForm):
                 raise self.get_invalid_login_error()
             self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data
+
+
+class JudgeForm(forms.Form):
+    """A judge's settings (annotate.judges.actions checks them again)."""
+
+    model_config = forms.ModelChoiceField(
+        queryset=ModelConfig.objects.order_by("name"),
+        label="Model configuration",
+        help_text="Any backend: a local model judges for free.",
+    )
+    name = forms.CharField(max_length=200, required=False, help_text="Default: the model's.")
+    rubric = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 18, "class": "mono", "spellcheck": "false"}),
+        help_text="Variables: {prompt} {output} {reference} {output_a} {output_b} {questions} "
+        "{guidelines} {examples}. A changed rubric is a new version.",
+    )
+    few_shot = forms.IntegerField(
+        min_value=0,
+        max_value=20,
+        initial=0,
+        label="Few-shot examples",
+        help_text="People's labels of other items of the project, shown to the judge.",
+    )
+    inconsistent = forms.ChoiceField(
+        choices=[("tie", "Count as a tie"), ("drop", "Leave out")],
+        label="A verdict that flips with the order",
+        help_text="Comparisons: each pair is judged in both orders.",
+    )
+
+    def judge_fields(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["model_config"] = data["model_config"].pk
+        return data

@@ -1,8 +1,13 @@
 """Anthropic's Messages API through the official SDK: streamed requests on the `api` queue, or
-Message Batches (half price) for big runs."""
+Message Batches (half price) for big runs.
+
+A run with a response schema (inference/structured.py) offers one tool, "answer", whose
+`input_schema` is the schema, and forces it with `tool_choice`; the output is the tool's input
+as JSON text (streamed as input_json_delta, which times the first token), in both modes."""
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 
 import httpx2
@@ -12,9 +17,10 @@ from inference.backends.egress import DEFAULT_URLS
 from inference.backends.hosted import HostedBackend, sampling, split_system
 from inference.backends.retry import Failure, parse_retry_after, status_retryable
 from inference.measurement import Timing
+from inference.structured import SCHEMA_NAME, response_schema
 
 RETRYABLE_TYPES = {"overloaded_error", "rate_limit_error", "api_error", "timeout_error"}
-FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "stop"}
 
 
 def _sdk():
@@ -73,6 +79,9 @@ class AnthropicBackend(AnthropicBatches, HostedBackend):
             timeout=self.timeout_s(),
         )
 
+    def schema_via(self, params: dict) -> str:
+        return "tool"
+
     def version(self) -> str:
         anthropic = _sdk()
         return f"anthropic {anthropic.__version__}"
@@ -114,6 +123,7 @@ class AnthropicBackend(AnthropicBatches, HostedBackend):
             "messages": turns,
             **({"system": system} if system else {}),
             **sampling(params, temperature="temperature", top_p="top_p", stop="stop_sequences"),
+            **answer_tool(response_schema(params)),
         }
 
     def complete(self, params: dict, request: GenerationRequest) -> GenerationResult:
@@ -124,11 +134,39 @@ class AnthropicBackend(AnthropicBatches, HostedBackend):
         # still takes them for the models that do, so they go in the body as they are.
         sampling_body = {k: body.pop(k) for k in ("temperature", "top_p") if k in body}
         with self.client.messages.stream(**body, extra_body=sampling_body or None) as stream:
-            for text in stream.text_stream:
-                if text:
+            for event in stream:
+                if event.type == "content_block_delta" and _delta_text(event.delta):
                     timing.token()
             message = stream.get_final_message()
         return message_result(request.key, message, timing)
+
+
+def answer_tool(schema: dict | None) -> dict:
+    """The request's tools for a response schema: one tool, forced."""
+    if not schema:
+        return {}
+    tool = {
+        "name": SCHEMA_NAME,
+        "description": "Give your answer. Its fields are the whole answer.",
+        "input_schema": schema,
+    }
+    return {"tools": [tool], "tool_choice": {"type": "tool", "name": SCHEMA_NAME}}
+
+
+def _delta_text(delta) -> str:
+    """The text a content block delta adds: words, or a piece of a tool's input JSON."""
+    return getattr(delta, "text", None) or getattr(delta, "partial_json", None) or ""
+
+
+def output_text(message) -> str:
+    """A message's text; a tool call's input as JSON text (the answer to a response schema)."""
+    parts = []
+    for block in message.content:
+        if block.type == "text":
+            parts.append(block.text)
+        elif block.type == "tool_use":
+            parts.append(json.dumps(block.input, ensure_ascii=False))
+    return "".join(parts)
 
 
 def message_result(key: int, message, timing: Timing) -> GenerationResult:
@@ -138,7 +176,7 @@ def message_result(key: int, message, timing: Timing) -> GenerationResult:
     cache_write = usage.cache_creation_input_tokens or 0
     return GenerationResult(
         key=key,
-        output="".join(block.text for block in message.content if block.type == "text"),
+        output=output_text(message),
         finish_reason=FINISH.get(message.stop_reason or "", message.stop_reason or ""),
         prompt_tokens=usage.input_tokens + cache_read + cache_write,
         output_tokens=usage.output_tokens,

@@ -110,6 +110,11 @@ class Backend:
         """Raise BackendError if the model refuses one of this run's settings. `params` are the
         run's: an instance is shared by the runs of one model, made with the first one's."""
 
+    def schema_via(self, params: dict) -> str:
+        """How this backend honours a run's response schema (inference/structured.py): local
+        models have no constrained decoding, so the schema goes into the prompt."""
+        return "prompt"
+
     def version(self) -> str:
         raise NotImplementedError
 

@@ -24,6 +24,7 @@ from inference.backends.base import (
 )
 from inference.measurement import Timing
 from inference.prompts import render_chat
+from inference.structured import response_schema, with_schema_instructions
 
 # Seconds before a run whose last claim came back short is asked for more work again (work
 # comes back when a dead worker's leases expire, or when someone retries failed items).
@@ -133,7 +134,10 @@ class MLXBackend(Backend):
     def _insert(self, gen, tokenizer, params, requests, active) -> None:
         if not requests:
             return
-        prompts = [render_chat(tokenizer, r.messages) for r in requests]
+        schema = response_schema(params)
+        prompts = [
+            render_chat(tokenizer, with_schema_instructions(r.messages, schema)) for r in requests
+        ]
         uids = gen.insert(prompts, max_tokens=[int(params["max_tokens"])] * len(prompts))
         in_flight = len(active) + len(requests)
         for uid, request, prompt in zip(uids, requests, prompts, strict=True):

@@ -12,6 +12,12 @@ What each server takes (request_options):
   start with a message saying so (check_params), rather than run with a setting its records
   would claim; stop sequences are applied here, to the text received (the tokens generated
   past one are still counted and paid for).
+- A run with a response schema sends `response_format` (json_schema, strict): OpenAI requires
+  then that every object says `additionalProperties: false` and lists all its properties in
+  `required`, and answers 400 "Invalid schema for response_format ..." otherwise (the item
+  fails with that message). A server that refuses `response_format` itself (400 or 422 naming
+  it) gets the schema as instructions in the prompt instead, from then on, and the run's params
+  record why (`response_schema_via`, see schema_via).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from inference.backends.retry import Failure, parse_retry_after, status_retryabl
 from inference.env import envsecret
 from inference.measurement import Timing
 from inference.prompts import truncate_at_stop
+from inference.structured import SCHEMA_NAME, response_schema, with_schema_instructions
 
 OPENAI_URL = DEFAULT_URLS["openai"]
 OPENAI_HOST = urlsplit(OPENAI_URL).hostname
@@ -69,9 +76,17 @@ class OpenAICompatBackend(HostedBackend):
     name = "openai"
     default_key_env = "OPENAI_API_KEY"
 
+    # Why the server refused response_format, once it has: the schema then goes in the prompt.
+    response_format_refused: str = ""
+
     @property
     def base_url(self) -> str:
         return self.params.get("base_url") or OPENAI_URL
+
+    def schema_via(self, params: dict) -> str:
+        if self.response_format_refused:
+            return f"prompt (the server refused response_format: {self.response_format_refused})"
+        return "json_schema"
 
     def api_key(self) -> str:
         # Local servers (vLLM, llama.cpp, mlx_lm.server) take any key; OpenAI needs a real one.
@@ -137,14 +152,30 @@ class OpenAICompatBackend(HostedBackend):
         return None
 
     def complete(self, params: dict, request: GenerationRequest) -> GenerationResult:
+        schema = response_schema(params)
+        if schema and not self.response_format_refused:
+            openai = _sdk()
+            try:
+                return self._stream(params, request, request.messages, response_format(schema))
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                if not refuses_response_format(exc):
+                    raise
+                self.response_format_refused = f"{exc.status_code}: {_message(exc)}"
+        messages = with_schema_instructions(request.messages, schema)
+        return self._stream(params, request, messages, {})
+
+    def _stream(
+        self, params: dict, request: GenerationRequest, messages: list[dict], extra: dict
+    ) -> GenerationResult:
         timing = Timing()
         timing.start()
         stream = self.client.chat.completions.create(
             model=params["model"],
-            messages=request.messages,
+            messages=messages,
             stream=True,
             stream_options={"include_usage": True},
             **request_options(params, self.base_url),
+            **extra,
         )
         parts: list[str] = []
         finish, usage = "", None
@@ -162,6 +193,25 @@ class OpenAICompatBackend(HostedBackend):
             text, stopped = truncate_at_stop(text, stop_strings(params))
             finish = "stop" if stopped else finish
         return _result(request.key, text, finish, usage, timing)
+
+
+def response_format(schema: dict) -> dict:
+    """The request's `response_format` for a response schema: strict, so the server
+    constrains decoding to it."""
+    return {
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": SCHEMA_NAME, "schema": schema, "strict": True},
+        }
+    }
+
+
+def refuses_response_format(exc) -> bool:
+    """A server that does not take `response_format` (400 or 422 naming it), as opposed to
+    one that finds the schema itself invalid ("Invalid schema for response_format ...")."""
+    message = _message(exc).lower()
+    named = "response_format" in message or "json_schema" in message
+    return exc.status_code in (400, 422) and named and "invalid schema" not in message
 
 
 class IncompleteStream(Exception):

@@ -30,6 +30,7 @@ from inference.backends.base import (
 )
 from inference.measurement import Timing
 from inference.prompts import render_chat
+from inference.structured import response_schema, with_schema_instructions
 
 DTYPES = ("float32", "bfloat16", "float16")
 DEFAULT_DTYPE = "float32"  # bfloat16 is what big checkpoints ship in; float32 is exact on a CPU
@@ -124,7 +125,8 @@ class TransformersBackend(Backend):
         from transformers import StoppingCriteria, TextIteratorStreamer
 
         model, tokenizer = self._model, self._tokenizer
-        prompt = render_chat(tokenizer, request.messages)
+        messages = with_schema_instructions(request.messages, response_schema(params))
+        prompt = render_chat(tokenizer, messages)
         cancel = threading.Event()
 
         class Cancelled(StoppingCriteria):

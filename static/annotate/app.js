@@ -25,4 +25,23 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll(".question-row").forEach(showKindSettings);
   });
+
+  // A button marked data-copy="#id" copies that field's text (a set-password link); a field
+  // marked data-select-on-focus selects itself, for copying by keyboard.
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const field = document.querySelector(button.dataset.copy);
+    if (!field) return;
+    field.select();
+    const done = function () { button.textContent = "Copied"; };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, function () {});
+    } else if (document.execCommand("copy")) {
+      done();
+    }
+  });
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches("[data-select-on-focus]")) event.target.select();
+  });
 })();

@@ -20,18 +20,14 @@ import csv
 import html
 import io
 import json
-import os
 import re
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotate.datasets.models import Dataset, Item
+from tests.support.child_import import import_in_child, migrate
 
 pytestmark = pytest.mark.django_db
 
@@ -306,27 +302,6 @@ def test_an_array_that_breaks_off_is_named_at_the_element(door, owner_client):
 
 # --- a large array, in flat memory ----------------------------------------------------------
 
-CHILD = textwrap.dedent(
-    """
-    import resource, sys
-    import django
-    django.setup()
-    import ijson  # noqa: F401 (loaded before the baseline)
-    import annotate.management.commands.import_dataset  # noqa: F401
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-
-    settings.DEBUG = False  # as in production and under pytest: no log of queries
-    get_user_model().objects.create_user("importer", is_superuser=True)
-    def peak():
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return rss if sys.platform == "darwin" else rss * 1024
-    before = peak()
-    call_command("import_dataset", sys.argv[1], owner="importer", stdout=sys.stderr)
-    print(peak() - before)
-    """
-)
 N = 50_000
 
 
@@ -339,28 +314,7 @@ def big_record(i: int) -> dict:
     }
 
 
-@pytest.fixture
-def child_database(tmp_path) -> Path:
-    """A migrated SQLite file for the child (the tests' own database holds its rows in a
-    transaction no other process sees)."""
-    path = tmp_path / "child.sqlite3"
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"],
-        cwd=django_settings.BASE_DIR,
-        env={**os.environ, **child_env(path)},
-        check=True,
-    )
-    return path
-
-
-def child_env(database: Path) -> dict[str, str]:
-    return {
-        "DATABASE_URL": f"sqlite:///{database}",
-        "DJANGO_SETTINGS_MODULE": "annotate.settings_test",
-    }
-
-
-def test_a_large_array_imports_in_flat_memory(child_database, tmp_path):
+def test_a_large_array_imports_in_flat_memory(tmp_path):
     path = tmp_path / "big.json"
     with path.open("w", encoding="utf-8") as out:  # written a record at a time
         out.write("[\n")
@@ -369,16 +323,9 @@ def test_a_large_array_imports_in_flat_memory(child_database, tmp_path):
         out.write("\n]\n")
     size = path.stat().st_size
     assert size > 60 * 2**20
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path)],
-        cwd=django_settings.BASE_DIR,
-        env={**os.environ, **child_env(child_database)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    growth = int(done.stdout.strip())
+    child_database = migrate(tmp_path / "child.sqlite3")
+    growth, said = import_in_child(path, child_database, ("ijson",))
+    assert said == "imported"
     # json.load would hold the whole file as Python objects, well over its size
     assert growth < size / 3, f"{growth / 2**20:.0f} MB for a file of {size / 2**20:.0f} MB"
 

@@ -39,6 +39,7 @@ from annotate.api import api
 from annotate.datasets.models import ImportJob
 from annotate.exports.actions import start_export
 from annotate.exports.models import Export
+from annotate.judges.models import Judge, JudgeLabel, JudgeRun
 from annotate.labeling import actions as labeling
 from annotate.labeling.models import Annotation, AnnotationState, Project, ProjectMember
 from inference.access import MANAGE_PERMISSION
@@ -115,6 +116,14 @@ def labels_the_run(w, user) -> bool:
     return Project.objects.filter(owner=user, runs=w.run, name__startswith="Label run").exists()
 
 
+def invited_newbie(w, user) -> bool:
+    return ProjectMember.objects.filter(project=w.project, user__username="newbie").exists()
+
+
+def deactivated_annotator(w, user) -> bool:
+    return not get_user_model().objects.get(username="annotator").is_active
+
+
 def exported_project(w, user) -> bool:
     mine = Export.objects.filter(owner=user, filters__project=w.project)
     return mine.exclude(pk=w.export).exists()
@@ -122,7 +131,7 @@ def exported_project(w, user) -> bool:
 
 # Pages by URL name (the admin as one row: Django's own site, for staff only).
 PAGES: dict[str, Case] = {
-    "annotate-home": Case("GET", "/", SIGNED_IN),  # non-managers: sent to their projects
+    "annotate-home": Case("GET", "/", SIGNED_IN),  # what needs them now, whatever their role
     "annotate-dataset-list": Case("GET", "/datasets/", MANAGERS),
     "annotate-dataset-import": Case("POST", "/datasets/import/", MANAGERS, upload),
     "annotate-import-detail": Case("GET", "/datasets/imports/{import_job}/", IMPORT_OWNER),
@@ -184,6 +193,28 @@ PAGES: dict[str, Case] = {
         {"username": "outsider", "role": "annotator"},
     ),
     "annotate-member-remove": Case("POST", "/projects/{project}/members/{member}/remove/", OWNERS),
+    # Issue 16's people: a role in place (owners); a new account (owners who are managers);
+    # deactivating one (managers, from a project they own: a message, nothing done, else).
+    "annotate-member-role": Case(
+        "POST",
+        "/projects/{project}/members/{member}/role/",
+        OWNERS,
+        {"role": "reviewer"},
+        effect=lambda w, user: ProjectMember.objects.filter(pk=w.member, role="reviewer").exists(),
+    ),
+    "annotate-member-invite": Case(
+        "POST",
+        "/projects/{project}/people/new/",
+        ("creator", "superuser"),
+        {"username": "newbie", "email": "newbie@example.com", "role": "annotator"},
+        effect=invited_newbie,
+    ),
+    "annotate-member-deactivate": Case(
+        "POST",
+        "/projects/{project}/members/{member}/deactivate/",
+        ("creator", "superuser"),
+        effect=deactivated_annotator,
+    ),
     "annotate-next": Case("GET", "/projects/{project}/next/", MEMBERS),
     "annotate-task": Case("GET", "/projects/{project}/tasks/{task}/", MEMBERS),
     # README: annotators see their own annotation queue and labels only.
@@ -199,6 +230,8 @@ PAGES: dict[str, Case] = {
     "annotate-review-task": Case("GET", "/projects/{project}/review/{task}/", REVIEWERS),
     "login": Case("GET", "/accounts/login/", EVERYONE),
     "logout": Case("POST", "/accounts/logout/", EVERYONE),  # then to the login page
+    # A set-password link: anyone may open one (a bad or used one says so).
+    "annotate-set-password": Case("GET", "/accounts/welcome/MQ/not-a-token/", EVERYONE),
     "admin:*": Case("GET", "/admin/", STAFF, refused="login"),
     "api-1:openapi-json": Case("GET", "/api/openapi.json", EVERYONE),
     "api-1:openapi-view": Case("GET", "/api/docs", EVERYONE),
@@ -333,6 +366,19 @@ API: dict[str, Case] = {
     "DELETE /api/projects/{project_id}/members/{username}": Case(
         "DELETE", "/api/projects/{project}/members/annotator", OWNERS
     ),
+    "PATCH /api/projects/{project_id}/members/{username}": Case(
+        "PATCH", "/api/projects/{project}/members/annotator", OWNERS, {"role": "reviewer"}
+    ),
+    "POST /api/projects/{project_id}/people": Case(
+        "POST",
+        "/api/projects/{project}/people",
+        ("creator", "superuser"),
+        {"username": "newbie", "email": "newbie@example.com", "role": "annotator"},
+        effect=invited_newbie,
+    ),
+    "POST /api/accounts/{username}/deactivate": Case(
+        "POST", "/api/accounts/annotator/deactivate", MANAGERS, effect=deactivated_annotator
+    ),
     "POST /api/projects/{project_id}/next": Case("POST", "/api/projects/{project}/next", MEMBERS),
     "POST /api/projects/{project_id}/tasks/{task_id}/label": Case(
         "POST", "/api/projects/{project}/tasks/{task}/label", MEMBERS, {"answers": ANSWERS}
@@ -358,6 +404,18 @@ API: dict[str, Case] = {
     ),
     "GET /api/projects/{project_id}/leaderboard": Case(
         "GET", "/api/projects/{compare}/leaderboard", REVIEWERS
+    ),
+    # A judge run's agreement with people, and using its labels: the project's owners.
+    "GET /api/judge-runs/{judge_run_id}/agreement": Case(
+        "GET", "/api/judge-runs/{judge_run}/agreement", OWNERS
+    ),
+    "POST /api/judge-runs/{judge_run_id}/accept": Case(
+        "POST",
+        "/api/judge-runs/{judge_run}/accept",
+        OWNERS,
+        effect=lambda w, user: JudgeRun.objects.filter(
+            pk=w.judge_run, accepted_at__isnull=False
+        ).exists(),
     ),
 }
 
@@ -441,6 +499,11 @@ def build_world() -> SimpleNamespace:
     skipped = labeling.next_item(people["annotator"], project.pk).task
     labeling.skip_item(people["annotator"], project.pk, skipped.number)
     export = start_export(creator, "jsonl", {"project": project.pk})
+    judge = Judge.objects.create(
+        project=project, model_config=local, name="judge", rubric="{output}", created_by=creator
+    )
+    judge_run = JudgeRun.objects.create(judge=judge, version=1, rubric=judge.rubric)
+    JudgeLabel.objects.create(judge_run=judge_run, task=task, answers=ANSWERS)
     tokens = {role: ApiToken.issue(user, "matrix") for role, user in people.items()}
     return SimpleNamespace(
         people=people,
@@ -460,6 +523,8 @@ def build_world() -> SimpleNamespace:
         other_item=project.tasks.exclude(pk__in=(task.pk, skipped.pk)).first().generation.item_id,
         member=ProjectMember.objects.get(project=project, user=people["annotator"]).pk,
         export=export.pk,
+        judge=judge.pk,
+        judge_run=judge_run.pk,
         import_job=ImportJob.objects.create(owner=creator, filename="big.jsonl").pk,
     )
 

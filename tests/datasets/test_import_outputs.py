@@ -185,6 +185,12 @@ def test_the_flat_and_pair_shapes_give_the_same_runs(owner):
         ({"prompt": "Q", "outputs": [{"output": "x"}]}, "outputs[0].model"),
         ({"prompt": "Q"}, "expected the outputs layout"),
         ({"prompt": "Q", "outputs": [{"model": "m", "output": "a\u0000b"}]}, "NUL"),
+        # lines orjson refuses, read again by json to say why
+        ({"prompt": "Q", "outputs": [{"model": "m", "output": "\ud800"}]}, "lone surrogate"),
+        (
+            {"prompt": "Q", "outputs": [{"model": "m", "output": "x", "ttft_s": float("nan")}]},
+            "`outputs[0].ttft_s` must be a finite number",
+        ),
     ],
 )
 def test_a_bad_answer_names_its_line_and_nothing_is_imported(owner, bad, why):
@@ -193,6 +199,16 @@ def test_a_bad_answer_names_its_line_and_nothing_is_imported(owner, bad, why):
     assert failed.value.errors[0].startswith("line 4: ") and why in failed.value.errors[0]
     assert not Dataset.objects.exists() and not Run.objects.exists()
     assert not Generation.objects.exists()
+
+
+def test_numbers_come_back_as_the_file_wrote_them(owner):
+    # orjson would read an integer beyond 64 bits as a float: such a line goes to json
+    big, row = 12345678901234567890123, ROWS[2]
+    rows = [{**row, "big": big, "small": -(2**63), "x": 0.1}]
+    dataset = import_dataset(owner, io.BytesIO(jsonl(rows)), "evals.jsonl")
+    metadata = dataset.items.get().metadata
+    assert metadata == {"big": big, "small": -(2**63), "x": 0.1}
+    assert type(metadata["big"]) is int
 
 
 def test_a_compare_project_made_in_the_same_request_can_be_voted_on(client, owner, annotator):

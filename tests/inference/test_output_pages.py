@@ -3,10 +3,13 @@ the page."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+from django.utils import timezone
 
+from annotate.accounts.models import ApiToken
 from inference.actions import create_run
 from inference.models import Generation, GenerationStatus
 from tests.conftest import make_dataset
@@ -104,3 +107,35 @@ def test_the_page_walks_by_after_link(
 def test_the_page_refuses_a_bad_cursor(owner_client, run):
     response = owner_client.get(f"/runs/{run.pk}/generations/?after=x")
     assert response.status_code == 400
+
+
+def test_a_script_with_a_token_gets_each_output_as_stored(
+    client, owner, run, django_assert_max_num_queries
+):
+    """Every field of a page is the stored one (read back from the database here); the text
+    comes as UTF-8, byte for byte; a request reads the token, the run, the manager permission
+    (Django's two reads) and the page, whatever its length."""
+    first = run.generations.order_by("pk").first()
+    text = 'Grüße — 答え, "quoted"\n\ttabbed'
+    finished = timezone.now().replace(microsecond=123456)
+    Generation.objects.filter(pk=first.pk).update(
+        output=text, ttft_s=0.25, latency_s=1.5, cost_usd=0.000125, finished_at=finished
+    )
+    _, secret = ApiToken.issue(owner, "script")
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
+    url = f"/api/runs/{run.pk}/generations?limit=4"
+    client.get(url)  # the token's first use is written once
+    with django_assert_max_num_queries(5):
+        response = client.get(url)
+    assert response.status_code == 200
+    assert json.dumps(text, ensure_ascii=False).encode() in response.content
+    items = response.json()["items"]
+    stored = Generation.objects.filter(pk__in=[g["id"] for g in items]).order_by("pk")
+    columns = [name for name in items[0] if name != "finished_at"]
+    expected = [
+        {**row, "cost_usd": None if row["cost_usd"] is None else float(row["cost_usd"])}
+        for row in stored.values(*columns)  # a Decimal column, a JSON number
+    ]
+    assert [{k: g[k] for k in columns} for g in items] == expected
+    # Django's JSON datetime: milliseconds, UTC as "Z"
+    assert items[0]["finished_at"] == "{}.123Z".format(finished.strftime("%Y-%m-%dT%H:%M:%S"))

@@ -25,6 +25,8 @@ ALPHA_PROMPT = "You are Alpha; sign every answer ALPHA-SIGNATURE."
 BETA_PROMPT = "You are Beta; never mention BETA-SIGNATURE."
 NAMES = ("alpha-config", "beta-config", "org/alpha-weights", "org/beta-weights")
 LABEL = {"quality": "4", "correct": "pass"}
+# The statements of an item's page (with the test's own SAVEPOINTs).
+QUERIES = 11
 TASK_URL = re.compile(r"/projects/\d+/tasks/(\d+)/")
 
 
@@ -184,3 +186,52 @@ def test_a_blind_queue_does_not_hand_out_the_runs_in_turn(owner, annotator):
     alpha_first = sum(name == "alpha-config" for name in first_by_item.values())
     assert len(first_by_item) == 100
     assert 20 <= alpha_first <= 80  # binomial(100, 1/2): outside this about once in 10^9
+
+
+def test_the_blind_page_reads_the_shared_prompt_without_going_through_the_runs(
+    client, owner, annotator, django_assert_max_num_queries
+):
+    """The prompt is stored on the project: an item shown reads no run (it was one query
+    more an item, through every run of the project)."""
+    shared = "Answer in one short paragraph, SHARED-PROMPT."
+    project = _project(owner, (shared, shared))
+    join(project, annotator)
+    client.force_login(annotator)
+    _page_task(client, project)  # the first item shown stores it
+    client.post(f"/projects/{project.pk}/tasks/{_page_task(client, project)[1].number}/", LABEL)
+    url = client.get(f"/projects/{project.pk}/next/")["Location"]
+    with django_assert_max_num_queries(QUERIES) as captured:
+        html = client.get(url).content.decode()
+    assert shared in html
+    assert not [q for q in captured.captured_queries if '"params"' in q["sql"]]
+
+
+def test_a_run_with_another_prompt_added_later_hides_the_shared_one(client, owner, annotator):
+    shared = "Answer in one short paragraph, SHARED-PROMPT."
+    project = _project(owner, (shared, shared))
+    join(project, annotator)
+    client.force_login(annotator)
+    assert shared in _page_task(client, project)[0]  # stored now
+    gamma = ModelConfig.objects.create(
+        name="gamma-config",
+        backend="mlx",
+        model="org/gamma",
+        system_prompt=ALPHA_PROMPT,
+        owner=owner,
+    )
+    with mock.patch("inference.doorbell.enqueue_run", autospec=True):
+        run = create_run(owner, project.runs.first().dataset_id, gamma.pk)
+    run.generations.update(status=GenerationStatus.DONE, output="an answer")
+    run.projects.add(project)  # from the run's side
+    sync_tasks(project)
+    for _ in range(2):
+        html, task = _page_task(client, project)
+        assert shared not in html
+        _assert_no_model(html)
+        client.post(f"/projects/{project.pk}/tasks/{task.number}/", LABEL)
+    project.runs.remove(run)  # its tasks stay, and so does its prompt's weight
+    assert shared not in _page_task(client, project)[0]
+    project.runs.add(run)
+    project.tasks.filter(generation__run=run).delete()
+    project.runs.remove(run)  # no task left: the shared prompt shows again
+    assert shared in _page_task(client, project)[0]

@@ -20,7 +20,7 @@ from annotate.accounts.models import ApiToken
 from inference.models import Generation
 from tests.conftest import worker_env
 from tests.support.processes import ROOT, celery_worker
-from tests.support.web_server import WebServer
+from tests.support.web_server import WebServer, production_env
 
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
 
@@ -85,24 +85,20 @@ def _multipart(filename: str, content: bytes) -> tuple[bytes, str]:
 
 
 def test_production_stack_web_workers_and_rabbitmq(tmp_path, owner, demo_model_path):
-    env = {
-        **worker_env(),
-        "DJANGO_SETTINGS_MODULE": "annotate.settings",
-        "DEBUG": "false",
-        "SECRET_KEY": "deploy-test-" + "k" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "BEHIND_TLS_PROXY": "true",
-        "STATIC_ROOT": str(tmp_path / "static"),
-        "LOG_FORMAT": "json",
-        "CELERY_BROKER_URL": RABBITMQ,
-    }
+    env = production_env(
+        worker_env(),
+        BEHIND_TLS_PROXY="true",
+        STATIC_ROOT=str(tmp_path / "static"),
+        LOG_FORMAT="json",
+        CELERY_BROKER_URL=RABBITMQ,
+    )
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
         cwd=ROOT,
         env=env,
         check=True,
     )
-    web = WebServer(env, tmp_path / "web.log", settings="annotate.settings", debug=False)
+    web = WebServer.production(env, tmp_path / "web.log")
     workers = []
     try:
         web.start()

@@ -6,7 +6,12 @@ What it speaks, on 127.0.0.1:
   content_block_delta (text_delta, one word each), content_block_stop, message_delta
   (stop_reason end_turn | max_tokens | stop_sequence, stop_sequence, cumulative usage),
   message_stop. `max_tokens` and `stop_sequences` are honoured; `system`, `temperature`,
-  `top_p`, `top_k` are checked (ranges 0..1) but change nothing.
+  `top_p`, `top_k` are checked (ranges 0..1) but change nothing. `tools` and `tool_choice` are
+  checked as the API does (tests/support/fake_structured.py: a tool needs a name and an object
+  `input_schema` that is a valid JSON schema; `tool_choice` {"type": "tool"} must name one of
+  the tools); a forced tool is answered with a single `tool_use` block whose input fits its
+  schema (streamed as `input_json_delta`, one word each; stop_reason tool_use), or, with
+  `invalid_answers=True`, an input that does not (the error path).
 - The Message Batches API: `POST /v1/messages/batches`, `GET /v1/messages/batches` (newest
   first, `limit`, `after_id`, `before_id`), `GET|DELETE /v1/messages/batches/{id}`,
   `POST .../{id}/cancel`, `GET .../{id}/results` (JSONL in a shuffled order). A batch ends
@@ -47,6 +52,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.support.fake_http import ApiError, Call, FakeServer, Route, bearer_token, main
+from tests.support.fake_structured import (
+    INVALID_ANSWER,
+    answer_for,
+    json_pieces,
+    tool_schema_error,
+)
 from tests.support.fake_text import Completion, complete, count_words, last_user_text, text_of
 
 DEFAULT_MODELS = (
@@ -132,8 +143,8 @@ class FakeAnthropic(FakeServer):
 
     Arguments, besides FakeServer's (host, port, api_key, models, seed, filler_words, verbose
     and any `Faults` attribute): `batch_delay` (seconds until a batch ends),
-    `cache_read_tokens`, `cache_creation_tokens`, `no_sampling_models`. All are attributes that
-    may be changed while the server runs.
+    `cache_read_tokens`, `cache_creation_tokens`, `no_sampling_models`, `invalid_answers`. All
+    are attributes that may be changed while the server runs.
     """
 
     request_id_header = "request-id"
@@ -148,8 +159,10 @@ class FakeAnthropic(FakeServer):
         cache_read_tokens: int = 0,
         cache_creation_tokens: int = 0,
         no_sampling_models: Sequence[str] = (),
+        invalid_answers: bool = False,
         **options: Any,
     ) -> None:
+        self.invalid_answers = invalid_answers
         self.batch_delay = batch_delay
         self.cache_read_tokens = cache_read_tokens
         self.cache_creation_tokens = cache_creation_tokens
@@ -164,6 +177,7 @@ class FakeAnthropic(FakeServer):
         parser.add_argument("--batch-delay", type=float, default=0.5)
         parser.add_argument("--cache-read-tokens", type=int, default=0)
         parser.add_argument("--cache-creation-tokens", type=int, default=0)
+        parser.add_argument("--invalid-answers", action="store_true")
 
     @property
     def batches_created(self) -> int:
@@ -239,6 +253,7 @@ class FakeAnthropic(FakeServer):
         system = params.get("system", "")
         if not isinstance(system, str | list):
             raise invalid("system: Input should be a string or a list of text blocks")
+        self._validate_tools(params)
         if not self.check_model(model):
             raise ApiError(404, "not_found_error", f"model: {model}")
 
@@ -250,6 +265,35 @@ class FakeAnthropic(FakeServer):
                 raise invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'")
             if not isinstance(message.get("content"), str | list):
                 raise invalid(f"messages.{i}.content: Field required")
+
+    def _validate_tools(self, params: dict[str, Any]) -> None:
+        tools = params.get("tools", [])
+        if not isinstance(tools, list):
+            raise invalid("tools: Input should be a valid list")
+        for i, tool in enumerate(tools):
+            if error := tool_schema_error(tool, i):
+                raise invalid(error)
+        names = [tool["name"] for tool in tools]
+        if len(set(names)) != len(names):
+            raise invalid("tools: Tool names must be unique.")
+        choice = params.get("tool_choice")
+        if choice is None:
+            return
+        kind = choice.get("type") if isinstance(choice, dict) else None
+        if kind not in ("auto", "any", "tool", "none"):
+            raise invalid("tool_choice: Input tag does not match 'auto', 'any', 'tool', 'none'")
+        if kind in ("any", "tool") and not tools:
+            raise invalid("tool_choice: tool_choice requires tools to be specified")
+        if kind == "tool" and choice.get("name") not in names:
+            raise invalid(f"tool_choice: Tool '{choice.get('name')}' not found in 'tools'")
+
+    def forced_tool(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The tool the request forces (tool_choice "tool", or "any" of one tool), if any."""
+        choice = params.get("tool_choice") or {}
+        tools = params.get("tools") or []
+        if choice.get("type") == "tool":
+            return next(t for t in tools if t["name"] == choice["name"])
+        return tools[0] if choice.get("type") == "any" else None
 
     def _validate_sampling(self, params: dict[str, Any], model: str) -> None:
         given = [name for name in ("temperature", "top_p", "top_k") if name in params]
@@ -264,6 +308,10 @@ class FakeAnthropic(FakeServer):
             raise invalid("top_k: Input should be greater than or equal to 0")
 
     def plan(self, params: dict[str, Any]) -> Completion:
+        tool = self.forced_tool(params)
+        if tool is not None:
+            answer = INVALID_ANSWER if self.invalid_answers else answer_for(tool["input_schema"])
+            return Completion(json_pieces(answer), "tool_use")
         return complete(
             last_user_text(params["messages"]) or "",
             max_tokens=params["max_tokens"],
@@ -286,12 +334,24 @@ class FakeAnthropic(FakeServer):
     ) -> dict[str, Any]:
         """The complete Message object the request gets."""
         usage = self.usage(params, completion.output_tokens)
+        if completion.stop_reason == "tool_use":
+            tool = self.forced_tool(params) or {}
+            content = [
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_{uuid.uuid4().hex[:24]}",
+                    "name": tool.get("name"),
+                    "input": json.loads(completion.text),
+                }
+            ]
+        else:
+            content = [{"type": "text", "text": completion.text}]
         return {
             "id": f"msg_{uuid.uuid4().hex[:24]}",
             "type": "message",
             "role": "assistant",
             "model": params["model"],
-            "content": [{"type": "text", "text": completion.text}],
+            "content": content,
             "stop_reason": completion.stop_reason,
             "stop_sequence": completion.stop_sequence,
             "usage": {**usage, "service_tier": service_tier},
@@ -304,7 +364,9 @@ class FakeAnthropic(FakeServer):
         start["usage"] = {**usage, "output_tokens": 1}
         call.start_stream()
         send_event(call, "message_start", {"message": start})
-        block = {"type": "text", "text": ""}
+        block: dict[str, Any] = {"type": "text", "text": ""}
+        if message["content"][0]["type"] == "tool_use":
+            block = {**message["content"][0], "input": {}}
         send_event(call, "content_block_start", {"index": 0, "content_block": block})
         send_event(call, "ping", {})
         broken = call.fault in ("drop", "stream_error")
@@ -312,6 +374,8 @@ class FakeAnthropic(FakeServer):
         for piece in pieces[: self.faults.drop_after] if broken else pieces:
             time.sleep(self.faults.token_delay)
             delta = {"type": "text_delta", "text": piece}
+            if block["type"] == "tool_use":
+                delta = {"type": "input_json_delta", "partial_json": piece}
             send_event(call, "content_block_delta", {"index": 0, "delta": delta})
         if broken:
             self.break_stream(call)

@@ -13,6 +13,12 @@ What it speaks, on 127.0.0.1:
   gpt-5 family) refuse what the API refuses them, with its messages and codes: `max_tokens`
   (they take `max_completion_tokens`), `top_p` and `stop` (`unsupported_parameter`), and a
   `temperature` other than 1 (`unsupported_value`); other models refuse `reasoning_effort`.
+  `response_format` (`text`, `json_object`, `json_schema`) is honoured as a constrained model
+  would (tests/support/fake_structured.py): a json_schema answer is a JSON object that fits
+  the schema, streamed a word a delta, cut at the token limit ("length"); with `strict: true` a
+  schema that breaks OpenAI's strict rules is refused with its 400. `invalid_answers=True`
+  answers text that is no JSON instead (the error path); `structured_output=False` is a server
+  that does not know `response_format` and refuses it as an unknown argument.
 - `GET /v1/models` and `GET /v1/models/{id}`.
 - The API's errors, `{"error": {"message", "type", "param", "code"}}` with an `x-request-id`
   header: 401 (`Authorization: Bearer KEY` must carry `api_key`: a key in any other header,
@@ -39,6 +45,12 @@ import uuid
 from typing import Any
 
 from tests.support.fake_http import ApiError, Call, FakeServer, Route, bearer_token, main
+from tests.support.fake_structured import (
+    INVALID_JSON,
+    answer_for,
+    json_pieces,
+    strict_schema_error,
+)
 from tests.support.fake_text import Completion, complete, count_words, last_user_text, text_of
 
 DEFAULT_MODELS = (
@@ -98,8 +110,8 @@ class FakeOpenAI(FakeServer):
     """A fake OpenAI chat completions API (see the module docstring).
 
     Arguments, besides FakeServer's (host, port, api_key, models, seed, filler_words, verbose
-    and any `Faults` attribute): `cached_tokens`, `reasoning_prefixes`. They are attributes
-    that may be changed while the server runs.
+    and any `Faults` attribute): `cached_tokens`, `reasoning_prefixes`, `structured_output`,
+    `invalid_answers`. They are attributes that may be changed while the server runs.
     """
 
     request_id_header = "x-request-id"
@@ -112,15 +124,23 @@ class FakeOpenAI(FakeServer):
         *,
         cached_tokens: int = 0,
         reasoning_prefixes: tuple[str, ...] = REASONING_PREFIXES,
+        structured_output: bool = True,
+        invalid_answers: bool = False,
         **options: Any,
     ) -> None:
         self.cached_tokens = cached_tokens
+        self.structured_output = structured_output
+        self.invalid_answers = invalid_answers
         self.reasoning_prefixes = reasoning_prefixes
         super().__init__(**options)
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--cached-tokens", type=int, default=0)
+        parser.add_argument("--invalid-answers", action="store_true")
+        parser.add_argument(
+            "--no-structured-output", dest="structured_output", action="store_false"
+        )
 
     @property
     def base_url(self) -> str:
@@ -171,7 +191,9 @@ class FakeOpenAI(FakeServer):
     def validate(self, body: dict[str, Any]) -> None:
         """Raise the API's 400 (or 404 for an unknown model) for a bad body."""
         for name in body:
-            if name not in KNOWN_PARAMS:
+            if name not in KNOWN_PARAMS or (
+                name == "response_format" and not self.structured_output
+            ):
                 raise unrecognized(name)
         model = body.get("model")
         if not isinstance(model, str) or not model:
@@ -188,6 +210,7 @@ class FakeOpenAI(FakeServer):
             raise invalid("max_tokens must be at least 1", "max_completion_tokens")
         if body.get("n", 1) != 1:
             raise invalid("the fake serves only n=1", "n")
+        self._check_response_format(body.get("response_format"))
         if model.startswith(self.reasoning_prefixes):
             self._check_reasoning(body)
         elif "reasoning_effort" in body:
@@ -211,6 +234,26 @@ class FakeOpenAI(FakeServer):
             if body.get(name) is not None:
                 raise unsupported(name)
 
+    def _check_response_format(self, response_format: Any) -> None:
+        if response_format is None:
+            return
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if kind not in ("text", "json_object", "json_schema"):
+            message = (
+                "Invalid value for 'response_format.type': expected one of 'text', "
+                "'json_object' or 'json_schema'."
+            )
+            raise invalid(message, "response_format.type")
+        if kind != "json_schema":
+            return
+        spec = response_format.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            raise invalid("Missing required parameter: 'response_format.json_schema.name'.")
+        if not isinstance(spec.get("schema"), dict):
+            raise invalid("Missing required parameter: 'response_format.json_schema.schema'.")
+        if spec.get("strict") and (error := strict_schema_error(spec["schema"], spec["name"])):
+            raise invalid(error, "response_format")
+
     def _check_range(self, body: dict[str, Any], name: str, high: float) -> None:
         value = body.get(name)
         if value is not None and (not isinstance(value, int | float) or not 0 <= value <= high):
@@ -221,6 +264,9 @@ class FakeOpenAI(FakeServer):
         return body.get("max_tokens") if limit is None else limit
 
     def plan(self, body: dict[str, Any]) -> Completion:
+        response_format = body.get("response_format") or {}
+        if response_format.get("type") in ("json_schema", "json_object"):
+            return self.plan_json(body, response_format)
         stop = body.get("stop") or []
         return complete(
             last_user_text(body["messages"]) or "",
@@ -228,6 +274,20 @@ class FakeOpenAI(FakeServer):
             stop_sequences=[stop] if isinstance(stop, str) else stop,
             filler_words=self.filler_words,
         )
+
+    def plan_json(self, body: dict[str, Any], response_format: dict[str, Any]) -> Completion:
+        """A constrained answer: JSON that fits the schema (or, for the error path, text that
+        is no JSON), cut at the token limit as a real server's would be."""
+        if self.invalid_answers:
+            pieces = tuple(f" {w}" if i else w for i, w in enumerate(INVALID_JSON.split(" ")))
+        elif response_format["type"] == "json_schema":
+            pieces = json_pieces(answer_for(response_format["json_schema"]["schema"]))
+        else:
+            pieces = json_pieces({"answer": "fake text"})
+        limit = self.max_tokens(body)
+        if limit is not None and len(pieces) > limit:
+            return Completion(pieces[:limit], "max_tokens")
+        return Completion(pieces, "end_turn")
 
     def usage(self, body: dict[str, Any], completion: Completion) -> dict[str, Any]:
         prompt = count_words(text_of(m.get("content")) for m in body["messages"])

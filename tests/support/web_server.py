@@ -4,7 +4,8 @@ port, the way a deploy or a crash restarts the server under people's browsers.
 
 By default DEBUG stays on, as with `./run.sh`: WhiteNoise then serves the static files
 straight from `static/` (no collectstatic) and the cookies are not marked Secure on plain
-http. `debug=False` with `settings="annotate.settings"` is the production configuration.
+http. `WebServer.production` (the environment of `production_env`) is the README's production
+configuration: the one gunicorn starter of the tests and the benchmarks.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 from tests.support.processes import Service
@@ -25,26 +27,59 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def production_env(base: Mapping[str, str], **more: str) -> dict[str, str]:
+    """base with the README's production settings (DEBUG off, the host it binds, a secret key
+    unless base has one, so that its workers share it), then more (BEHIND_TLS_PROXY, a
+    broker, SECURE_SSL_REDIRECT=false for plain http)."""
+    return {
+        "SECRET_KEY": "web-server-" + "k" * 50,
+        **base,
+        "DJANGO_SETTINGS_MODULE": "annotate.settings",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        **more,
+    }
+
+
 class WebServer(Service):
-    """`gunicorn annotate.wsgi` on 127.0.0.1; `start` again after `kill` keeps the port."""
+    """`gunicorn annotate.wsgi` on 127.0.0.1; `start` again after `kill` keeps the port.
+
+    workers, threads: gunicorn's `-w` and `--threads` (1 thread: its sync worker).
+    app_dir: the copy of the app to serve (`--chdir`; default the repository).
+    access_log: log each request (off for benchmarks: the log's writes cost time)."""
 
     def __init__(
         self,
-        env: dict[str, str],
+        env: Mapping[str, str],
         log: Path,
         port: int | None = None,
         settings: str = "annotate.settings_test",
         debug: bool = True,
+        *,
+        workers: int = 1,
+        threads: int = 4,
+        app_dir: Path | None = None,
+        access_log: bool = True,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.starts = 0
         cmd = [sys.executable, "-m", "gunicorn", "annotate.wsgi"]
-        cmd += ["--bind", f"127.0.0.1:{self.port}", "--access-logfile", "-"]
+        cmd += ["--bind", f"127.0.0.1:{self.port}"]
+        if access_log:
+            cmd += ["--access-logfile", "-"]
+        if app_dir is not None:
+            cmd += ["--chdir", str(app_dir)]
         # One process with threads boots in half the time of two processes.
-        cmd += ["--workers", "1", "--threads", "4"]
+        cmd += ["--workers", str(workers), "--threads", str(threads)]
         env = {**env, "DJANGO_SETTINGS_MODULE": settings, "DEBUG": str(debug).lower()}
         super().__init__(cmd, log, env)
+
+    @classmethod
+    def production(cls, env: Mapping[str, str], log: Path, **options) -> WebServer:
+        """The production configuration: production_env(env), annotate.settings, DEBUG off;
+        options as for WebServer (workers, threads, app_dir, access_log, port)."""
+        return cls(production_env(env), log, settings="annotate.settings", debug=False, **options)
 
     def start(self, timeout: float = 30) -> None:
         self.starts += 1

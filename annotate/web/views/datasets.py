@@ -22,7 +22,7 @@ from inference.access import require_manager
 
 
 def _list(request: HttpRequest, form: DatasetImportForm, errors=None, status=200) -> HttpResponse:
-    datasets = Dataset.objects.select_related("owner").order_by("-created_at")
+    datasets = Dataset.objects.filter(purpose="").select_related("owner").order_by("-created_at")
     datasets = datasets.annotate(
         n_items=Count("items", distinct=True), n_runs=Count("runs", distinct=True)
     )

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from annotate.judges.summary import judges_of
 from annotate.labeling import actions
 from annotate.labeling import projects as project_logic
 from annotate.labeling.access import attachable_runs, get_project_for_user, visible_projects
@@ -86,6 +87,7 @@ def detail_context(request: HttpRequest, project: Project) -> dict:
         context["members"] = project.members.select_related("user").order_by("user__username")
         context["roles"] = Role.choices
         new = request.GET.get("new", "").strip()[:254]  # an unknown name or address to invite
+        context["judges"] = judges_of(project)
         context["member_form"] = MemberForm()
         context["invite_form"] = InviteForm(initial=InviteForm.prefill(new))
     return context

@@ -1,0 +1,50 @@
+"""The statistics' rollups: a finished run's figures per machine, kept so that the speed & cost
+page merges a few hundred rows instead of aggregating every generation (annotate/stats/rollups.py
+writes and reads them)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from inference.models import Run
+
+
+class RunRollup(models.Model):
+    """What model_stats needs of one finished run's done and failed generations on one machine.
+    Valid while the run's finished_at is still run_finished_at: a resumed or retried run gets a
+    new one, so an old rollup is never read again."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="rollups")
+    machine = models.CharField(max_length=200, blank=True)
+    run_finished_at = models.DateTimeField(null=True, blank=True)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    # inference/figures.py's cost figures: the recorded costs and how many done ones had one.
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True)
+    priced = models.PositiveIntegerField(default=0)
+    priced_prompt_tokens = models.BigIntegerField(default=0)
+    priced_output_tokens = models.BigIntegerField(default=0)
+    # The projection's measured means: done generations with output tokens, and their prompts.
+    measured = models.PositiveIntegerField(default=0)
+    measured_prompt_n = models.PositiveIntegerField(default=0)
+    measured_prompt_tokens = models.BigIntegerField(default=0)
+    versions = models.JSONField(default=list)
+    concurrency = models.JSONField(default=list)
+    # The span of the run's throughput (inference.figures.run_span).
+    first_start = models.DateTimeField(null=True, blank=True)
+    last_finish = models.DateTimeField(null=True, blank=True)
+    # {measurement: a log-bucket histogram (annotate/stats/sketch.py)}
+    sketches = models.JSONField(default=dict)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        app_label = "annotate"
+        constraints = [
+            # One per run and machine: two writers racing keep the first (ignore_conflicts).
+            models.UniqueConstraint(fields=("run", "machine"), name="run_rollup_unique_machine"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Rollup of run {self.run_id} on {self.machine or 'unknown'}"

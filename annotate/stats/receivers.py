@@ -1,0 +1,17 @@
+"""The statistics listen to generation: a run that ends is rolled up by a worker, so the
+speed & cost page never aggregates its generations again. Connected in AnnotateConfig.ready()."""
+
+from __future__ import annotations
+
+from celery import current_app
+from django.dispatch import receiver
+
+from annotate.stats.rollups import ROLL_UP_TASK
+from inference.models import Run
+from inference.signals import run_finished
+
+
+@receiver(run_finished, dispatch_uid="annotate.stats.roll_up_finished_run")
+def roll_up_finished_run(sender, run: Run, **kwargs) -> None:
+    """Sent after the run's end committed (inference/lifecycle.py)."""
+    current_app.send_task(ROLL_UP_TASK, args=(run.pk,), queue="api")
