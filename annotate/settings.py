@@ -297,4 +297,14 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # The development server's request lines, without set-password links (annotate/logs.py).
+    "filters": {"links": {"()": "annotate.logs.RedactSetPasswordLinks"}},
+    "loggers": {
+        "django.server": {
+            "handlers": ["console"],
+            "level": "INFO",
+            "filters": ["links"],
+            "propagate": False,
+        }
+    },
 }

@@ -1,8 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.templatetags.static import static
 from django.urls import path
-from django.views.generic import RedirectView
 
 from annotate.api import api
 from annotate.web.views import (
@@ -43,7 +41,7 @@ urlpatterns = [
     path("health/", health.health_page, name="annotate-health"),
     path("healthz", health.healthz, name="annotate-healthz"),
     # Browsers ask for /favicon.ico whatever the page links.
-    path("favicon.ico", RedirectView.as_view(url=static("annotate/favicon.svg")), name="favicon"),
+    path("favicon.ico", home.favicon, name="favicon"),
     path("stats.csv", stats.stats_csv, name="annotate-stats-csv"),
     path("stats/projection.csv", stats.projection_csv, name="annotate-stats-projection-csv"),
     path("runs/", runs.list_runs, name="annotate-run-list"),
@@ -64,6 +62,7 @@ urlpatterns = [
     path("judges/<int:pk>/", judges.judge_detail, name="annotate-judge-detail"),
     path("judges/<int:pk>/edit/", judges.edit_judge, name="annotate-judge-edit"),
     path("judges/<int:pk>/runs/", judges.start_judging, name="annotate-judge-start"),
+    path("judge-runs/<int:pk>/accept/", judges.accept_judge_run, name="annotate-judge-run-accept"),
     path("projects/<int:pk>/members/", people.add_member, name="annotate-member-add"),
     path("projects/<int:pk>/people/new/", people.invite_person, name="annotate-member-invite"),
     path(

@@ -63,9 +63,7 @@ def build_project(owner, n: int, stamp: str) -> Project:
         for i in range(n)
     )
     name = f"bench-judging-{stamp}"
-    import_dataset(
-        owner, io.BytesIO(lines.encode()), "outputs.jsonl", name, project_kind="label"
-    )
+    import_dataset(owner, io.BytesIO(lines.encode()), "outputs.jsonl", name, project_kind="label")
     project = Project.objects.get(name=name)
     project.questions = QUESTIONS
     project.save(update_fields=("questions",))
@@ -153,6 +151,7 @@ def measure(bench: Bench, log: Path, api_key: str) -> dict:
             created = time.time()
             judge = attach_judge(owner, project.pk, {"model_config": config.pk, "name": stamp})
             judge_run = start_judging(owner, judge.pk)
+            started = time.time()
             wait_labelled(judge_run, bench.outputs, timeout=max(600, bench.ideal_s * 10))
         finally:
             worker.stop()
@@ -161,6 +160,13 @@ def measure(bench: Bench, log: Path, api_key: str) -> dict:
         ended = max(t for t in (judge_run.run.finished_at, last_label) if t is not None)
         wall_s = ended.timestamp() - created
         figures = count(judge_run, project, server)
+        run = judge_run.run
+        parts = {  # where the time went, from the run's timestamps
+            "start_judging_s": started - created,  # the judge prompts rendered, the run made
+            "dispatch_s": run.started_at.timestamp() - started,  # broker pickup
+            "generation_s": (run.finished_at - run.started_at).total_seconds(),
+            "labels_s": (ended - run.finished_at).total_seconds(),  # answers parsed, stored
+        }
     return {
         "time_vs_ideal": round(wall_s / bench.ideal_s, 3),
         "lost": figures["lost"],
@@ -174,4 +180,5 @@ def measure(bench: Bench, log: Path, api_key: str) -> dict:
         "run_status": judge_run.run.status,
         "schema_via": judge_run.run.params.get("response_schema_via"),
         **figures,
+        **{key: round(value, 3) for key, value in parts.items()},
     }

@@ -22,10 +22,13 @@ Figures: ideal = outputs x latency / concurrency; time_vs_ideal = wall / ideal (
 lost = tasks of the project without a judge label (failed or refused answers included);
 doubled = (judge run, task) pairs with more than one label, plus generation rows beyond one per
 item, plus prompts the server answered completely more than once; judged_per_s = labels / wall.
-SQLite and the filesystem broker in a temporary folder unless DATABASE_URL / CELERY_BROKER_URL
-are set (a PostgreSQL database's name must say "bench"; its judge tables are not emptied, each
-run makes its own project). --quick: 200 outputs (about a minute with start-up). The last line
-is the figures as JSON, with the device, versions, commit and load average.
+Where the time went: start_judging_s (the judge prompts rendered, the run made), dispatch_s
+(to the run marked running: broker pickup), generation_s (running to finished), labels_s (to
+the last label stored). SQLite and the filesystem broker in a temporary folder unless
+DATABASE_URL / CELERY_BROKER_URL are set (a PostgreSQL database's name must say "bench"; each
+run makes its own project). --quick: 200 outputs, about 25 s with start-up (fixed costs weigh
+more there). The last line is the figures as JSON, with the device, versions, commit and load
+average.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ class Bench:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="200 outputs (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="200 outputs (about 25 s)")
     parser.add_argument("--outputs", type=int, help="outputs to judge (default 1000, 200 quick)")
     parser.add_argument("--latency", type=float, default=0.3, help="seconds to first byte")
     parser.add_argument("--concurrency", type=int, default=16, help="the judge's concurrency")

@@ -13,7 +13,8 @@ How:
    from the end by `offset=` (deep_page_offset_ms) and by `after=` (deep_page_keyset_ms),
    the same three with `status=done`, and the page `/runs/<id>/generations/` first and deep;
    then as a script calls the API, with a personal token (`Authorization: Bearer`), the deep
-   keyset page (token_deep_keyset_ms) and one output by id (token_item_ms).
+   keyset page (token_deep_keyset_ms, and its CPU time a request: token_deep_keyset_cpu_ms,
+   steadier on a loaded machine) and one output by id (token_item_ms).
    Then the database and the ORM alone, without the request: the deep page as the list
    was before keyset pages (a count, then an offset in item order through a join:
    query_deep_offset_ms, the baseline) and by keyset (query_deep_keyset_ms).
@@ -48,6 +49,16 @@ def median_ms(call, repeat: int) -> float:
         call()
         times.append((time.perf_counter() - start) * 1000)
     return round(statistics.median(times), 2)
+
+
+def cpu_ms(call, repeat: int) -> float:
+    """The process's CPU time a call (the app and SQLite, not the waits): steadier than wall
+    time on a loaded machine."""
+    call()
+    start = time.process_time()
+    for _ in range(repeat):
+        call()
+    return round((time.process_time() - start) * 1000 / repeat, 2)
 
 
 def build(n: int):
@@ -123,6 +134,9 @@ def measure(run, client, token, limit: int, repeat: int) -> dict[str, float]:
             lambda: get(f"/runs/{run.pk}/generations/?after={ids[deep - 1]}"), repeat
         ),
         "token_deep_keyset_ms": median_ms(
+            lambda: get(f"{api}&after={ids[deep - 1]}", by=token), repeat
+        ),
+        "token_deep_keyset_cpu_ms": cpu_ms(
             lambda: get(f"{api}&after={ids[deep - 1]}", by=token), repeat
         ),
         "token_item_ms": median_ms(lambda: get(f"/api/generations/{ids[deep]}", by=token), repeat),

@@ -31,7 +31,7 @@ from inference.models import (
     Run,
     RunStatus,
 )
-from inference.structured import SchemaInvalid, check_response_schema
+from inference.structured import SchemaInvalid, check_response_schema, stored_schema
 
 BULK = 2000
 # What a person sets on a configuration; the owner and the creation date are the action's.
@@ -51,7 +51,7 @@ def create_run(
     """A run of a dataset through a configuration, both of which the caller sees (managers):
     one pending generation per item and sample, then its first doorbell after commit.
     `response_schema`: a JSON schema of an object that every answer must match (structured
-    output, inference/structured.py); kept in the run's params."""
+    output, inference/structured.py); kept in the run's params as JSON text (in order)."""
     if samples_per_prompt < 1:
         raise Invalid("Samples per prompt must be at least 1.")
     if response_schema is not None:
@@ -71,7 +71,7 @@ def create_run(
         samples_per_prompt=samples_per_prompt,
         params={
             **config.params(),
-            **({"response_schema": response_schema} if response_schema is not None else {}),
+            **({"response_schema": stored_schema(response_schema)} if response_schema else {}),
         },
         created_by=user,
         resumed_at=now,

@@ -51,9 +51,17 @@ def check_response_schema(schema: object) -> dict:
     return schema
 
 
+def stored_schema(schema: dict) -> str:
+    """The schema as a run's params keep it: JSON text, because PostgreSQL's jsonb reorders an
+    object's keys (shortest first), and the order of the properties is the order a model
+    answers in ("reasoning" before the verdict)."""
+    return json.dumps(schema, ensure_ascii=False)
+
+
 def response_schema(params: dict) -> dict | None:
-    """The run's response schema, or None for free text."""
-    return params.get("response_schema") or None
+    """The run's response schema, in its properties' order, or None for free text."""
+    schema = params.get("response_schema")
+    return json.loads(schema) if isinstance(schema, str) else schema or None
 
 
 def with_schema_instructions(messages: list[dict], schema: dict | None) -> list[dict]:

@@ -11,6 +11,7 @@ from annotate.api.accounts import router as accounts_router
 from annotate.api.auth import BasicAuth, TokenAuth
 from annotate.api.imports import router as imports_router
 from annotate.api.judge_agreement import router as judge_agreement_router
+from annotate.api.judges import router as judges_router
 from annotate.api.projects import router as projects_router
 from annotate.api.renderers import ORJSONRenderer
 from annotate.api.tokens import router as tokens_router
@@ -41,3 +42,4 @@ api.add_router("/", projects_router)
 api.add_router("/", tokens_router)
 api.add_router("/", accounts_router)
 api.add_router("/", judge_agreement_router)
+api.add_router("/", judges_router)

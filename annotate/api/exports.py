@@ -32,6 +32,7 @@ class ExportIn(In):
     until: date | None = None
     pseudonyms: bool = False
     labeled: bool = False
+    judge_labels: bool = False  # judge labels beside people's, each saying which judge
 
 
 class ExportOut(Schema):

@@ -21,6 +21,7 @@ FILTER_KEYS = (
     "until",
     "pseudonyms",
     "labeled",
+    "judge_labels",
 )
 
 
@@ -83,7 +84,7 @@ def clean_filters(data: dict) -> dict:
     for key in ("since", "until"):
         if data.get(key):
             out[key] = date.fromisoformat(str(data[key])).isoformat()
-    for key in ("require_pass", "agreed", "reviewed", "pseudonyms", "labeled"):
+    for key in ("require_pass", "agreed", "reviewed", "pseudonyms", "labeled", "judge_labels"):
         if data.get(key) in (True, "on", "true", "1", 1):
             out[key] = True
     return out

@@ -58,8 +58,8 @@ PARQUET_SCHEMA = pa.schema(
 PARQUET_DICTIONARY = ["model_config", "backend", "model", "finish_reason", "error", "machine"]
 
 
-def parquet_writer(path: Path) -> pq.ParquetWriter:
-    return pq.ParquetWriter(path, PARQUET_SCHEMA, use_dictionary=PARQUET_DICTIONARY)
+def parquet_writer(path: Path, schema: pa.Schema = PARQUET_SCHEMA) -> pq.ParquetWriter:
+    return pq.ParquetWriter(path, schema, use_dictionary=PARQUET_DICTIONARY)
 
 
 CSV_COLUMNS = PARQUET_SCHEMA.names

@@ -27,12 +27,12 @@ from django.conf import settings
 from django.db import connection, connections
 from django.utils import timezone
 
+from annotate.exports import judge_labels
 from annotate.exports import sql as export_sql
 from annotate.exports.comparisons import write_votes
 from annotate.exports.filters import generations, label_projects
 from annotate.exports.formats import (
     CHUNK,
-    CSV_COLUMNS,
     PARQUET_SCHEMA,
     SCHEMA_VERSION,
     chat_row,
@@ -123,28 +123,37 @@ def _write_jsonl(path: Path, records: Iterator[dict]) -> int:
     return n
 
 
-def _write_csv(path: Path, records: Iterator[dict]) -> int:
+def _flat(judges: bool) -> tuple[pa.Schema, Callable[[dict], dict]]:
+    """The flat files' columns and row; with the judge-label columns when asked."""
+    if judges:
+        return judge_labels.SCHEMA, judge_labels.flat_row_with_judges
+    return PARQUET_SCHEMA, flat_row
+
+
+def _write_csv(path: Path, records: Iterator[dict], judges: bool = False) -> int:
     n = 0
+    schema, flat = _flat(judges)
     with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=schema.names)
         writer.writeheader()
         for record in records:
-            writer.writerow({k: spreadsheet_safe(v) for k, v in flat_row(record).items()})
+            writer.writerow({k: spreadsheet_safe(v) for k, v in flat(record).items()})
             n += 1
     return n
 
 
-def _write_parquet(path: Path, records: Iterator[dict]) -> int:
+def _write_parquet(path: Path, records: Iterator[dict], judges: bool = False) -> int:
     n = 0
-    with parquet_writer(path) as writer:
+    schema, flat = _flat(judges)
+    with parquet_writer(path, schema) as writer:
         batch: list[dict] = []
         for record in records:
-            batch.append(flat_row(record))
+            batch.append(flat(record))
             if len(batch) >= CHUNK:
-                writer.write_table(pa.Table.from_pylist(batch, schema=PARQUET_SCHEMA))
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
                 n, batch = n + len(batch), []
         if batch or not n:
-            writer.write_table(pa.Table.from_pylist(batch, schema=PARQUET_SCHEMA))
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
             n += len(batch)
     return n
 
@@ -154,7 +163,9 @@ def write_export(
 ):
     """Write an export's file in format fmt; returns how many rows it has. sql: PostgreSQL's
     path (the default there) or the ORM's; ids: its export_sql.output_ids(filters), if known."""
-    sql = use_sql() if sql is None else sql
+    judges = judge_labels.wanted(filters) and fmt in ("jsonl", "csv", "parquet")
+    # Judge labels are read between the rows: PostgreSQL's path streams on its connection.
+    sql = (use_sql() if sql is None else sql) and not judges
     if fmt.startswith("comparisons"):
         return write_votes(fmt, filters, path)
     if fmt == "preference":
@@ -162,11 +173,13 @@ def write_export(
     if sql and fmt in export_sql.FORMATS:
         return export_sql.write(fmt, filters, path, progress, ids)
     source = rows(filters, progress, sql=sql)
+    if judges:
+        source = judge_labels.with_judge_labels(source, filters)
     if fmt in ("sft", "openai"):
         return _write_jsonl(path, (chat_row(r) for r in source))
     if fmt == "jsonl":
         return _write_jsonl(path, source)
-    return (_write_csv if fmt == "csv" else _write_parquet)(path, source)
+    return (_write_csv if fmt == "csv" else _write_parquet)(path, source, judges)
 
 
 @contextmanager

@@ -41,7 +41,6 @@ from inference.models import Run
 MIN_SHARED = 10  # tasks labeled by both before the sentence says anything
 ROUNDS = 1000  # bootstrap resamples of the tasks
 SEED = 0
-BLOCK = 100  # resamples drawn at once (memory: BLOCK x tasks counts)
 SHOWN_DISAGREEMENTS = 20
 # What compare_runs shows of kappa between two runs (no ceiling: no people among them).
 BETWEEN = ("key", "label", "tasks", "percent", "kappa", "kappa_low", "kappa_high", "matrix")
@@ -95,17 +94,16 @@ def percent(confusion: np.ndarray) -> float | None:
 def bootstrap_interval(
     per_task: np.ndarray, ordinal: bool, rounds: int = ROUNDS, seed: int = SEED
 ) -> tuple[float | None, float | None]:
-    """The 95% interval of kappa over `rounds` resamples of the tasks (with replacement)."""
+    """The 95% interval of kappa over `rounds` resamples of the tasks (with replacement).
+    Tasks with the same confusion counts are interchangeable, so a resample draws how many
+    of each kind it takes (a multinomial over the few distinct kinds, not the many tasks)."""
     tasks = per_task.shape[0]
     if tasks == 0:
         return None, None
     rng = np.random.default_rng(seed)
-    flat = per_task.reshape(tasks, -1)
-    kappas = []
-    for start in range(0, rounds, BLOCK):
-        weights = rng.multinomial(tasks, np.full(tasks, 1 / tasks), size=min(BLOCK, rounds - start))
-        kappas.append(kappa((weights @ flat).reshape(-1, *per_task.shape[1:]), ordinal))
-    values = np.concatenate(kappas)
+    kinds, counts = np.unique(per_task.reshape(tasks, -1), axis=0, return_counts=True)
+    draws = rng.multinomial(tasks, counts / tasks, size=rounds)
+    values = kappa((draws @ kinds).reshape(rounds, *per_task.shape[1:]), ordinal)
     if np.isnan(values).all():
         return None, None
     low, high = np.nanpercentile(values, [2.5, 97.5])
@@ -152,7 +150,8 @@ def task_disagreement(question: dict, judge_value, human_values: list) -> float:
     """How far the judge is from the people on one task, 0 to 1: the mean over their labels
     of the distance on a rating's scale, of "differs" for a choice, of the share of options
     that differ for a multi-choice question."""
-    if not human_values:
+    human_values = [v for v in human_values if v is not None]
+    if not human_values or judge_value is None:
         return 0.0
     if question["kind"] == "rating":
         span = max(question["max"] - question["min"], 1)
@@ -167,16 +166,12 @@ def task_disagreement(question: dict, judge_value, human_values: list) -> float:
 # Per question: the judge's figures beside people's.
 
 
-def _split(series: dict[int, dict]) -> tuple[dict[int, object], dict[int, list], dict]:
-    """The judge's value per task, people's values per task, and people's labels as
-    labeling.agreement takes them, from one series' {task: {who: value}}."""
+def _split(series: dict[int, dict]) -> tuple[dict[int, object], dict[int, list]]:
+    """The judge's value per task and people's values per task, from one series'
+    {task: {who: value}}."""
     judge = {t: by[JUDGE] for t, by in series.items() if JUDGE in by}
     humans = {t: [v for a, v in by.items() if a != JUDGE] for t, by in series.items()}
-    return (
-        judge,
-        humans,
-        {t: {a: v for a, v in by.items() if a != JUDGE} for t, by in series.items()},
-    )
+    return judge, humans
 
 
 def question_rows(question: dict, judge: dict[int, dict], humans: dict[int, dict]) -> list[dict]:
@@ -192,36 +187,34 @@ def question_rows(question: dict, judge: dict[int, dict], humans: dict[int, dict
     rows = []
     for (label, given), people in zip(_series(question, both), ceiling, strict=True):
         values, _ = _on_scale(given, categories)
-        judge_values, human_values, _ = _split(values)
+        judge_values, human_values = _split(values)
         shared, per_task = confusion_by_task(judge_values, human_values, categories)
         total = per_task.sum(axis=0)
         point = kappa(total, ordinal) if shared else np.nan
         low, high = bootstrap_interval(per_task, ordinal)
-        rows.append(
-            {
-                "key": question["key"],
-                "label": label,
-                "weights": "quadratic" if ordinal else "none",
-                "tasks": len(shared),
-                "pairs": int(total.sum()),
-                "percent": percent(total),
-                "kappa": None if np.isnan(point) else float(point),
-                "kappa_low": low,
-                "kappa_high": high,
-                "categories": [_shown(c) for c in categories],
-                "confusion": total.astype(int).tolist(),  # rows: the judge; columns: people
-                "matrix": [
-                    [_shown(c), counts]
-                    for c, counts in zip(categories, total.astype(int).tolist(), strict=True)
-                ],
-                "human_kappa": people.cohen_kappa,
-                "human_percent": people.percent,
-                "human_items": people.items,
-            }
-        )
-        row = rows[-1]
-        row["sentence"] = sentence(label, row["tasks"], high, people.cohen_kappa)
-        row["verdict"] = _verdict(row["tasks"], high, people.cohen_kappa)
+        row = {
+            "key": question["key"],
+            "label": label,
+            "weights": "quadratic" if ordinal else "none",
+            "tasks": len(shared),
+            "pairs": int(total.sum()),
+            "percent": percent(total),
+            "kappa": None if np.isnan(point) else float(point),
+            "kappa_low": low,
+            "kappa_high": high,
+            "categories": [_shown(c) for c in categories],
+            "confusion": total.astype(int).tolist(),  # rows: the judge; columns: people
+            "matrix": [
+                [_shown(c), counts]
+                for c, counts in zip(categories, total.astype(int).tolist(), strict=True)
+            ],
+            "human_kappa": people.cohen_kappa,
+            "human_percent": people.percent,
+            "human_items": people.items,
+            "sentence": sentence(label, len(shared), high, people.cohen_kappa),
+            "verdict": _verdict(len(shared), high, people.cohen_kappa),
+        }
+        rows.append(row)
     return rows
 
 
@@ -232,11 +225,9 @@ def _verdict(shared: int, high: float | None, human_kappa: float | None) -> str 
 
 
 def _shown(category) -> str:
-    return (
-        {True: "chosen", False: "not chosen"}.get(category, str(category))
-        if isinstance(category, bool)
-        else str(category)
-    )
+    if isinstance(category, bool):  # a multi-choice option, chosen or not
+        return "chosen" if category else "not chosen"
+    return str(category)
 
 
 def agreement_rows(questions: list[dict], judge: dict[int, dict], humans: dict[int, dict]):
@@ -270,10 +261,12 @@ def _judge_labels(judge_run: JudgeRun) -> dict[int, dict]:
     return {task: answers for task, answers in rows if answers}
 
 
-def _human_labels(project, task_ids=None) -> dict[int, dict]:
-    rows = Annotation.objects.filter(task__project=project, state=AnnotationState.SUBMITTED)
-    if task_ids is not None:
-        rows = rows.filter(task_id__in=task_ids)
+def _human_labels(judge_run: JudgeRun) -> dict[int, dict]:
+    """People's submitted labels of the tasks the judge run labeled (a join, not a list of
+    ids: a run may label 100k tasks)."""
+    rows = Annotation.objects.filter(
+        state=AnnotationState.SUBMITTED, task__judge_labels__judge_run=judge_run
+    )
     return labels_by_item(rows.values_list("task_id", "annotator_id", "answers"))
 
 
@@ -350,12 +343,13 @@ def judge_agreement(judge_run: JudgeRun) -> dict:
     """Everything the judge page's agreement section shows for one judge run."""
     project = judge_run.judge.project
     judge = _judge_labels(judge_run)
-    humans = _human_labels(project, judge.keys())
+    humans = _human_labels(judge_run)
     questions = _judged(project.questions, judge)
     rows = agreement_rows(questions, judge, humans)
     out = {
         "judge_run": judge_run.pk,
         "version": judge_run.version,
+        "accepted_at": judge_run.accepted_at,  # when its owner chose to use its labels
         "rule": "The judge's label on an item is compared with each person's label of it.",
         "judged": len(judge),
         "shared": len(set(judge) & set(humans)),
@@ -386,7 +380,7 @@ def compare_runs(run_a: JudgeRun, run_b: JudgeRun) -> dict:
     a, b = _judge_labels(run_a), _judge_labels(run_b)
     tasks = set(a) & set(b)
     a, b = {t: a[t] for t in tasks}, {t: b[t] for t in tasks}
-    humans = _human_labels(project, tasks)
+    humans = {t: by for t, by in _human_labels(run_a).items() if t in tasks}
     questions = _judged(project.questions, a, b)
     between = []
     for question in questions:

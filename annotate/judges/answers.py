@@ -58,15 +58,17 @@ def _property(question: dict) -> dict:
 
 def answer_schema(questions: list[dict], pairwise: bool) -> dict:
     """The JSON schema of an answer: reasoning first (so a model reasons before it decides),
-    then one property per judged question; required: reasoning and the required questions."""
+    then one property per judged question. Every property is required and an optional
+    question's may be null (OpenAI's strict schemas want every property required)."""
     judged = judged_questions(questions, pairwise)
     properties = {"reasoning": {"type": "string"}}
-    properties.update({q["key"]: _property(q) for q in judged})
-    required = ["reasoning"] + [q["key"] for q in judged if q["required"]]
+    for q in judged:
+        value = _property(q)
+        properties[q["key"]] = value if q["required"] else {"anyOf": [value, {"type": "null"}]}
     return {
         "type": "object",
         "properties": properties,
-        "required": required,
+        "required": list(properties),
         "additionalProperties": False,
     }
 
@@ -119,8 +121,8 @@ def _value(question: dict, value):
 
 
 def parse_answer(text: str, questions: list[dict], pairwise: bool) -> tuple[dict, str]:
-    """(answers, reasoning) from a judge's output, answers shaped as a person's (empty values
-    left out); raises AnswerInvalid with the first reason it does not fit.
+    """(answers, reasoning) from a judge's output, answers shaped as a person's (empty or null
+    values left out); raises AnswerInvalid with the first reason it does not fit.
 
     1. One JSON object, bare or in one ```json fence; nothing else around it.
     2. No key but "reasoning" and the judged questions' keys.

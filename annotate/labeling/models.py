@@ -187,6 +187,17 @@ class Task(models.Model):
             models.Index(fields=("project", "is_full", "id"), name="task_open"),
             # next item of a blind project: filter(project=..., is_full=False).order_by("number")
             models.Index(fields=("project", "is_full", "number"), name="task_open_blind"),
+            # the same, in a project that asks for a human sample (.filter(in_sample=True))
+            models.Index(
+                fields=("project", "is_full", "id"),
+                name="task_open_sample",
+                condition=models.Q(in_sample=True),
+            ),
+            models.Index(
+                fields=("project", "is_full", "number"),
+                name="task_open_sample_blind",
+                condition=models.Q(in_sample=True),
+            ),
         ]
 
     def __str__(self) -> str:

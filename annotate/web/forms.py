@@ -210,6 +210,12 @@ class ProjectForm(forms.ModelForm):
             "runs": "Outputs of these runs",
             "human_sample_per_run": "Human sample per run",
         }
+        # Blind mode hides the models, not the project: say so where the name is typed.
+        help_texts = {
+            "name": "Annotators see it, in blind projects too: do not name the models here.",
+            "blind": "Hide which model wrote an output from annotators. They still see the "
+            "project's name and description.",
+        }
 
     def __init__(self, *args, runs: QuerySet[Run], **kwargs):
         """`runs`: those the person may attach (annotate.labeling.access.attachable_runs)."""
@@ -354,6 +360,12 @@ class ExportForm(forms.Form):
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     pseudonyms = forms.BooleanField(
         required=False, initial=True, label="Replace annotator names by stable pseudonyms"
+    )
+    judge_labels = forms.BooleanField(
+        required=False,
+        label="Include judge labels",
+        help_text="Beside people's labels, each saying which judge, model and rubric version "
+        "gave it (JSONL, CSV, Parquet).",
     )
 
     def __init__(self, *args, user, **kwargs):

@@ -18,6 +18,8 @@ What each server takes (request_options):
   fails with that message). A server that refuses `response_format` itself (400 or 422 naming
   it) gets the schema as instructions in the prompt instead, from then on, and the run's params
   record why (`response_schema_via`, see schema_via).
+  A server that ignores it without a word (mlx_lm.server 0.32 reads no `response_format`)
+  cannot be told apart: its free text is left to the reader's strict parser.
 """
 
 from __future__ import annotations

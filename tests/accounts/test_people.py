@@ -278,6 +278,8 @@ def test_a_blind_project_warns_that_annotators_see_its_name(owner_client, owner,
     note = "annotators see the project's name and description"
     assert note in owner_client.get(f"/projects/{blind.pk}/").content.decode()
     assert note not in owner_client.get(f"/projects/{seen.pk}/").content.decode()
+    form = owner_client.get(f"/projects/{blind.pk}/edit/").content.decode()
+    assert "They still see the project's name and description." in form
 
 
 def test_no_password_or_link_reaches_the_logs(client, owner_client, project, caplog, settings):
@@ -303,3 +305,21 @@ def test_no_password_or_link_reaches_the_logs(client, owner_client, project, cap
     assert caplog.records
     for secret in (link, token, NEW_PASSWORD):
         assert secret not in logged
+
+
+def test_the_development_servers_request_lines_leave_the_link_out(owner, project):
+    invitation = actions.invite_person(
+        owner, project.pk, "nora", "nora@example.com", "annotator", "http://testserver/"
+    )
+    path = _link_path(invitation.link)
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    server = logging.getLogger("django.server")
+    server.addHandler(handler)
+    try:
+        server.info('"%s" %s %s', f"GET {path} HTTP/1.1", 302, 0)
+    finally:
+        server.removeHandler(handler)
+    token = path.rstrip("/").rsplit("/", 1)[-1]
+    assert seen == ['"GET /accounts/welcome/…/ HTTP/1.1" 302 0'] and token not in seen[0]

@@ -75,6 +75,9 @@ OWNERS = ("project_owner", "creator", "superuser")
 SKIPPER = ("annotator",)  # members of the project who skipped the item: undo their own skip
 # An export of a project's labels: managers who may review the project (exports.actions).
 MANAGING_REVIEWERS = ("creator", "superuser")
+# Attaching, changing and starting a judge: owners of its project who see its model
+# configuration (managers); its page and figures: the project's owners.
+MANAGING_OWNERS = ("creator", "superuser")
 NOBODY = ()
 
 ANSWERS = {"quality": 4, "correct": "pass"}
@@ -228,6 +231,35 @@ PAGES: dict[str, Case] = {
     "annotate-review": Case("GET", "/projects/{project}/review/", REVIEWERS),
     "annotate-results": Case("GET", "/projects/{compare}/results/", REVIEWERS),
     "annotate-review-task": Case("GET", "/projects/{project}/review/{task}/", REVIEWERS),
+    "annotate-judge-new": Case("GET", "/projects/{project}/judges/new/", MANAGING_OWNERS),
+    "annotate-judge-detail": Case("GET", "/judges/{judge}/", OWNERS),
+    "annotate-judge-edit": Case(
+        "POST",
+        "/judges/{judge}/edit/",
+        MANAGING_OWNERS,
+        lambda w: {
+            "model_config": w.config,
+            "name": "renamed",
+            "rubric": "{output}",
+            "few_shot": 0,
+            "inconsistent": "tie",
+        },
+        effect=lambda w, user: Judge.objects.filter(pk=w.judge, name="renamed").exists(),
+    ),
+    "annotate-judge-start": Case(
+        "POST",
+        "/judges/{judge}/runs/",
+        MANAGING_OWNERS,
+        effect=lambda w, user: JudgeRun.objects.filter(judge=w.judge, run__isnull=False).exists(),
+    ),
+    "annotate-judge-run-accept": Case(
+        "POST",
+        "/judge-runs/{judge_run}/accept/",
+        OWNERS,
+        effect=lambda w, user: JudgeRun.objects.filter(
+            pk=w.judge_run, accepted_at__isnull=False
+        ).exists(),
+    ),
     "login": Case("GET", "/accounts/login/", EVERYONE),
     "logout": Case("POST", "/accounts/logout/", EVERYONE),  # then to the login page
     # A set-password link: anyone may open one (a bad or used one says so).
@@ -408,6 +440,34 @@ API: dict[str, Case] = {
     # A judge run's agreement with people, and using its labels: the project's owners.
     "GET /api/judge-runs/{judge_run_id}/agreement": Case(
         "GET", "/api/judge-runs/{judge_run}/agreement", OWNERS
+    ),
+    "GET /api/projects/{project_id}/judges": Case("GET", "/api/projects/{project}/judges", OWNERS),
+    "POST /api/projects/{project_id}/judges": Case(
+        "POST",
+        "/api/projects/{project}/judges",
+        MANAGING_OWNERS,
+        lambda w: {"model_config_id": w.config},
+        effect=lambda w, user: Judge.objects.filter(project=w.project).count() == 2,
+    ),
+    "GET /api/judges/{judge_id}": Case("GET", "/api/judges/{judge}", OWNERS),
+    "PATCH /api/judges/{judge_id}": Case(
+        "PATCH",
+        "/api/judges/{judge}",
+        MANAGING_OWNERS,
+        {"name": "renamed"},
+        effect=lambda w, user: Judge.objects.filter(pk=w.judge, name="renamed").exists(),
+    ),
+    "POST /api/judges/{judge_id}/runs": Case(
+        "POST",
+        "/api/judges/{judge}/runs",
+        MANAGING_OWNERS,
+        {},
+        effect=lambda w, user: JudgeRun.objects.filter(judge=w.judge, run__isnull=False).exists(),
+    ),
+    "GET /api/judges/{judge_id}/runs": Case("GET", "/api/judges/{judge}/runs", OWNERS),
+    "GET /api/judge-runs/{judge_run_id}": Case("GET", "/api/judge-runs/{judge_run}", OWNERS),
+    "GET /api/judge-runs/{judge_run_id}/labels": Case(
+        "GET", "/api/judge-runs/{judge_run}/labels", OWNERS
     ),
     "POST /api/judge-runs/{judge_run_id}/accept": Case(
         "POST",

@@ -20,6 +20,7 @@ from inference.actions import create_run
 from inference.errors import Invalid
 from inference.models import GenerationStatus, ModelConfig, Run, RunStatus
 from inference.runner import process_run
+from inference.structured import response_schema
 from tests.conftest import make_dataset
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_openai import FakeOpenAI
@@ -158,9 +159,14 @@ def test_a_schema_that_is_no_object_schema_is_refused_and_no_run_made(
     assert not Run.objects.exists()
 
 
-def test_the_run_keeps_its_schema_and_a_run_without_one_is_unchanged(owner, openai_server, start):
+def test_the_run_keeps_its_schema_in_order_and_a_run_without_one_is_unchanged(
+    owner, openai_server, start
+):
     config = openai_config(openai_server, owner)
-    assert start(config).params["response_schema"] == SCHEMA
+    run = Run.objects.get(pk=start(config).pk)
+    kept = response_schema(run.params)
+    # "reasoning" stays first (a model answers in the schema's order), on PostgreSQL too.
+    assert kept == SCHEMA and list(kept["properties"]) == list(SCHEMA["properties"])
     assert "response_schema" not in start(config, schema=None).params
 
 

@@ -10,6 +10,7 @@ from unittest import mock
 import numpy as np
 import pytest
 from django.core.cache import cache
+from django.utils.html import escape
 from scipy.stats import kendalltau, spearmanr
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
@@ -300,7 +301,9 @@ def arena(db, owner, demo_model_path):
     return project
 
 
-def test_comparisons_show_both_leaderboards_and_their_rank_correlation(arena, owner, annotator):
+def test_comparisons_show_both_leaderboards_and_their_rank_correlation(
+    client, arena, owner, annotator
+):
     strength = {name: i for i, name in enumerate(("m1", "m2", "m3", "m4"))}
     judge_run = _judge_run(arena, owner, ModelConfig.objects.get(name="m1"))
     for n, task in enumerate(
@@ -336,6 +339,10 @@ def test_comparisons_show_both_leaderboards_and_their_rank_correlation(arena, ow
     assert shown["consistency"] == pytest.approx(
         labels.filter(consistent=True).count() / labels.count()
     )
+    client.force_login(owner)
+    html = client.get(f"/judges/{judge_run.judge_id}/?run={judge_run.pk}").content.decode()
+    assert 'data-testid="board-people"' in html and 'data-testid="board-judge"' in html
+    assert f"Spearman's ρ {shown['correlation']['spearman']:.2f}" in html
 
 
 # The human sample.
@@ -400,3 +407,113 @@ def test_next_item_serves_every_sampled_task_and_never_another(sampled_project, 
     assert set(served) == sampled
     waiting = annotation_queue.waiting_counts(annotator, [sampled_project.pk])
     assert waiting.get(sampled_project.pk, 0) == 0
+
+
+# The page and the API.
+
+
+def _judged_project(project, owner, annotator, annotator2):
+    """Judge and two people on every task: the judge agrees with the first person."""
+    judge_run = _judge_run(project, owner, project.runs.first().model_config)
+    for i, task in enumerate(project.tasks.order_by("pk")):
+        JudgeLabel.objects.create(
+            judge_run=judge_run, task=task, answers={"quality": 1 + i % 5, "pass": "pass"}
+        )
+        _label(task, annotator, {"quality": 1 + i % 5, "pass": "pass"})
+        _label(task, annotator2, {"quality": 1 + (i + i % 2) % 5, "pass": "fail"})
+    return judge_run
+
+
+def test_the_judge_page_shows_the_agreement_then_uses_the_labels_when_asked(
+    client, label_project, owner, annotator, annotator2
+):
+    label_project.questions[0]["label"] = "<b>quality</b>"
+    label_project.save()
+    judge_run = _judged_project(label_project, owner, annotator, annotator2)
+    client.force_login(owner)
+    page = client.get(f"/judges/{judge_run.judge_id}/?run={judge_run.pk}")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "&lt;b&gt;quality&lt;/b&gt;" in html and "<b>quality</b>" not in html
+    shown = judge_agreement(judge_run)
+    quality = next(r for r in shown["questions"] if r["key"] == "quality")
+    assert (
+        f"{quality['kappa']:.2f} [{quality['kappa_low']:.2f}, {quality['kappa_high']:.2f}]" in html
+    )
+    for row in shown["questions"]:
+        assert escape(row["sentence"]) in html
+    assert escape(shown["summary"]) in html
+    worst = shown["disagreements"][0]
+    assert f'href="/projects/{label_project.pk}/review/{worst["task"]}/"' in html
+    assert "Use these labels" in html
+    judge_run.refresh_from_db()
+    assert judge_run.accepted_at is None  # seeing the figures uses nothing
+    response = client.post(f"/judge-runs/{judge_run.pk}/accept/")
+    assert response.status_code == 302
+    judge_run.refresh_from_db()
+    assert judge_run.accepted_at is not None and judge_run.accepted_by == owner
+    assert "are in use since" in client.get(response["Location"]).content.decode()
+
+
+def test_the_api_answers_the_same_figures_and_compares_versions(
+    client, label_project, owner, annotator, annotator2
+):
+    judge_run = _judged_project(label_project, owner, annotator, annotator2)
+    newer = _judge_run(label_project, owner, judge_run.judge.model_config, version=2)
+    for task in label_project.tasks.all()[:12]:
+        JudgeLabel.objects.create(
+            judge_run=newer, task=task, answers={"quality": 3, "pass": "fail"}
+        )
+    client.force_login(owner)
+    body = client.get(f"/api/judge-runs/{newer.pk}/agreement?against={judge_run.pk}").json()
+    assert body["shared"] == 12 and body["versions"]["shared"] == 12
+    pairs = Annotation.objects.filter(task__judge_labels__judge_run=newer)
+    left = ["fail"] * pairs.count()
+    right = list(pairs.values_list("answers__pass", flat=True))
+    passed = next(r for r in body["questions"] if r["key"] == "pass")
+    assert passed["percent"] == pytest.approx(np.mean(np.array(left) == np.array(right)))
+    assert passed["confusion"] == confusion_matrix(left, right, labels=["pass", "fail"]).tolist()
+    client.force_login(annotator)
+    assert client.get(f"/api/judge-runs/{newer.pk}/agreement").status_code == 404
+    other = Project.objects.create(name="other", owner=owner, questions=[])
+    elsewhere = _judge_run(other, owner, judge_run.judge.model_config)
+    client.force_login(owner)
+    refused = client.get(f"/api/judge-runs/{newer.pk}/agreement?against={elsewhere.pk}")
+    assert refused.status_code == 422 and "same project" in refused.json()["detail"]
+
+
+def test_an_owner_sets_the_sample_size_on_the_page_and_the_api_and_a_bad_one_is_refused(
+    client, sampled_project, owner
+):
+    runs = [r.pk for r in sampled_project.runs.all()]
+    client.force_login(owner)
+    data = {
+        "name": "S",
+        "kind": "label",
+        "overlap": "1",
+        "hold_s": "900",
+        "runs": runs,
+        "human_sample_per_run": "2",
+        "q-TOTAL_FORMS": "1",
+        "q-INITIAL_FORMS": "1",
+        "q-0-label": "pass",
+        "q-0-kind": "passfail",
+        "q-0-key": "pass",
+        "q-0-required": "on",
+    }
+    response = client.post(f"/projects/{sampled_project.pk}/edit/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    sampled = Task.objects.filter(project=sampled_project, in_sample=True)
+    assert Counter(sampled.values_list("generation__run_id", flat=True)) == dict.fromkeys(runs, 2)
+    refused = client.post(
+        f"/projects/{sampled_project.pk}/edit/", {**data, "human_sample_per_run": "0"}
+    )
+    assert "At least 1 item per run" in refused.content.decode()
+    assert sampled.count() == 6  # unchanged
+    body = {"name": "S", "runs": runs, "human_sample_per_run": 0}
+    put = client.put(f"/api/projects/{sampled_project.pk}", body, content_type="application/json")
+    assert put.status_code == 422 and sampled.count() == 6
+    body["human_sample_per_run"] = 3
+    put = client.put(f"/api/projects/{sampled_project.pk}", body, content_type="application/json")
+    assert put.status_code == 200 and put.json()["human_sample_per_run"] == 3
+    assert sampled.count() == 9

@@ -89,10 +89,21 @@ def test_the_schema_accepts_what_the_parser_accepts_and_refuses_the_rest():
     schema = answer_schema(DEFAULT_QUESTIONS, pairwise=False)
     jsonschema_rs.meta.validate(schema)  # an independent validator: a valid schema
     assert list(schema["properties"])[0] == "reasoning"
-    assert schema["required"] == ["reasoning", "quality", "correct"]
+    assert schema["required"] == ["reasoning", "quality", "correct", "issues", "comment"]
     validator = jsonschema_rs.validator_for(schema)
     assert validator.is_valid(GOOD)
-    for bad in ({**GOOD, "quality": 9}, {**GOOD, "extra": 1}, {**GOOD, "correct": "maybe"}):
+    optional_null = {**GOOD, "issues": None, "comment": None}
+    assert validator.is_valid(optional_null)
+    assert parse_answer(json.dumps(optional_null), DEFAULT_QUESTIONS, False)[0] == {
+        "quality": 4,
+        "correct": "pass",
+    }
+    for bad in (
+        {**GOOD, "quality": 9},
+        {**GOOD, "extra": 1},
+        {**GOOD, "correct": "maybe"},
+        {**GOOD, "quality": None},
+    ):
         assert not validator.is_valid(bad)
         with pytest.raises(AnswerInvalid):
             parse_answer(json.dumps(bad), DEFAULT_QUESTIONS, pairwise=False)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 
 from annotate.comparisons.leaderboard import latest_board
 from annotate.labeling.access import reviewable_projects, visible_projects
@@ -64,3 +65,9 @@ def _runs_in_flight() -> list[Run]:
         run.finished = counts.get(run.pk, 0)
         run.percent = round(100 * run.finished / run.total) if run.total else 0
     return runs
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page links: the icon's static address, looked
+    up per request (at import it would need collectstatic's manifest before migrate)."""
+    return redirect(static("annotate/favicon.svg"))

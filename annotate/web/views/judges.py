@@ -9,10 +9,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotate.judges import actions
-from annotate.judges.access import get_judge_for_user
+from annotate.judges.access import get_judge_for_user, get_judge_run_for_user
 from annotate.judges.agreement import compare_runs, judge_agreement
 from annotate.judges.models import JudgeLabel
 from annotate.judges.rubrics import default_rubric, is_pairwise
@@ -20,6 +21,7 @@ from annotate.judges.summary import judge_consistency, run_summaries
 from annotate.labeling.access import get_project_for_user
 from annotate.labeling.models import Role
 from annotate.web.forms import JudgeForm
+from inference.access import require_manager
 from inference.errors import ActionError
 
 LABELS_PER_PAGE = 50
@@ -28,6 +30,7 @@ LABELS_PER_PAGE = 50
 @login_required
 def new_judge(request: HttpRequest, pk: int) -> HttpResponse:
     project = get_project_for_user(request.user, pk, Role.OWNER)
+    require_manager(request.user)  # a judge's model configuration is seen by managers
     initial = {"rubric": default_rubric(project), "few_shot": 0, "inconsistent": "tie"}
     form = JudgeForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -117,3 +120,18 @@ def start_judging(request: HttpRequest, pk: int) -> HttpResponse:
         request, f"Judging {judge_run.run.total} prompts: the run's page shows its progress."
     )
     return redirect("annotate-judge-detail", pk=pk)
+
+
+@login_required
+@require_POST
+def accept_judge_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """Use a judge run's labels, once its owner has seen its agreement with people."""
+    try:
+        judge_run = actions.accept_judge_run(request.user, pk)
+    except ActionError as exc:
+        messages.error(request, str(exc))
+        judge_run = get_judge_run_for_user(request.user, pk)
+    else:
+        messages.success(request, f"Judge run {judge_run.pk}'s labels are in use.")
+    url = reverse("annotate-judge-detail", args=(judge_run.judge_id,))
+    return redirect(f"{url}?run={judge_run.pk}#use-labels")
