@@ -301,9 +301,10 @@ def _seconds(start, end) -> float | None:
 class Generation(models.Model):
     """One output: (run, item, sample). Measurements are defined in inference/measurement.py."""
 
-    # Its own index serves the keyset pages of a run's outputs (inference/outputs.py): on
-    # SQLite its entries are in id order within a run.
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="generations")
+    # generation_run_id (run, id) stands for the foreign key's own index.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="generations", db_index=False
+    )
     item = models.ForeignKey("annotate.Item", on_delete=models.CASCADE, related_name="generations")
     sample_index = models.PositiveIntegerField(default=0)
     status = models.CharField(
@@ -350,6 +351,9 @@ class Generation(models.Model):
             ),
         ]
         indexes = [
+            # The keyset pages of a run's outputs (inference/outputs.py): filter(run=...,
+            # id__gt=after).order_by("id") reads a page, with no sort of the whole run.
+            models.Index(fields=("run", "id"), name="generation_run_id"),
             # Claiming pending work and counting progress: filter(run=..., status=...).
             models.Index(fields=("run", "status"), name="generation_run_status"),
             # Giving back expired leases: filter(status=RUNNING, lease_expires_at__lt=now).

@@ -19,7 +19,6 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.db.models.fields.json import KT
 from django.utils import timezone
-from scipy.stats import binomtest
 
 from annotate.comparisons.verdicts import LEFT_SCORE, VERDICTS, left_score
 from annotate.labeling.models import Annotation, AnnotationState, Project
@@ -159,6 +158,8 @@ def _matrix(counts: np.ndarray) -> list[list[dict | None]]:
 
 
 def compute(votes: Votes, rounds: int = 1000, seed: int = 0) -> Leaderboard:
+    from scipy.stats import binomtest  # here: scipy.stats costs a web process ~70 MB
+
     counts = votes.counts
     names = dict(ModelConfig.objects.filter(pk__in=votes.models).values_list("pk", "name"))
     left_wins, right_wins = int(counts[..., 0].sum()), int(counts[..., 1].sum())
@@ -268,6 +269,30 @@ def refresh_if_stale(project_id: int, rounds: int = 1000) -> bool:
         _store(points(votes, stored), project_id, version)
     _store(_whole(compute(votes, rounds)), project_id, version)
     return True
+
+
+# How long a recount holds a project's turn at most: a worker killed in one frees it then.
+RECOUNT_TURN_S = 60
+
+
+def recount(project_id: int, rounds: int = 1000) -> None:
+    """A worker's recount, one at a time per project: each vote sends a message, and during
+    a burst of votes their recounts would fill the worker's queue (an export behind 100 of
+    them waited 2 s). A message that finds a recount running leaves its votes to that one.
+    1. Take the project's turn (the cache: Redis between workers, else one worker's threads);
+       without it, return.
+    2. Recount until the board is whole for the latest votes, those that came meanwhile too.
+    3. Give the turn back, and look once more: a vote whose message came between the last
+       count and the release would be left out."""
+    turn = f"leaderboard-recount:{project_id}"
+    if not cache.add(turn, 1, timeout=RECOUNT_TURN_S):
+        return
+    try:
+        while refresh_if_stale(project_id, rounds):
+            pass
+    finally:
+        cache.delete(turn)
+    refresh_if_stale(project_id, rounds)
 
 
 def _whole(board: Leaderboard) -> Leaderboard:

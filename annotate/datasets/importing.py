@@ -23,6 +23,8 @@ from annotate.datasets.outputs import import_outputs, outputs_layout
 from annotate.datasets.readers import detect_format, open_records
 from annotate.datasets.records import ImportFailed, LineError, LineErrors, ParsedItem, parse_record
 from annotate.datasets.reimport import restore
+from annotate.labeling.models import Annotation, Task
+from inference.models import Generation, Run
 
 BULK = 2000
 BULK_CHARS = 4 * 2**20  # text held before a bulk_create, where there is no COPY
@@ -93,6 +95,7 @@ def import_dataset(
     dataset = Dataset.objects.create(
         name=name or filename[:200], description=description, source_filename=filename, owner=owner
     )
+    transaction.on_commit(lambda: _analyze_after_bulk(dataset.pk))
     first = next(records, None)
     records = itertools.chain([first] if first else [], records)
     if first and is_export_row(first[1]):
@@ -121,6 +124,22 @@ def import_dataset(
     if not index:
         raise ImportFailed([f"{filename}: no items found"], 1)
     return dataset
+
+
+ANALYZE_AFTER_ITEMS = 2000
+
+
+def _analyze_after_bulk(dataset_id: int) -> None:
+    """PostgreSQL plans by its table statistics, which autovacuum refreshes only later: right
+    after a bulk import they say the tables are small, and a query that joins them (the
+    export's `labeled` filter) ran 16 s instead of 23 ms. ANALYZE them once the import is in."""
+    if connection.vendor != "postgresql":
+        return
+    if Item.objects.filter(dataset_id=dataset_id).count() < ANALYZE_AFTER_ITEMS:
+        return
+    with connection.cursor() as cursor:
+        tables = (m._meta.db_table for m in (Item, Generation, Run, Task, Annotation))
+        cursor.execute("ANALYZE " + ", ".join(map(connection.ops.quote_name, tables)))
 
 
 def import_summary(dataset: Dataset, filename: str) -> str:

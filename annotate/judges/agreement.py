@@ -26,7 +26,6 @@ import numpy as np
 from django.db.models import Count, F
 from django.db.models.fields.json import KT
 from django.urls import reverse
-from scipy.stats import kendalltau, spearmanr
 
 from annotate.comparisons.leaderboard import compute, count_votes, load_votes
 from annotate.judges.labels import consistency
@@ -118,7 +117,7 @@ def sentence(label: str, shared: int, high: float | None, human_kappa: float | N
         return f"{label}: kappa is undefined (every label is the same value)."
     if human_kappa is None:
         return f"{label}: no item has two human labels yet, so there is no ceiling to compare."
-    return (AS_OFTEN if high >= human_kappa else LESS_OFTEN).format(label) + "."
+    return (AS_OFTEN if high >= human_kappa else LESS_OFTEN).format(_quoted([label])) + "."
 
 
 def summary(rows: list[dict]) -> str:
@@ -126,15 +125,24 @@ def summary(rows: list[dict]) -> str:
     same = [r["label"] for r in rows if r["verdict"] == "as often"]
     less = [r["label"] for r in rows if r["verdict"] == "less often"]
     if not same and not less:
+        if any(r["tasks"] >= MIN_SHARED and r["human_kappa"] is None for r in rows):
+            return "No item has two human labels yet: people's own agreement is the ceiling."
         return "Not enough items labeled by both the judge and annotators to say yet."
     if not same:
-        return LESS_OFTEN.format(", ".join(less)) + "."
-    return AS_OFTEN.format(", ".join(same)) + (f"; not on {', '.join(less)}." if less else ".")
+        return LESS_OFTEN.format(_quoted(less)) + "."
+    return AS_OFTEN.format(_quoted(same)) + (f"; not on {_quoted(less)}." if less else ".")
+
+
+def _quoted(labels: list[str]) -> str:
+    """Question labels in a sentence: quoted, as they may end in "?" or hold commas."""
+    return ", ".join(f"“{label}”" for label in labels)
 
 
 def rank_correlation(human: dict[int, float], judge: dict[int, float]) -> dict:
     """Spearman's rho and Kendall's tau between two leaderboards' ratings, over the models
     on both (None under three models, or where every rating is the same)."""
+    from scipy.stats import kendalltau, spearmanr  # here: scipy.stats costs a web process ~70 MB
+
     common = sorted(set(human) & set(judge))
     out = {"models": len(common), "spearman": None, "kendall": None}
     if len(common) < 3:

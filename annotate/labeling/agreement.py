@@ -17,9 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations
 
-import krippendorff
 import numpy as np
-from sklearn.metrics import cohen_kappa_score
 
 from annotate.labeling.questions import choices
 
@@ -80,6 +78,8 @@ def _percent(values: dict[int, dict]) -> tuple[int, int, float | None]:
 
 def _cohen(values: dict[int, dict], scale: list | None) -> float | None:
     """Mean kappa over annotator pairs; `scale` (a rating's min..max) makes it weighted."""
+    from sklearn.metrics import cohen_kappa_score  # here: scikit-learn costs a web process ~180 MB
+
     annotators = sorted({a for by in values.values() for a in by})
     kappas = []
     for a, b in combinations(annotators, 2):
@@ -99,6 +99,8 @@ def _cohen(values: dict[int, dict], scale: list | None) -> float | None:
 
 
 def _alpha(values: dict[int, dict], ordinal: bool, order: list) -> float | None:
+    import krippendorff  # here, beside scikit-learn's import in _cohen
+
     annotators = sorted({a for by in values.values() for a in by})
     items = [by for by in values.values() if len(by) >= 2]
     codes = {v: i for i, v in enumerate(order)}

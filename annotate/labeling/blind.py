@@ -48,11 +48,14 @@ def refresh_shared_system_prompt(project_ids) -> None:
 
 
 def _candidates_prompt(project: Project) -> str:
-    prompts = {
+    prompts = [
         (params or {}).get("system_prompt") or ""
         for params in candidate_runs(project).values_list("params", flat=True)
-    }
-    return prompts.pop() if len(prompts) == 1 else ""
+    ]
+    # A run restored from someone's file may hold anything there: only text is shown.
+    if not prompts or any(not isinstance(p, str) for p in prompts) or len(set(prompts)) != 1:
+        return ""
+    return prompts[0]
 
 
 def prompt_messages(project: Project, task: Task) -> list[dict]:

@@ -152,19 +152,23 @@ def test_the_bootstrap_interval_holds_the_estimate_and_narrows_with_more_tasks()
 def test_the_sentence_follows_the_rules():
     assert "not enough items labeled by both yet" in sentence("quality", 9, 0.9, 0.5)
     assert sentence("quality", 10, 0.6, 0.6) == (
-        "The judge agrees with annotators as often as they agree with each other on quality."
+        "The judge agrees with annotators as often as they agree with each other on “quality”."
     )
     assert sentence("pass", 50, 0.4, 0.7) == (
-        "The judge agrees with annotators less often than they agree with each other on pass."
+        "The judge agrees with annotators less often than they agree with each other on “pass”."
     )
     rows = [
         {"label": "quality", "verdict": "as often"},
         {"label": "pass", "verdict": "less often"},
     ]
     assert summary(rows) == (
-        "The judge agrees with annotators as often as they agree with each other on quality; "
-        "not on pass."
+        "The judge agrees with annotators as often as they agree with each other on “quality”; "
+        "not on “pass”."
     )
+    no_ceiling = [{"label": "verdict", "verdict": None, "tasks": 24, "human_kappa": None}]
+    assert summary(no_ceiling).startswith("No item has two human labels yet")
+    too_few = [{"label": "verdict", "verdict": None, "tasks": 9, "human_kappa": 0.5}]
+    assert summary(too_few).startswith("Not enough items labeled by both")
 
 
 def test_rank_correlation_matches_scipy_on_crafted_boards():

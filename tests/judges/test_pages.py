@@ -125,3 +125,25 @@ def test_another_projects_owner_cannot_touch_this_judge(
     assert client.get(f"/judges/{judge.pk}/").status_code == 404
     assert client.post(f"/judges/{judge.pk}/runs/").status_code == 404
     assert JudgeRun.objects.filter(judge=judge).count() == 1
+
+
+def test_a_new_rubric_versions_run_is_compared_with_the_old_on_the_judge_page(
+    owner_client, owner, project, mlx_config, django_capture_on_commit_callbacks
+):
+    from annotate.judges.actions import start_judging, update_rubric
+
+    judge, first = start(owner, project, mlx_config)
+    good = json.dumps({"reasoning": "ok", "quality": 4, "correct": "pass"})
+    answer(first, lambda g: good, django_capture_on_commit_callbacks)
+    update_rubric(owner, judge.pk, {"rubric": judge.rubric + "\nBe strict."})
+    with mock.patch("inference.doorbell.enqueue_run", autospec=True):
+        second = start_judging(owner, judge.pk)
+    assert (first.version, second.version) == (1, 2)
+    strict = json.dumps({"reasoning": "strict", "quality": 2, "correct": "fail"})
+    answer(second, lambda g: strict, django_capture_on_commit_callbacks)
+
+    page = owner_client.get(f"/judges/{judge.pk}/").content.decode()
+    assert 'data-testid="judge-versions"' in page and "Rubric v1 against v2" in page
+    assert page.count("quality</code>=2") == 3  # the newest run's labels
+    older = owner_client.get(f"/judges/{judge.pk}/?run={first.pk}").content.decode()
+    assert older.count("quality</code>=4") == 3 and 'data-testid="judge-versions"' not in older

@@ -235,3 +235,18 @@ def test_a_run_with_another_prompt_added_later_hides_the_shared_one(client, owne
     project.tasks.filter(generation__run=run).delete()
     project.runs.remove(run)  # no task left: the shared prompt shows again
     assert shared in _page_task(client, project)[0]
+
+
+def test_a_restored_run_whose_system_prompt_is_not_text_shows_none(client, owner, annotator):
+    # A re-imported export may carry anything in a run's params: the page shows no prompt
+    # rather than failing (it raised "unhashable type: 'list'", a 500).
+    shared = "Answer briefly."
+    project = _project(owner, (shared, shared))
+    odd = project.runs.order_by("pk").first()
+    odd.params = {**odd.params, "system_prompt": [None]}
+    odd.save(update_fields=("params",))
+    Project.objects.filter(pk=project.pk).update(shown_system_prompt=None)
+    join(project, annotator)
+    client.force_login(annotator)
+    html, _ = _page_task(client, project)
+    assert shared not in html and "[None]" not in html
