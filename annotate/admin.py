@@ -7,6 +7,7 @@ from inference.actions import create_price
 from inference.backends import BACKENDS
 from inference.errors import ActionError
 from inference.models import Generation, ModelConfig, Price, ProviderBatch, Run
+from inference.pricing import pricing_problems
 
 
 @admin.register(Dataset)
@@ -36,6 +37,9 @@ class ModelConfigAdminForm(forms.ModelForm):
                 check_egress(data["backend"], *where)
             except ActionError as exc:
                 raise forms.ValidationError(str(exc)) from None
+        for name, problem in pricing_problems(data).items():  # as the page and the API
+            if name not in self.errors:
+                self.add_error(name, problem)
         return data
 
 

@@ -4,6 +4,7 @@ queues and models) and the work waiting per queue."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from django.db import connection
 from django.db.models import Count
@@ -79,3 +80,23 @@ def report() -> dict:
         "queue_depth": queue_depth() if checks["database"]["ok"] else {},
         "time": timezone.now().isoformat(),
     }
+
+
+def _when(epoch) -> datetime | None:
+    return datetime.fromtimestamp(epoch, tz=UTC) if isinstance(epoch, int | float) else None
+
+
+def models_on_disk() -> list[dict]:
+    """Each worker's models, as its heartbeat tells (inference/watchdog.py): those in its
+    Hugging Face cache (size, quantization, last read) and those it has loaded (load time,
+    weights on disk, quantization, KV cache, last used)."""
+    rows = []
+    for w in workers():
+        on_disk = [m | {"last_used": _when(m.get("last_used"))} for m in w["on_disk"] or []]
+        loaded = [
+            m | {"last_used": _when(m.get("last_used")), "loaded_at": _when(m.get("loaded_at"))}
+            for m in w["model_facts"] or []
+        ]
+        if on_disk or loaded or "mlx" in w["queues"]:
+            rows.append({**w, "on_disk": on_disk, "model_facts": loaded})
+    return rows

@@ -16,7 +16,7 @@ from annotate.datasets.models import Dataset, ImportJob, Item
 from annotate.exports.models import Export
 from annotate.judges.models import Judge, JudgeLabel, JudgeRun
 from annotate.labeling.models import Annotation, Project, ProjectMember, Task
-from annotate.stats.models import RunRollup
+from annotate.stats.models import RunRollup, Sweep
 from inference.models import Generation, ModelConfig, Price, ProviderBatch, Run, WorkerHeartbeat
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "ProviderBatch",
     "Run",
     "RunRollup",
+    "Sweep",
     "Task",
     "WorkerHeartbeat",
 ]

@@ -233,7 +233,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(BROKER_DIR / "queue"),
         "control_folder": str(BROKER_DIR / "control"),
         # The transport polls its folder; its default of 1 s would delay every task's start.
-        "polling_interval": envint("BROKER_POLL_MS", "100") / 1000,
+        # A worker with its prefetch full polls too: at 100 ms an export queued behind 100
+        # votes' recounts waited 1.3 s, at 20 ms 0.03 s; idle, 0.55% of a core against 0.40%.
+        "polling_interval": envint("BROKER_POLL_MS", "20") / 1000,
     }
     for _folder in ("queue", "control"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)

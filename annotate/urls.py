@@ -18,6 +18,7 @@ from annotate.web.views import (
     results,
     runs,
     stats,
+    sweeps,
 )
 
 urlpatterns = [
@@ -39,11 +40,14 @@ urlpatterns = [
     path("account/tokens/<int:pk>/revoke/", accounts.revoke_token, name="annotate-token-revoke"),
     path("stats/", stats.stats_page, name="annotate-stats"),
     path("health/", health.health_page, name="annotate-health"),
+    path("health/models/", health.models_on_disk_page, name="annotate-models-on-disk"),
     path("healthz", health.healthz, name="annotate-healthz"),
     # Browsers ask for /favicon.ico whatever the page links.
     path("favicon.ico", home.favicon, name="favicon"),
     path("stats.csv", stats.stats_csv, name="annotate-stats-csv"),
     path("stats/projection.csv", stats.projection_csv, name="annotate-stats-projection-csv"),
+    path("sweeps/new/", sweeps.new_sweep, name="annotate-sweep-new"),
+    path("sweeps/<int:pk>/", sweeps.sweep_detail, name="annotate-sweep-detail"),
     path("runs/", runs.list_runs, name="annotate-run-list"),
     path("runs/new/", runs.create_run, name="annotate-run-create"),
     path("runs/<int:pk>/", runs.run_detail, name="annotate-run-detail"),

@@ -9,6 +9,13 @@ For each prompt length (rendered through the chat template, as the app renders i
 - app: a one-prompt run through `create_run` and the worker; the figures are the
   Generation's own `ttft_s` and `decode_tps`, as the app records and shows them.
 
+Also, per part, what `mlx_lm.generate --verbose` prints: prefill tokens/s and peak memory.
+raw: mlx-lm's own `prompt_tps` and `peak_memory` (GB, as MB here) of stream_generate's
+response, with `mx.reset_peak_memory()` before each call; batchgen: prompt tokens over its
+time to first token and `mx.get_peak_memory()` after the loop; app: the Generation's
+`prefill_tps` and `peak_memory_mb` (its worker resets the peak per batch). `app_prefill_vs_raw`
+and `app_peak_memory_vs_raw` are the ratios of the medians.
+
 decode tokens/s is (tokens - 1) / (last token - first token) everywhere (every sequence runs to
 max_tokens on the bench's copy of the model). Rounds are interleaved; each figure is the median
 of its rounds, and the ratios are those of the medians.
@@ -40,12 +47,20 @@ FILLER = "def parse(self, text):\n    return [line.split() for line in text.spli
 class Sample:
     ttft_s: float
     decode_tps: float | None
+    prefill_tps: float | None = None
+    peak_memory_mb: float | None = None
 
 
 def from_stamps(start: float, stamps: list[float]) -> Sample:
     decode_s = stamps[-1] - stamps[0]
     tps = (len(stamps) - 1) / decode_s if len(stamps) > 1 and decode_s > 0 else None
     return Sample(stamps[0] - start, tps)
+
+
+def _reset_peak() -> None:
+    import mlx.core as mx  # heavy and optional: loaded with the model
+
+    mx.reset_peak_memory()
 
 
 def prompt_of(tokenizer, length: int) -> str:
@@ -74,12 +89,18 @@ class RawLatency:
 
         sampler = self._sampler()
         stamps: list[float] = []
+        _reset_peak()
         start = time.perf_counter()
-        for _ in stream_generate(
+        for response in stream_generate(
             self.model, self.tokenizer, prompt, max_tokens=self.bench.max_tokens, sampler=sampler
         ):
             stamps.append(time.perf_counter())
-        return from_stamps(start, stamps)
+            last = response
+        sample = from_stamps(start, stamps)
+        # mlx-lm's own figures, as `mlx_lm.generate --verbose` prints them (peak in GB).
+        sample.prefill_tps = last.prompt_tps
+        sample.peak_memory_mb = last.peak_memory * 1000
+        return sample
 
     def batchgen(self, prompt: list[int]) -> Sample:
         from mlx_lm.generate import BatchGenerator  # heavy and optional: loaded with the model
@@ -93,15 +114,22 @@ class RawLatency:
             sampler=self._sampler(),
         )
         stamps: list[float] = []
+        import mlx.core as mx  # heavy and optional: loaded with the model
+
         try:
+            mx.reset_peak_memory()
             start = time.perf_counter()
             gen.insert([prompt], max_tokens=[self.bench.max_tokens])
             while len(stamps) < self.bench.max_tokens:
                 for _ in gen.next_generated():
                     stamps.append(time.perf_counter())
+            peak = mx.get_peak_memory() / 1e6
         finally:
             gen.close()
-        return from_stamps(start, stamps)
+        sample = from_stamps(start, stamps)
+        sample.prefill_tps = len(prompt) / sample.ttft_s
+        sample.peak_memory_mb = peak
+        return sample
 
 
 class AppLatency:
@@ -130,7 +158,7 @@ class AppLatency:
         [g] = Generation.objects.filter(run=run)
         if status != "completed" or g.ttft_s is None:
             raise RuntimeError(f"latency run {run.pk} ended {status}: {g.error}")
-        return Sample(g.ttft_s, g.decode_tps), g.prompt_tokens
+        return Sample(g.ttft_s, g.decode_tps, g.prefill_tps, g.peak_memory_mb), g.prompt_tokens
 
 
 def measure_latency(raw_mlx: RawMLX, app_parts: App, bench: Bench) -> dict[str, Any]:
@@ -167,10 +195,12 @@ def _median(values: list[float | None]) -> float | None:
 
 
 def latency_summary(samples, prompt_tokens: dict[int, int], app_prompt_tokens) -> dict[str, Any]:
-    ttft, decode = {}, {}
+    ttft, decode, prefill, memory = {}, {}, {}, {}
     for n, parts in samples.items():
         ttft[n] = {k: _median([s.ttft_s for s in v]) for k, v in parts.items()}
         decode[n] = {k: _median([s.decode_tps for s in v]) for k, v in parts.items()}
+        prefill[n] = {k: _median([s.prefill_tps for s in v]) for k, v in parts.items()}
+        memory[n] = {k: _median([s.peak_memory_mb for s in v]) for k, v in parts.items()}
 
     def ratio(table, part):
         return {str(n): round(t[part] / t["raw"], 3) for n, t in table.items()}
@@ -178,10 +208,16 @@ def latency_summary(samples, prompt_tokens: dict[int, int], app_prompt_tokens) -
     return {
         "app_ttft_vs_raw": ratio(ttft, "app"),
         "app_decode_vs_raw": ratio(decode, "app"),
+        "app_prefill_vs_raw": ratio(prefill, "app"),
+        "app_peak_memory_vs_raw": ratio(memory, "app"),
         "batchgen_ttft_vs_raw": ratio(ttft, "batchgen"),
         "batchgen_decode_vs_raw": ratio(decode, "batchgen"),
         "ttft_ms": {str(n): {k: round(v * 1000, 3) for k, v in t.items()} for n, t in ttft.items()},
         "decode_tps": {str(n): {k: round(v, 1) for k, v in t.items()} for n, t in decode.items()},
+        "prefill_tps": {str(n): {k: round(v, 1) for k, v in t.items()} for n, t in prefill.items()},
+        "peak_memory_mb": {
+            str(n): {k: round(v, 4) for k, v in t.items()} for n, t in memory.items()
+        },
         "latency_prompt_tokens": {str(n): prompt_tokens[n] for n in prompt_tokens},
         "app_prompt_tokens": {str(n): app_prompt_tokens[n] for n in app_prompt_tokens},
         "latency_rounds": {

@@ -108,7 +108,15 @@ def print_latency(latency: dict[str, Any]) -> None:
         for part, ttft in parts.items():
             tps = latency["decode_tps"][n][part]
             print(f"{latency['latency_prompt_tokens'][n]:<15}{part:<10}{ttft:>10.3f}{tps:>14.1f}")
-    for key in ("app_ttft_vs_raw", "app_decode_vs_raw", "batchgen_ttft_vs_raw"):
+    for key in (
+        "app_ttft_vs_raw",
+        "app_decode_vs_raw",
+        "batchgen_ttft_vs_raw",
+        "prefill_tps",
+        "peak_memory_mb",
+        "app_prefill_vs_raw",
+        "app_peak_memory_vs_raw",
+    ):
         print(f"{key} = {latency[key]}")
 
 

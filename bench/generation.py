@@ -16,7 +16,10 @@ Measures, with the same prompts (rendered through the chat template by
 - latency of one prompt alone, rendered to 16 and to 512 tokens (bench/_generation_latency.py):
   time to first token and decode tokens/s of raw `mlx_lm.stream_generate` (the baseline), of a
   bare `BatchGenerator` loop, and of the app (a one-prompt run; the Generation's recorded
-  `ttft_s` and `decode_tps`): `app_ttft_vs_raw` and `app_decode_vs_raw` per prompt length.
+  `ttft_s` and `decode_tps`): `app_ttft_vs_raw` and `app_decode_vs_raw` per prompt length;
+  with what `mlx_lm.generate --verbose` prints, `prefill_tps` and `peak_memory_mb` per part
+  (raw: mlx-lm's own `prompt_tps` and `peak_memory`), `app_prefill_vs_raw` and
+  `app_peak_memory_vs_raw`.
 
 Throughput = total output tokens / wall time. Every sequence must run to max_tokens so that each
 part produces the same tokens: the benchmark uses a copy of the demo model whose configs declare

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from inference import routing
 from inference.access import (
     can_set_prices,
     check_egress,
@@ -31,13 +32,16 @@ from inference.models import (
     Run,
     RunStatus,
 )
+from inference.pricing import PRICING_FIELDS, pricing_problems
 from inference.structured import SchemaInvalid, check_response_schema, stored_schema
 
 BULK = 2000
+# What a run may set apart from its configuration (annotate/stats/sweeps.py's points).
+OVERRIDABLE = frozenset({"batch_size", "concurrency", "max_tokens", "sweep"})
 # What a person sets on a configuration; the owner and the creation date are the action's.
 CONFIG_FIELDS = frozenset(
     f.name for f in ModelConfig._meta.concrete_fields if f.name not in ("id", "owner", "created_at")
-)
+) | {"route_primary_id", "route_fallback_id"}
 
 
 @transaction.atomic
@@ -47,11 +51,15 @@ def create_run(
     config_id: int,
     samples_per_prompt: int = 1,
     response_schema: dict | None = None,
+    item_ids: list[int] | None = None,
+    overrides: dict | None = None,
 ) -> Run:
     """A run of a dataset through a configuration, both of which the caller sees (managers):
     one pending generation per item and sample, then its first doorbell after commit.
     `response_schema`: a JSON schema of an object that every answer must match (structured
-    output, inference/structured.py); kept in the run's params as JSON text (in order)."""
+    output, inference/structured.py); kept in the run's params as JSON text (in order).
+    `item_ids`: only these items of the dataset (a sample); `overrides`: settings of
+    OVERRIDABLE that replace the configuration's in this run's params (a speed sweep's point)."""
     if samples_per_prompt < 1:
         raise Invalid("Samples per prompt must be at least 1.")
     if response_schema is not None:
@@ -64,6 +72,11 @@ def create_run(
     check_rights(user, dataset.owner_id, write=False)
     config = get_config_for_user(user, config_id)
     _check_generates(config.backend)
+    if unknown := set(overrides or {}) - OVERRIDABLE:
+        raise Invalid(f"A run cannot override: {', '.join(sorted(unknown))}")
+    items = dataset.items.order_by("index")
+    if item_ids is not None:
+        items = items.filter(pk__in=item_ids)
     now = timezone.now()
     run = Run.objects.create(
         dataset=dataset,
@@ -72,13 +85,16 @@ def create_run(
         params={
             **config.params(),
             **({"response_schema": stored_schema(response_schema)} if response_schema else {}),
+            **(overrides or {}),
         },
         created_by=user,
         resumed_at=now,
         last_activity_at=now,
     )
-    run.total = _add_generations(run, dataset.items.order_by("index"), samples_per_prompt)
+    run.total = _add_generations(run, items, samples_per_prompt)
     run.save(update_fields=("total",))
+    if run.total and routing.rule_of(run.params):
+        routing.assign(run)
     if run.total:
         ring_workers(run)
     else:
@@ -174,9 +190,36 @@ def save_model_config(user, config_id: int | None, fields: dict) -> ModelConfig:
         raise Conflict(f"A model configuration named {name!r} exists already.")
     for key, value in fields.items():
         setattr(config, key, value)
+    _check_route(user, config)
     check_egress(config.backend, config.base_url, config.api_key_env)
+    if problems := pricing_problems({f: getattr(config, f) for f in PRICING_FIELDS}):
+        raise Invalid(" ".join(problems.values()))
     config.save()
     return config
+
+
+def _check_route(user, config: ModelConfig) -> None:
+    """A routed configuration (inference/routing.py) names two plain configurations the user
+    sees, streamed, and a share between 0 and 1; it generates with its primary's backend."""
+    for name in ("route_primary", "route_fallback"):  # the API gives ids, the form objects
+        value = getattr(config, f"{name}_id")
+        if value is not None:
+            setattr(config, name, get_config_for_user(user, value))
+    primary, fallback = config.route_primary, config.route_fallback
+    if primary is None and fallback is None:
+        return
+    if primary is None or fallback is None:
+        raise Invalid("A routed configuration needs both a primary and a fallback.")
+    if primary.pk == fallback.pk or config.pk in (primary.pk, fallback.pk):
+        raise Invalid("The primary, the fallback and the routed configuration must differ.")
+    for leg in (primary, fallback):
+        if leg.route_primary_id:
+            raise Invalid(f"{leg.name!r} is routed itself: name two plain configurations.")
+        if not get_backend_class(leg.backend).generates or leg.mode == "batch":
+            raise Invalid(f"{leg.name!r} cannot be routed: only streamed, generated runs.")
+    if config.route_share is not None and not 0 <= config.route_share <= 1:
+        raise Invalid("The share sent to the fallback must be between 0 and 1.")
+    config.backend, config.model = primary.backend, primary.model
 
 
 def create_price(user, fields: dict) -> Price:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 
 from celery import current_app
 from django.db import transaction
 from kombu.exceptions import KombuError
 
+from inference import routing
 from inference.models import Run
 from inference.workers import online_on
 
@@ -23,25 +25,39 @@ BROKER_DOWN = (
 GENERATE_RUN_TASK = "inference.tasks.generate_run_task"
 
 
-def enqueue_run(run_id: int, countdown: float = 0, queue: str | None = None) -> None:
+def enqueue_run(
+    run_id: int, countdown: float = 0, queue: str | None = None, leg: str | None = None
+) -> None:
     """Ring the doorbell after commit, on the queue of the run's backend (looked up unless
-    the caller has it)."""
-    queue = queue or Run.objects.only("params").get(pk=run_id).queue
-    transaction.on_commit(
-        lambda: current_app.send_task(
-            GENERATE_RUN_TASK, args=(run_id,), queue=queue, countdown=countdown or None
-        )
+    the caller has it). A routed run (inference/routing.py) is rung on each leg's queue,
+    unless `leg` names one."""
+    if queue is None:
+        params = Run.objects.only("params").get(pk=run_id).params
+        targets = [t for t in routing.legs(params) if leg is None or t[0] == leg]
+    else:
+        targets = [(leg, queue)]
+    for target_leg, target_queue in targets:
+        kwargs = {"leg": target_leg} if target_leg else None
+        transaction.on_commit(partial(_send, run_id, kwargs, target_queue, countdown))
+
+
+def _send(run_id: int, kwargs: dict | None, queue: str, countdown: float) -> None:
+    current_app.send_task(
+        GENERATE_RUN_TASK, args=(run_id,), kwargs=kwargs, queue=queue, countdown=countdown or None
     )
 
 
 def ring_workers(run: Run) -> int:
     """Start a run's work: one doorbell per worker online on its queue (at least one), so that
     every worker holding the model takes a share; claims are atomic, so no item is done twice.
-    Returns how many were rung."""
-    n = max(1, online_on(run.queue))
-    for _ in range(n):
-        enqueue_run(run.pk, queue=run.queue)
-    return n
+    A routed run rings each leg's queue. Returns how many were rung."""
+    rung = 0
+    for leg, queue in routing.legs(run.params):
+        n = max(1, online_on(queue))
+        for _ in range(n):
+            enqueue_run(run.pk, queue=queue, leg=leg)
+        rung += n
+    return rung
 
 
 def send_when_committed(task, args: tuple, queue: str, refused: Callable[[], None]) -> None:

@@ -33,6 +33,9 @@ class Lease:
         self.token = token or uuid.uuid4()
         self.lease_s = lease_s or settings.GENERATION_LEASE_S
         self.renewed = time.monotonic()
+        # Routed runs (inference/routing.py): claim only this leg's generations.
+        self.served_by: int | None = None
+        self.rerouted = 0
 
     def expiry(self):
         return timezone.now() + timedelta(seconds=self.lease_s)
@@ -44,6 +47,8 @@ class Lease:
         """Atomically take up to n pending generations of the run."""
         with transaction.atomic():
             pending = Generation.objects.filter(run=self.run, status=PENDING).order_by("pk")
+            if self.served_by is not None:
+                pending = pending.filter(served_by_id=self.served_by)
             if connection.features.has_select_for_update_skip_locked:
                 pending = pending.select_for_update(skip_locked=True)
             ids = list(pending.values_list("pk", flat=True)[:n])

@@ -15,6 +15,13 @@
 - run throughput (inference/figures.py, run_tokens_per_s): all output tokens of a run over the span
   from its first generation's start to its last one's finish: what batching buys.
 
+- prefill tokens/s (prefill_tps, local backends): prompt tokens over the time to first token,
+  as mlx-lm's `prompt_tps` (which also includes the first decode step). Hosted APIs report no
+  prefill split: left empty.
+- peak memory (peak_memory_mb, MLX): `mx.get_peak_memory()` of the worker process, reset at the
+  start of each batch (MLXBackend.generate), read as each generation ends; MB = 10^6 bytes
+  (mlx-lm prints GB = 10^9 bytes).
+
 All times come from time.perf_counter() in the worker, never from the backend's own counters.
 """
 
@@ -67,6 +74,14 @@ def decode_tps(output_tokens: int | None, timing: Timing) -> float | None:
         return None
     decode_s = timing.last_token - timing.first_token
     return (output_tokens - 1) / decode_s if decode_s > 0 else None
+
+
+def memory_mb() -> float | None:
+    """MLX's peak memory since its last reset, MB (10^6 bytes); None where MLX is not loaded."""
+    import sys
+
+    mx = sys.modules.get("mlx.core")  # never imports MLX: only a worker that loaded it asks
+    return mx.get_peak_memory() / 1e6 if mx is not None else None
 
 
 @cache

@@ -32,6 +32,12 @@ class GenerationMode(models.TextChoices):
     BATCH = "batch", "Message Batches (half price, results within 24 h)"
 
 
+class PricingMode(models.TextChoices):
+    TOKEN = "token", "Per token (price table)"
+    DEDICATED = "dedicated", "By the hour, dedicated 24/7"
+    SERVERLESS = "serverless", "Serverless: per second of use"
+
+
 class Price(models.Model):
     """A hosted model's list price from a date on, per million tokens. A change is a new row:
     generations keep the cost recorded when they were made."""
@@ -116,6 +122,67 @@ class ModelConfig(models.Model):
         help_text="The hardware's cost per hour (local backends, and hosted models with no "
         "price); empty: unknown, 0: free.",
     )
+    # How a run is priced (inference/pricing.py): per token, the machine's hour 24/7, or per
+    # second of use at the hourly rate (serverless), with cold starts and a minimum billed.
+    pricing = models.CharField(
+        max_length=12,
+        choices=PricingMode,
+        default=PricingMode.TOKEN,
+        help_text="Per token: the price table (by the hour where it lists no price, and for "
+        "local machines). Dedicated: the hourly price, 24/7. Serverless: the hourly price per "
+        "second of use.",
+    )
+    cold_start_s = models.FloatField(
+        null=True, blank=True, help_text="Serverless: seconds billed each time a worker starts."
+    )
+    min_billed_s = models.FloatField(
+        null=True, blank=True, help_text="Serverless: the least billed for one request, seconds."
+    )
+    power_watts = models.FloatField(
+        null=True, blank=True, help_text="The machine's power draw while it works, watts."
+    )
+    kwh_usd = models.DecimalField(
+        max_digits=8,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="The price of electricity per kWh (with the power draw).",
+    )
+    # Routed (hybrid) configuration, inference/routing.py: set, its runs go to these two.
+    route_primary = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Routed: the configuration that serves items first (empty: not routed).",
+    )
+    route_fallback = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Routed: the configuration that serves what the rule sends away.",
+    )
+    route_on_errors = models.BooleanField(
+        default=True,
+        help_text="Routed: a primary item that fails after its retries goes to the fallback.",
+    )
+    route_share = models.FloatField(
+        null=True, blank=True, help_text="Routed: the share of items (0-1) sent to the fallback."
+    )
+    route_ttft_s = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Routed: once a primary answer's first token took longer (seconds), the "
+        "primary's waiting items go to the fallback.",
+    )
+    route_queue_depth = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Routed: items go to the fallback while the primary has this many unfinished.",
+    )
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -139,6 +206,18 @@ class ModelConfig(models.Model):
 
     def params(self) -> dict:
         """The settings a run keeps, so that editing the configuration later changes no run."""
+        if self.route_primary_id:  # routed: the primary's, and both legs' (inference/routing.py)
+            legs = {"primary": self.route_primary, "fallback": self.route_fallback}
+            route = {
+                leg: {"id": c.pk, "name": c.name, "params": c.params()} for leg, c in legs.items()
+            }
+            route.update(
+                on_errors=self.route_on_errors,
+                share=self.route_share,
+                queue_depth=self.route_queue_depth,
+                ttft_s=self.route_ttft_s,
+            )
+            return {**self.route_primary.params(), "route": route}
         return {
             "backend": self.backend,
             "model": self.model,
@@ -153,6 +232,11 @@ class ModelConfig(models.Model):
             "base_url": self.base_url,
             "api_key_env": self.api_key_env,
             "hourly_usd": None if self.hourly_usd is None else str(self.hourly_usd),
+            "pricing": self.pricing,
+            "cold_start_s": self.cold_start_s,
+            "min_billed_s": self.min_billed_s,
+            "power_watts": self.power_watts,
+            "kwh_usd": None if self.kwh_usd is None else str(self.kwh_usd),
             "mode": self.mode,
             "queue": self.target_queue(),
         }
@@ -319,6 +403,11 @@ class Generation(models.Model):
     ttft_s = models.FloatField(null=True, blank=True)
     latency_s = models.FloatField(null=True, blank=True)
     decode_tps = models.FloatField(null=True, blank=True)
+    # Local backends only (hosted APIs report no prefill split; left empty): prompt tokens over
+    # the time to first token, as mlx-lm's prompt_tps; the worker's peak memory (MB, 10^6
+    # bytes) over the batch this generation ran in (inference/measurement.py).
+    prefill_tps = models.FloatField(null=True, blank=True)
+    peak_memory_mb = models.FloatField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
     # How many sequences (MLX) or requests (APIs) were in flight beside this one.
     concurrency = models.PositiveIntegerField(null=True, blank=True)
@@ -337,6 +426,12 @@ class Generation(models.Model):
     backend_version = models.CharField(max_length=100, blank=True)
     machine = models.CharField(max_length=200, blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    # Routed runs (inference/routing.py): the configuration that serves it, and why.
+    served_by = models.ForeignKey(
+        ModelConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # A database default too: bulk inserts of other rows (imports, benchmarks) need not name it.
+    route_reason = models.CharField(max_length=300, blank=True, default="", db_default="")
     lease_token = models.UUIDField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -408,6 +503,11 @@ class WorkerHeartbeat(models.Model):
     hostname = models.CharField(max_length=200, unique=True)
     queues = models.JSONField(default=list)
     loaded = models.JSONField(default=list, help_text="Models loaded in the worker process.")
+    # Per loaded model (inference/backends/mlx.py model_facts): load time (cold or warm), size
+    # on disk, quantization, KV cache.
+    model_facts = models.JSONField(default=list, blank=True)
+    # The models in the worker's Hugging Face cache (inference/hub.py cached_models).
+    on_disk = models.JSONField(default=list, blank=True)
     pid = models.PositiveIntegerField(null=True)
     machine = models.CharField(max_length=200, blank=True)
     started_at = models.DateTimeField(default=timezone.now)

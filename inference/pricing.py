@@ -11,6 +11,16 @@ the backend adds them up). A model with no price row, and every local model, is 
 hour of its hardware: the configuration's hourly price times the generation's share of the
 machine's time (latency / concurrency).
 
+A configuration's `pricing` says which (inference.models.PricingMode):
+- token (per token): as above, the price table, else by the hour;
+- dedicated: by the hour whatever the price table says (an OpenAI-compatible server on a rented
+  A10, paid 24/7): a generation costs its share of the machine's time, as a local one;
+- serverless: per second of use at the hourly rate, each request billed at least
+  `min_billed_s` (Modal, RunPod). A generation cannot tell whether it woke a worker, so cold
+  starts (`cold_start_s`) are counted by the projection (annotate/stats/projection.py), not here.
+Electricity: a machine with a power draw (watts) and a price per kWh costs, on top of its
+hourly price, watts / 1000 x kWh price an hour while it works (`electricity_hourly`).
+
 Unknown is not zero: with neither a price row nor an hourly price (None: never set; an
 explicit 0 is free hardware) the cost is None, and no cost figure counts it.
 """
@@ -80,11 +90,41 @@ def local_cost(
     return hourly * Decimal(str(latency_s)) / Decimal(3600 * max(concurrency, 1))
 
 
+def electricity_hourly(power_watts: float | None, kwh_usd) -> Decimal | None:
+    """Electricity per hour of work: watts / 1000 x price per kWh; None unless both are set."""
+    if power_watts is None or kwh_usd is None:
+        return None
+    return Decimal(str(power_watts)) / 1000 * Decimal(str(kwh_usd))
+
+
+def machine_hourly(params: dict) -> Decimal | None:
+    """What an hour of the machine costs: its hourly price plus its electricity. None when
+    the hourly price was never set (electricity alone does not make a machine's cost known)."""
+    hourly = params.get("hourly_usd")
+    if hourly is None:
+        return None
+    power = electricity_hourly(params.get("power_watts"), params.get("kwh_usd"))
+    return Decimal(str(hourly)) + (power or 0)
+
+
+def by_the_hour(params: dict) -> bool:
+    """Whether a configuration's outputs are priced by its machine's hour, not per token."""
+    return params.get("pricing", "token") in ("dedicated", "serverless")
+
+
+def billed_seconds(params: dict, latency_s: float | None) -> float | None:
+    """A request's billed seconds: its latency, at least the serverless minimum."""
+    if latency_s is None or params.get("pricing") != "serverless":
+        return latency_s
+    return max(latency_s, params.get("min_billed_s") or 0)
+
+
 def generation_cost(price, params: dict, result, batch: bool = False) -> Decimal | None:
     """The cost of one result under the price found at the task's start (None: by the hour;
     the result is None when there is no hourly price either)."""
-    if price is None:
-        return local_cost(params.get("hourly_usd"), result.timing.latency_s, result.concurrency)
+    if price is None or by_the_hour(params):
+        seconds = billed_seconds(params, result.timing.latency_s)
+        return local_cost(machine_hourly(params), seconds, result.concurrency)
     return token_cost(
         price,
         result.prompt_tokens,
@@ -93,3 +133,36 @@ def generation_cost(price, params: dict, result, batch: bool = False) -> Decimal
         result.cache_write_tokens,
         batch,
     )
+
+
+PRICING_FIELDS = ("pricing", "hourly_usd", "cold_start_s", "min_billed_s", "power_watts", "kwh_usd")
+
+
+def pricing_problems(values: dict) -> dict[str, str]:
+    """What is wrong with a configuration's pricing, by field: {} when nothing. The page, the
+    API and the action (inference.actions.save_model_config) all ask this."""
+    problems = {}
+    for name, what in (
+        ("hourly_usd", "The hourly price"),
+        ("power_watts", "The power draw"),
+        ("kwh_usd", "The price per kWh"),
+        ("cold_start_s", "The cold-start time"),
+        ("min_billed_s", "The minimum billed duration"),
+    ):
+        value = values.get(name)
+        if value is not None and Decimal(str(value)) < 0:
+            problems[name] = f"{what} cannot be negative."
+    if (values.get("power_watts") is None) != (values.get("kwh_usd") is None):
+        missing = "kwh_usd" if values.get("kwh_usd") is None else "power_watts"
+        problems.setdefault(
+            missing, "Electricity needs both the power draw (watts) and the price per kWh."
+        )
+    mode = values.get("pricing") or "token"
+    if mode in ("dedicated", "serverless") and values.get("hourly_usd") is None:
+        problems.setdefault(
+            "hourly_usd",
+            "Serverless pricing needs its rate: the price of an hour of use."
+            if mode == "serverless"
+            else "Dedicated pricing needs the machine's price per hour.",
+        )
+    return problems

@@ -16,15 +16,18 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from inference import routing
 from inference.access import operator_egress
-from inference.backends import BackendError, get_backend, loaded_models
+from inference.backends import BackendError, get_backend, loaded_models, model_facts
 from inference.backends.base import GenerationResult
+from inference.doorbell import enqueue_run
 from inference.leases import PENDING, Lease, release_expired_leases
 from inference.lifecycle import finish_run_if_done, start_run
 from inference.measurement import decode_tps, machine
 from inference.models import ACTIVE_RUN_STATUSES, GenerationStatus, Run, RunStatus
 from inference.pricing import find_price, generation_cost
 from inference.provider_batches import process_batches
+from inference.routing import reroute_result
 from inference.structured import response_schema
 from inference.workers import report_loaded
 
@@ -34,6 +37,10 @@ log = logging.getLogger(__name__)
 def write_result(lease: Lease, result: GenerationResult, backend_version: str, price=None) -> bool:
     """Write one result if the lease still holds it; False if another worker took it over.
     `price` is the price row found when the task started (None: priced by the hour)."""
+    if result.error and lease.served_by is not None:
+        rerouted = reroute_result(lease, result)  # a routed run's primary: to the fallback?
+        if rerouted is not None:
+            return rerouted
     if result.cancelled:
         return bool(
             lease.held()
@@ -52,6 +59,8 @@ def write_result(lease: Lease, result: GenerationResult, backend_version: str, p
         ttft_s=result.timing.ttft_s,
         latency_s=result.timing.latency_s,
         decode_tps=decode_tps(result.output_tokens, result.timing),
+        prefill_tps=result.prefill_tps,
+        peak_memory_mb=result.peak_memory_mb,
         concurrency=result.concurrency,
         cost_usd=None if result.error else generation_cost(price, params, result, result.batched),
         retries=result.retries,
@@ -65,6 +74,8 @@ def write_result(lease: Lease, result: GenerationResult, backend_version: str, p
     written = lease.held().filter(pk=result.key).update(**fields)
     if not written:
         log.warning("generation %s: lease lost, another worker got there first", result.key)
+    elif lease.served_by is not None and not result.error:
+        routing.slow_primary(lease, result)  # a routed run's primary too slow: the rest away
     return bool(written)
 
 
@@ -107,7 +118,9 @@ def backend_params(params: dict) -> dict:
     }
 
 
-def process_run(run_id: int, worker: str, budget_s: float | None = None) -> float | None:
+def process_run(
+    run_id: int, worker: str, budget_s: float | None = None, leg: str | None = None
+) -> float | None:
     """Work on a run for up to budget_s seconds. Returns in how many seconds the run needs
     another task (0: at once; batch mode: the next poll), or None if it needs none.
 
@@ -116,22 +129,33 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
     3. Let the backend claim and generate until the budget is spent or the run is cancelled
        (batch mode: submit and poll provider batches, inference/provider_batches.py).
     4. Give back what is unfinished; end the run if nothing is left.
+
+    A routed run (inference/routing.py) is worked one leg at a time: `leg` (None: the
+    primary) names the configuration whose generations this task claims and generates with.
     """
     budget_s = settings.TASK_TIME_BUDGET_S if budget_s is None else budget_s
     release_expired_leases()
     run = Run.objects.filter(pk=run_id).first()
     if run is None or not start_run(run):
         return None
+    served_by = routing.leg_config_id(run.params, leg)
+    if served_by is not None:
+        if not routing.leg_has_work(run, served_by):
+            return None  # the other leg's worker ends the run
+        run.params = routing.leg_params(run.params, leg)  # in this task only, never saved
     try:
         params = backend_params(run.params)
         held = loaded_models()
         backend = get_backend(params)
         if loaded_models() != held:
-            report_loaded(worker, loaded_models())
+            report_loaded(worker, loaded_models(), model_facts())
         backend.check()
         backend.check_params(params)
         version = backend.version()
     except BackendError as exc:
+        if served_by is not None and routing.reroute_unstartable(run, served_by, str(exc)):
+            enqueue_run(run.pk, leg=routing.FALLBACK)
+            return None
         run.mark_failed(str(exc))
         return None
     record_schema_via(run, backend, params)
@@ -143,6 +167,7 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
             run, backend, worker, lambda lease, result: write_result(lease, result, version, price)
         )
     lease = Lease(run, worker)
+    lease.served_by = served_by
     deadline = time.monotonic() + budget_s
     stop = _stop_check(run, lease, deadline)
     writer = BufferedWriter(lease, version, price, max_items=backend.in_flight(run.params))
@@ -168,8 +193,12 @@ def process_run(run_id: int, worker: str, budget_s: float | None = None) -> floa
         record_schema_via(run, backend, params)
         cancelled = Run.objects.filter(pk=run.pk, status=RunStatus.CANCELLED).exists()
         lease.give_back(GenerationStatus.CANCELLED if cancelled else PENDING)
+        if lease.rerouted:
+            enqueue_run(run.pk, leg=routing.FALLBACK)
     if not finish_run_if_done(run):
         return None
+    if served_by is not None and not routing.leg_has_work(run, served_by):
+        return None  # what is left is the other leg's
     # Work is left but none was free: other workers hold it, alive or dead. Look again when
     # a dead worker's lease could have run out, instead of spinning.
     return 0.0 if claimed else max(settings.GENERATION_LEASE_S / 2, 1.0)
@@ -183,7 +212,9 @@ def record_schema_via(run: Run, backend, params: dict) -> None:
     via = backend.schema_via(params)
     if run.params.get("response_schema_via") != via:
         run.params = {**run.params, "response_schema_via": via}
-        Run.objects.filter(pk=run.pk).update(params=run.params)
+        # The stored params, not this task's (a routed run's leg's): only the key changes.
+        stored = Run.objects.only("params").get(pk=run.pk).params
+        Run.objects.filter(pk=run.pk).update(params={**stored, "response_schema_via": via})
 
 
 class _stop_check:

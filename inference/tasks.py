@@ -24,12 +24,12 @@ from inference import doorbell, runner, watchdog
     retry_backoff_max=60,
     max_retries=8,
 )
-def generate_run_task(run_id: int) -> None:
+def generate_run_task(run_id: int, leg: str | None = None) -> None:
     close_old_connections()
     worker = generate_run_task.request.hostname or "worker"
-    delay = runner.process_run(run_id, worker=worker)
+    delay = runner.process_run(run_id, worker=worker, leg=leg)
     if delay is not None:
-        doorbell.enqueue_run(run_id, countdown=delay)
+        doorbell.enqueue_run(run_id, countdown=delay, leg=leg)
 
 
 @worker_ready.connect

@@ -13,7 +13,8 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from inference import doorbell
-from inference.backends import loaded_models
+from inference.backends import loaded_models, model_facts
+from inference.backends.hub import cached_models
 from inference.leases import release_expired_leases
 from inference.measurement import machine
 from inference.models import (
@@ -51,11 +52,16 @@ def sweep(rung: dict[int, float]) -> list[int]:
 
 def heartbeat(hostname: str, queues: list[str]) -> None:
     """Say this worker is alive, with its queues and the models it has loaded."""
+    facts = model_facts()
     WorkerHeartbeat.objects.update_or_create(
         hostname=hostname,
         defaults={
             "queues": queues,
             "loaded": loaded_models(),
+            "model_facts": facts,
+            # Only workers of local models (the mlx queue, or one that loaded a local model)
+            # scan their Hugging Face cache, at most every hub.SCAN_EVERY_S.
+            "on_disk": cached_models() if "mlx" in queues or facts else [],
             "pid": os.getpid(),
             "machine": machine(),
             "last_seen": timezone.now(),

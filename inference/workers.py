@@ -19,6 +19,8 @@ def workers() -> list[dict]:
             "hostname": w.hostname,
             "queues": w.queues,
             "models": w.loaded,
+            "model_facts": w.model_facts,
+            "on_disk": w.on_disk,
             "machine": w.machine,
             "last_seen": w.last_seen,
             "online": w.last_seen >= fresh,
@@ -32,7 +34,8 @@ def online_on(queue: str) -> int:
     return sum(1 for w in workers() if w["online"] and queue in w["queues"])
 
 
-def report_loaded(hostname: str, models: list[str]) -> None:
-    """Say at once which models a worker holds (a load just ended), rather than at the
-    watchdog's next heartbeat, up to half a lease later."""
-    WorkerHeartbeat.objects.filter(hostname=hostname).update(loaded=models)
+def report_loaded(hostname: str, models: list[str], facts: list[dict] | None = None) -> None:
+    """Say at once which models a worker holds (a load just ended), and what it measured of
+    them, rather than at the watchdog's next heartbeat, up to half a lease later."""
+    fields = {"loaded": models} if facts is None else {"loaded": models, "model_facts": facts}
+    WorkerHeartbeat.objects.filter(hostname=hostname).update(**fields)

@@ -14,6 +14,7 @@ from annotate.api.judge_agreement import router as judge_agreement_router
 from annotate.api.judges import router as judges_router
 from annotate.api.projects import router as projects_router
 from annotate.api.renderers import ORJSONRenderer
+from annotate.api.sweeps import router as sweeps_router
 from annotate.api.tokens import router as tokens_router
 
 # Routers whose operations were in this module before it was split: their operation ids
@@ -43,3 +44,4 @@ api.add_router("/", tokens_router)
 api.add_router("/", accounts_router)
 api.add_router("/", judge_agreement_router)
 api.add_router("/", judges_router)
+api.add_router("/", sweeps_router)

@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 from annotate.api.types import Id, In
 from inference import actions
 from inference.access import get_config_for_user, require_manager
-from inference.models import GenerationMode, ModelConfig
+from inference.models import GenerationMode, ModelConfig, PricingMode
 
 router = Router(tags=["models"])
 
@@ -32,6 +32,20 @@ class ModelConfigIn(In):
     api_key_env: str = Field("", max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$|^$")
     # None: unknown (costs stay unknown); 0: free hardware.
     hourly_usd: Decimal | None = Field(None, ge=0, max_digits=10, decimal_places=4)
+    # How runs are priced (inference/pricing.py); serverless and dedicated need hourly_usd.
+    pricing: PricingMode = PricingMode.TOKEN
+    cold_start_s: float | None = Field(None, ge=0)
+    min_billed_s: float | None = Field(None, ge=0)
+    power_watts: float | None = Field(None, ge=0)
+    kwh_usd: Decimal | None = Field(None, ge=0, max_digits=8, decimal_places=4)
+    # Routed (hybrid, inference/routing.py): both ids, or neither. Its backend and model are
+    # the primary's.
+    route_primary_id: int | None = None
+    route_fallback_id: int | None = None
+    route_on_errors: bool = True
+    route_share: float | None = Field(None, ge=0, le=1)
+    route_queue_depth: int | None = Field(None, ge=0, le=2**31 - 1)
+    route_ttft_s: float | None = Field(None, gt=0)
 
 
 class ModelConfigOut(ModelConfigIn):

@@ -74,12 +74,18 @@ class GenerationOut(BaseModel):
     ttft_s: float | None
     latency_s: float | None
     decode_tps: float | None
+    # Local backends only; None for hosted APIs (they report no prefill split).
+    prefill_tps: float | None
+    peak_memory_mb: float | None
     cost_usd: float | None
     concurrency: int | None
     error: str
     attempts: int
     backend_version: str
     machine: str
+    # Routed runs (inference/routing.py): the configuration that served it, and why.
+    served_by_id: int | None
+    route_reason: str
     finished_at: datetime | None
 
 

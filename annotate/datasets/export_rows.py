@@ -18,7 +18,7 @@ from annotate.labeling.questions import SchemaError, clean_answers
 from inference.backends import BACKENDS
 
 MEASURES_INT = ("prompt_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-MEASURES_FLOAT = ("ttft_s", "latency_s", "decode_tps")
+MEASURES_FLOAT = ("ttft_s", "latency_s", "decode_tps", "prefill_tps", "peak_memory_mb")
 SCHEMA_VERSIONS = (1, 2)  # annotate/exports/formats.py's SCHEMA_VERSION, and those before
 
 

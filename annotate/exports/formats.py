@@ -31,6 +31,8 @@ PARQUET_SCHEMA = pa.schema(
         ("model_config", pa.string()),
         ("backend", pa.string()),
         ("model", pa.string()),
+        ("served_by", pa.string()),
+        ("route_reason", pa.string()),
         ("run_id", pa.int64()),
         ("sample_index", pa.int64()),
         ("output", pa.string()),
@@ -41,6 +43,8 @@ PARQUET_SCHEMA = pa.schema(
         ("ttft_s", pa.float64()),
         ("latency_s", pa.float64()),
         ("decode_tps", pa.float64()),
+        ("prefill_tps", pa.float64()),
+        ("peak_memory_mb", pa.float64()),
         ("cost_usd", pa.float64()),
         ("machine", pa.string()),
         ("labels_n", pa.int64()),
@@ -55,7 +59,16 @@ PARQUET_SCHEMA = pa.schema(
 
 
 # Dictionary encoding pays for repeated values only; outputs, prompts and labels rarely repeat.
-PARQUET_DICTIONARY = ["model_config", "backend", "model", "finish_reason", "error", "machine"]
+PARQUET_DICTIONARY = [
+    "model_config",
+    "backend",
+    "model",
+    "served_by",
+    "route_reason",
+    "finish_reason",
+    "error",
+    "machine",
+]
 
 
 def parquet_writer(path: Path, schema: pa.Schema = PARQUET_SCHEMA) -> pq.ParquetWriter:
@@ -86,6 +99,9 @@ def flat_row(row: dict) -> dict:
         "model_config": gen["model_config"],
         "backend": gen["backend"],
         "model": gen["model"],
+        # Routed runs only; rows exported before routing have none.
+        "served_by": gen.get("served_by"),
+        "route_reason": gen.get("route_reason") or "",
         "run_id": gen["run_id"],
         "sample_index": gen["sample_index"],
         "output": gen["output"],
@@ -96,6 +112,9 @@ def flat_row(row: dict) -> dict:
         "ttft_s": m["ttft_s"],
         "latency_s": m["latency_s"],
         "decode_tps": m["decode_tps"],
+        # Rows exported before these were measured have none.
+        "prefill_tps": m.get("prefill_tps"),
+        "peak_memory_mb": m.get("peak_memory_mb"),
         "cost_usd": m["cost_usd"],
         "machine": m["machine"],
         "labels_n": len(row["labels"]),

@@ -3,10 +3,11 @@ labels by default.
 
 Asked for, each full row gets `judge_labels` beside `labels`: one entry per judge label of the
 output (a comparison's on the side it was shown), each saying which judge gave it (its name,
-model configuration and rubric version); every entry of `labels` then says "labeled_by":
-"person" and every judge label "labeled_by": "judge". The flat files (CSV, Parquet) get two
-more columns: `labeled_by` (who gave the output's labels: "person:NAME" or "judge:NAME
-(CONFIGURATION, rubric vN)", separated by "; ") and `judge_labels_json`.
+model configuration and rubric version, and whether the project's owner accepted that judge
+run's labels after seeing its agreement with people); every entry of `labels` then says
+"labeled_by": "person" and every judge label "labeled_by": "judge". The flat files (CSV,
+Parquet) get two more columns: `labeled_by` (who gave the output's labels: "person:NAME" or
+"judge:NAME (CONFIGURATION, rubric vN)", separated by "; ") and `judge_labels_json`.
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ def _entries(gen_ids: set[int], filters: dict) -> dict[int, list[dict]]:
         "reasoning",
         "consistent",
         "created_at",
+        "judge_run__accepted_at",
     )
     out: dict[int, list[dict]] = defaultdict(list)
-    for left, right, project, judge, name, config, run, version, answers, why, same, at in rows:
+    for left, right, project, judge, name, config, run, version, answers, why, same, at, ok in rows:
         entry = {
             "labeled_by": "judge",
             "project": project,
@@ -66,6 +68,8 @@ def _entries(gen_ids: set[int], filters: dict) -> dict[int, list[dict]]:
             "reasoning": why,
             "consistent": same,
             "created_at": at.isoformat(),
+            # The owner checked the judge's agreement with people and chose to use its labels.
+            "accepted": ok is not None,
         }
         for gen_id, side in ((left, "left"), (right, "right")):
             if gen_id in gen_ids:

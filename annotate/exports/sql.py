@@ -92,6 +92,10 @@ COLUMNS = (
     ("ttft_s", "g.ttft_s", "float8"),
     ("latency_s", "g.latency_s", "float8"),
     ("decode_tps", "g.decode_tps", "float8"),
+    ("prefill_tps", "g.prefill_tps", "float8"),
+    ("peak_memory_mb", "g.peak_memory_mb", "float8"),
+    ("served_by", "sb.name", "text"),
+    ("route_reason", "g.route_reason", "text"),
     ("cost_usd", "g.cost_usd", "float8"),
     ("concurrency", "g.concurrency", "int8"),
     ("backend_version", "g.backend_version", "text"),
@@ -134,6 +138,7 @@ SELECT {columns}
 FROM chunk
 JOIN annotate_generation g ON g.id = chunk.id
 JOIN annotate_item i ON i.id = g.item_id
+LEFT JOIN annotate_modelconfig sb ON sb.id = g.served_by_id
 LEFT JOIN (
     SELECT t.generation_id, '[' || string_agg({label}, ', ' ORDER BY a.started_at, a.id) || ']'
            AS labels
@@ -336,6 +341,8 @@ def full_row(defs: _Definitions, output: Output, rating, raw: bool = False) -> d
             "output": r.output,
             "finish_reason": r.finish_reason,
             "error": r.error,
+            "served_by": r.served_by,
+            "route_reason": r.route_reason,
         },
         "measurements": {
             "prompt_tokens": r.prompt_tokens,
@@ -345,6 +352,8 @@ def full_row(defs: _Definitions, output: Output, rating, raw: bool = False) -> d
             "ttft_s": r.ttft_s,
             "latency_s": r.latency_s,
             "decode_tps": r.decode_tps,
+            "prefill_tps": r.prefill_tps,
+            "peak_memory_mb": r.peak_memory_mb,
             "cost_usd": r.cost_usd,
             "concurrency": r.concurrency,
             "backend_version": r.backend_version,
@@ -373,6 +382,8 @@ def flat_row(defs: _Definitions, output: Output, rating) -> tuple:
         config_name,
         params.get("backend"),
         params.get("model"),
+        r.served_by,
+        r.route_reason,
         r.run_id,
         r.sample_index,
         r.output,
@@ -383,6 +394,8 @@ def flat_row(defs: _Definitions, output: Output, rating) -> tuple:
         r.ttft_s,
         r.latency_s,
         r.decode_tps,
+        r.prefill_tps,
+        r.peak_memory_mb,
         r.cost_usd,
         r.machine,
         len(output.labels),

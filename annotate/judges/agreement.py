@@ -145,9 +145,9 @@ def rank_correlation(human: dict[int, float], judge: dict[int, float]) -> dict:
 
     common = sorted(set(human) & set(judge))
     out = {"models": len(common), "spearman": None, "kendall": None}
-    if len(common) < 3:
-        return out
     left, right = [human[m] for m in common], [judge[m] for m in common]
+    if len(common) < 3 or len(set(left)) < 2 or len(set(right)) < 2:
+        return out  # undefined: too few models, or one board rates them all alike
     rho, tau = spearmanr(left, right).statistic, kendalltau(left, right).statistic
     out["spearman"] = None if np.isnan(rho) else float(rho)
     out["kendall"] = None if np.isnan(tau) else float(tau)

@@ -55,7 +55,7 @@ def current_hold(project: Project, user) -> Annotation | None:
         Annotation.objects.filter(
             task__project=project, annotator=user, state=HELD, held_until__gte=timezone.now()
         )
-        .select_related("task")
+        .select_related("task__generation__item", "task__generation_b")  # the doors show them
         .order_by("started_at")
         .first()
     )
@@ -83,6 +83,7 @@ def _claim(project: Project, user) -> Annotation | None:
         order = "number" if project.blind else "id"
         open_tasks = (
             Task.objects.filter(project=project, is_full=False)
+            .select_related("generation__item", "generation_b")  # the doors show them
             .exclude(annotations__annotator=user)
             .order_by("is_full", order)  # same order, but only task_open(_blind) can supply it
         )

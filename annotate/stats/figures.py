@@ -63,6 +63,7 @@ class ModelStats:
     pass_rate: Figure | None = None
     win_rate: Figure | None = None
     hourly_usd: Decimal | None = None  # None: never set (unknown), 0: free
+    pricing: str = "token"  # the configuration's pricing mode (inference.models.PricingMode)
     priced: int = 0  # done generations that recorded a cost; the rest had no price
     priced_prompt_tokens: int = 0
     priced_output_tokens: int = 0
@@ -154,6 +155,7 @@ def _merged(config: ModelConfig, machine: str, rollups: list[RunRollup]) -> Mode
         sum(r.output_tokens for r in rollups),
         sum(costs, Decimal(0)) if costs else None,
         hourly_usd=config.hourly_usd,
+        pricing=config.pricing,
         priced=sum(r.priced for r in rollups),
         priced_prompt_tokens=sum(r.priced_prompt_tokens for r in rollups),
         priced_output_tokens=sum(r.priced_output_tokens for r in rollups),
@@ -310,7 +312,7 @@ def _digest(ids) -> str:
 def cached_model_stats(config_ids=None, run_ids=None) -> list[ModelStats]:
     """model_stats, computed once per version of the data (the page, CSV and API share it)."""
     scope = (sorted(config_ids or []), sorted(run_ids or []))
-    key = f"model-stats:v3:{stats_version()}:{_digest(scope)}"
+    key = f"model-stats:v4:{stats_version()}:{_digest(scope)}"
     stats = cache.get(key)
     if stats is None:
         stats = model_stats(config_ids, run_ids)

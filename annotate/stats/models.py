@@ -4,7 +4,9 @@ writes and reads them)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from inference.models import Run
 
@@ -48,3 +50,28 @@ class RunRollup(models.Model):
 
     def __str__(self) -> str:
         return f"Rollup of run {self.run_id} on {self.machine or 'unknown'}"
+
+
+class Sweep(models.Model):
+    """A speed sweep (annotate/stats/sweeps.py): one seeded sample of a dataset's items run
+    through one configuration at each point of `points`, one ordinary run a point, one run
+    after another. Its runs carry params["sweep"] = {"id", "point"}."""
+
+    dataset = models.ForeignKey("annotate.Dataset", on_delete=models.PROTECT, related_name="+")
+    model_config = models.ForeignKey(
+        "annotate.ModelConfig", on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(default=timezone.now)
+    seed = models.IntegerField(default=0)
+    item_ids = models.JSONField(default=list)
+    # [{"in_flight": n, "max_tokens": m}], in the order they run.
+    points = models.JSONField(default=list)
+    # Why the next point could not start (its run refused), else empty.
+    error = models.TextField(blank=True)
+
+    class Meta:
+        app_label = "annotate"
+
+    def __str__(self) -> str:
+        return f"Sweep {self.pk} of {self.model_config_id} on dataset {self.dataset_id}"

@@ -12,14 +12,25 @@ A workload is `queries` queries, in total (a one-off) or per day, each with `inp
 3. Cost: hosted models at their price per token (batch discount if asked); a local machine at
    its hourly price for the hours the work takes (machine time) or, for a daily workload run
    24/7, for 24 hours a day (always on); both are given.
-4. A daily workload is also given per month (30 days) and per year (365 days). A local machine
-   that needs more than 24 hours a day cannot carry it.
+   A configuration's pricing (inference/pricing.py) decides which: per token (the price table,
+   else its hour as above); dedicated (its hourly price, 24 hours a day for a daily workload,
+   the hours the work takes for a one-off); serverless (its hourly rate for the seconds used,
+   each query billed at least the minimum, plus one cold start a day or per one-off workload:
+   assumed warm between queries). Electricity (power draw x price per kWh, for the hours the
+   work takes) is added to the hardware's cost and shown apart.
+   Break-even: a machine paid by the day (dedicated, or local 24/7) becomes cheaper than the
+   cheapest per-token model above hourly x 24 / (per-token cost - electricity) of a query
+   queries a day.
+4. A daily workload is also given per month (30 days) and per year (365 days). A machine busy
+   more than FEASIBLE_HOURS_PER_DAY (20) hours a day is not feasible: no time is left for
+   peaks, restarts or updates (the seed analysis: MLX at 22 hours a day, "not feasible").
 A model with neither a price row nor an hourly price has an unknown cost: never ranked on cost
 (an unset hourly price is unknown; an explicit 0 is free hardware), and listed last.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -28,10 +39,11 @@ from django.utils import timezone
 from annotate.stats.figures import ModelStats, cached_model_stats
 from inference.backends import get_backend_class
 from inference.models import ModelConfig, Price, Run
-from inference.pricing import find_price, token_cost
+from inference.pricing import electricity_hourly, find_price, token_cost
 
 DAYS_PER_MONTH = 30
 DAYS_PER_YEAR = 365
+FEASIBLE_HOURS_PER_DAY = 20
 
 
 @dataclass
@@ -63,6 +75,13 @@ class Projection:
     in_flight: int = 1
     basis: list[tuple[str, str]] = field(default_factory=list)  # (figure, measured/assumed)
     per_day: bool = False
+    pricing: str = "token"  # the configuration's pricing mode (inference.models.PricingMode)
+    hardware_cost: float | None = None  # the cost without electricity
+    electricity_cost: float | None = None  # power draw x price per kWh x the hours worked
+    billed_hours: float | None = None  # serverless: seconds billed, cold starts included
+    break_even: int | None = None  # queries a day above which it beats `break_even_against`
+    break_even_against: str = ""
+    capacity: int | None = None  # queries a day it carries in FEASIBLE_HOURS_PER_DAY
 
     @property
     def name(self) -> str:
@@ -188,13 +207,15 @@ def project(s: ModelStats, w: Workload, config: ModelConfig | None = None) -> Pr
     config = config or ModelConfig.objects.filter(pk=s.config_id).first()
     in_flight = _in_flight(config)
     hours, time_basis = _hours(s, w, in_flight)
-    fits = not (w.per_day and hours is not None and hours > 24)
+    fits = not (w.per_day and hours is not None and hours > FEASIBLE_HOURS_PER_DAY)
     meets = w.quality_bar is None or (
         s.mean_rating is not None and s.mean_rating.value >= w.quality_bar
     )
     row = Projection(s, hours, None, fits, meets_bar=meets, in_flight=in_flight, per_day=w.per_day)
     row.basis = [("time", time_basis), ("tokens", w.tokens_source)]
-    price = None if s.is_local else find_price(s.backend, s.model)
+    row.pricing = config.pricing if config else "token"
+    by_token = row.pricing == "token" and not s.is_local
+    price = find_price(s.backend, s.model) if by_token else None
     if price is not None:
         return _priced(row, price, w)
     if s.hourly_usd is None:
@@ -202,15 +223,49 @@ def project(s: ModelStats, w: Workload, config: ModelConfig | None = None) -> Pr
         row.basis.append(("cost", "unknown: no price row and no hourly price"))
         return row
     row.hourly = float(s.hourly_usd)
-    row.basis.append(("cost", f"assumed: {_dollars(s.hourly_usd)}/h, set on the configuration"))
+    rate = "rate per hour of use" if row.pricing == "serverless" else "/h"
+    rate = f"{_dollars(s.hourly_usd)}{rate}"
+    row.basis.append(("cost", f"assumed: {rate}, set on the configuration"))
     row.machine_cost = row.hourly * hours if hours is not None else None
-    if w.per_day and s.is_local:
+    if row.pricing == "serverless":
+        _serverless(row, config, w)
+    elif w.per_day and (s.is_local or row.pricing == "dedicated"):
         row.always_on_cost = row.hourly * 24
-    if w.per_day and w.always_on and s.is_local:
-        row.cost, row.note = row.always_on_cost, "machine paid 24 h a day"
+    if row.pricing == "serverless":
+        row.hardware_cost = row.machine_cost
+    elif w.per_day and row.pricing == "dedicated":
+        row.hardware_cost, row.note = row.always_on_cost, "dedicated: paid 24 h a day"
+    elif w.per_day and w.always_on and s.is_local:
+        row.hardware_cost, row.note = row.always_on_cost, "machine paid 24 h a day"
     else:
-        row.cost = row.machine_cost
+        row.hardware_cost = row.machine_cost
+    row.cost = row.hardware_cost
+    power = electricity_hourly(config.power_watts, config.kwh_usd) if config else None
+    if power is not None and hours is not None:
+        row.electricity_cost = float(power) * hours
+        row.basis.append(
+            ("electricity", f"assumed: {config.power_watts:g} W at {_dollars(config.kwh_usd)}/kWh")
+        )
+        if row.cost is not None:
+            row.cost += row.electricity_cost
     return row
+
+
+def _serverless(row: Projection, config: ModelConfig, w: Workload) -> None:
+    """Per second of use: each query billed at least the minimum (those in flight share one
+    billed second), plus one cold start a day (or for a one-off workload)."""
+    if row.hours is None:
+        row.machine_cost = None
+        return
+    at_once = row.in_flight if w.concurrent else 1
+    least = w.queries * (config.min_billed_s or 0) / at_once / 3600
+    cold = (config.cold_start_s or 0) / 3600
+    row.billed_hours = max(row.hours, least) + cold
+    row.machine_cost = row.hourly * row.billed_hours
+    terms = (
+        f"min {config.min_billed_s or 0:g} s a request, cold start {config.cold_start_s or 0:g} s"
+    )
+    row.basis.append(("billing", f"assumed: serverless, {terms}, one cold start a day"))
 
 
 def _dollars(amount) -> str:
@@ -267,6 +322,7 @@ def compare(stats: list[ModelStats], w: Workload, prices: list[Price] | None = N
     usable = [r for r in rows if r.cost is not None and r.fits]
     cheapest = min(usable, key=lambda r: r.cost, default=None)
     fastest = min(measured, key=lambda r: r.hours, default=None)
+    _break_even(rows, w)
     above = [r for r in usable if r.meets_bar and r.stats and r.stats.mean_rating]
     cheapest_above = min(above, key=lambda r: r.cost, default=None) if w.quality_bar else None
     return {
@@ -275,6 +331,30 @@ def compare(stats: list[ModelStats], w: Workload, prices: list[Price] | None = N
         "fastest": fastest,
         "cheapest_above": cheapest_above,
     }
+
+
+def _break_even(rows: list[Projection], w: Workload) -> None:
+    """The queries a day above which a machine paid by the day (dedicated, or local 24/7)
+    costs less than the cheapest model priced per token: hourly x 24 / (per-token cost of a
+    query - the machine's electricity for a query)."""
+    per_token = [r for r in rows if r.price is not None and r.cost]
+    if not per_token or not w.queries:
+        return
+    cheapest = min(per_token, key=lambda r: r.cost)
+    token_per_query = cheapest.cost / w.queries
+    for r in rows:
+        daily = r.hourly * 24 if r.hourly is not None and r.pricing != "serverless" else None
+        if (
+            daily is None
+            or r.price is not None
+            or (not r.stats.is_local and r.pricing != "dedicated")
+        ):
+            continue
+        margin = token_per_query - (r.electricity_cost or 0) / w.queries
+        if margin > 0 and daily > 0:
+            r.break_even, r.break_even_against = math.ceil(daily / margin), cheapest.name
+        if r.hours:
+            r.capacity = math.floor(w.queries * FEASIBLE_HOURS_PER_DAY / r.hours)
 
 
 def projection_rows(result: dict, w: Workload) -> list[dict]:
@@ -302,6 +382,13 @@ def projection_rows(result: dict, w: Workload) -> list[dict]:
                 "machine_time_cost_usd": r.machine_cost,
                 "always_on_cost_usd": r.always_on_cost,
                 "hourly_usd": r.hourly,
+                "pricing": r.pricing,
+                "hardware_cost_usd": r.hardware_cost,
+                "electricity_cost_usd": r.electricity_cost,
+                "serverless_billed_hours": r.billed_hours,
+                "break_even_queries_per_day": r.break_even,
+                "break_even_against": r.break_even_against,
+                "capacity_queries_per_day": r.capacity,
                 "fits": r.fits,
                 "meets_bar": r.meets_bar,
                 "cheapest": r is result["cheapest"],
@@ -329,6 +416,7 @@ def pareto(points: list[tuple[str, float, float]]) -> set[str]:
 __all__ = [
     "DAYS_PER_MONTH",
     "DAYS_PER_YEAR",
+    "FEASIBLE_HOURS_PER_DAY",
     "Projection",
     "Workload",
     "compare",

@@ -8,7 +8,8 @@ generations, including just after a worker writes a result.
    model_stats() that needs it, which stores it: slow once, never wrong.
 2. A rollup is valid while its run is finished and its finished_at unchanged: resuming or
    retrying a run clears finished_at, so the old rollup is ignored, and replaced when the
-   run ends again.
+   run ends again. One without a sketch of every measurement (stored before that
+   measurement existed) is computed again once.
 3. Runs still going are aggregated live the same way, each time, and not stored.
 4. The finished runs' rollups are kept in Django's cache under the finished runs and their
    finished_at: a worker's result (a running run) leaves them there.
@@ -33,9 +34,11 @@ from annotate.stats.models import RunRollup
 from inference.figures import priced_count, recorded_cost, run_span
 from inference.models import ACTIVE_RUN_STATUSES, Generation, GenerationStatus, Run
 
-PERCENTILE_FIELDS = ("ttft_s", "latency_s", "decode_tps")
+# prefill_tps and peak_memory_mb are local backends' only (hosted ones leave them empty).
+PERCENTILE_FIELDS = ("ttft_s", "latency_s", "decode_tps", "prefill_tps", "peak_memory_mb")
 # A generation's end-to-end tokens/s: output tokens over its whole latency (speed.py).
 END_TO_END = "end_to_end_tps"
+SKETCHED = {*PERCENTILE_FIELDS, END_TO_END}
 # Sent by name: the task's module imports this one.
 ROLL_UP_TASK = "annotate.stats.tasks.roll_up_run_task"
 DONE = Q(status=GenerationStatus.DONE)
@@ -55,13 +58,16 @@ def rollups_in_scope(config_ids=None, run_ids=None) -> list[tuple[int, RunRollup
     finished = {pk: at for pk, _, status, at in rows if status not in ACTIVE_RUN_STATUSES}
     # The finished runs' rollups change only when one of them ends, resumes or goes: kept
     # in the cache under those runs and their finished_at, as loading them costs most.
-    key = f"run-rollups:v1:{hashlib.sha256(repr(sorted(finished.items())).encode()).hexdigest()}"
+    key = f"run-rollups:v2:{hashlib.sha256(repr(sorted(finished.items())).encode()).hexdigest()}"
     ended = cache.get(key)
     if ended is None:
         ended = [
             r
             for r in RunRollup.objects.filter(run__in=runs).order_by("run_id", "machine")
-            if r.run_id in finished and r.run_finished_at == finished[r.run_id]
+            if r.run_id in finished
+            and r.run_finished_at == finished[r.run_id]
+            # One stored before a measurement had its sketch is computed again.
+            and r.sketches.keys() >= SKETCHED
         ]
         missing = finished.keys() - {r.run_id for r in ended}
         ended += roll_up(missing, {pk: finished[pk] for pk in missing}) if missing else []

@@ -17,6 +17,7 @@ from annotate.labeling.access import reviewable_projects
 from annotate.labeling.models import Project, Role
 from annotate.labeling.questions import KINDS
 from inference.models import ModelConfig, Run
+from inference.pricing import pricing_problems
 
 
 class DatasetImportForm(forms.Form):
@@ -107,12 +108,24 @@ class ModelConfigForm(forms.ModelForm):
             "api_key_env",
             "queue",
             "hourly_usd",
+            "pricing",
+            "cold_start_s",
+            "min_billed_s",
+            "power_watts",
+            "kwh_usd",
+            "route_primary",
+            "route_fallback",
+            "route_on_errors",
+            "route_share",
+            "route_queue_depth",
+            "route_ttft_s",
         )
         widgets = {"system_prompt": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["mode"].required = False
+        self.fields["pricing"].required = False  # empty: per token, as before
         # Each is for one kind of backend: the other may be left empty (it keeps its value).
         for name in ("batch_size", "concurrency"):
             self.fields[name].required = False
@@ -132,6 +145,9 @@ class ModelConfigForm(forms.ModelForm):
     def clean_mode(self) -> str:
         return self.cleaned_data.get("mode") or "stream"
 
+    def clean_pricing(self) -> str:
+        return self.cleaned_data.get("pricing") or "token"
+
     def clean_batch_size(self) -> int:
         return self.cleaned_data.get("batch_size") or self.instance.batch_size
 
@@ -145,6 +161,9 @@ class ModelConfigForm(forms.ModelForm):
         key_env = data.get("api_key_env") or ""
         if key_env and not key_env.replace("_", "").isalnum():
             self.add_error("api_key_env", "The name of an environment variable, not a key.")
+        for name, problem in pricing_problems(data).items():
+            if name in self.fields and name not in self.errors:
+                self.add_error(name, problem)
         return data
 
     def clean_stop(self) -> list[str]:
@@ -430,3 +449,32 @@ class JudgeForm(forms.Form):
         data = dict(self.cleaned_data)
         data["model_config"] = data["model_config"].pk
         return data
+
+
+def _int_list(text: str) -> list[int]:
+    """ "1, 4, 16" → [1, 4, 16]; a clear error for anything else."""
+    try:
+        return [int(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise forms.ValidationError("Whole numbers, separated by commas.") from None
+
+
+class SweepForm(forms.Form):
+    """A speed sweep (annotate.stats.actions.create_sweep, which checks the values)."""
+
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.filter(purpose=""))
+    model_config = forms.ModelChoiceField(queryset=ModelConfig.objects.all(), label="Model")
+    in_flight = forms.CharField(
+        initial="1, 4, 16",
+        label="Batch sizes or concurrencies",
+        help_text="A local model's batch sizes, an API's requests in flight: comma-separated.",
+    )
+    max_tokens = forms.CharField(initial="64, 256", help_text="Comma-separated.")
+    sample_size = forms.IntegerField(min_value=1, max_value=100_000, initial=20)
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+
+    def clean_in_flight(self) -> list[int]:
+        return _int_list(self.cleaned_data["in_flight"])
+
+    def clean_max_tokens(self) -> list[int]:
+        return _int_list(self.cleaned_data["max_tokens"])

@@ -50,6 +50,12 @@ def loaded_models() -> list[str]:
     return sorted(f"{key[0]}:{key[1]}" for key in _instances)
 
 
+def model_facts() -> list[dict]:
+    """What the loaded models' backends tell of them (load time, size, quantization, KV
+    cache: MLXBackend.facts), for the worker's heartbeat."""
+    return [facts for b in _instances.values() if (facts := getattr(b, "facts", None))]
+
+
 def get_backend(params: dict) -> Backend:
     """The backend for a run's params, kept for the life of the worker process, so that a model
     is loaded once per process and never per task."""

@@ -37,6 +37,9 @@ class GenerationResult:
     cache_write_tokens: int | None = None
     timing: Timing = field(default_factory=Timing)
     concurrency: int = 1
+    # Local backends only (inference/measurement.py); None: not measured (hosted APIs).
+    prefill_tps: float | None = None
+    peak_memory_mb: float | None = None
     retries: int = 0
     error: str = ""
     cancelled: bool = False
@@ -66,8 +69,11 @@ def decoded_result(
     concurrency: int,
 ) -> GenerationResult:
     """A local backend's result from its output tokens (without end-of-sequence): the text,
-    cut at the first stop string (the finish reason is then "stop"), and its counts."""
+    cut at the first stop string (the finish reason is then "stop"), and its counts, with
+    prefill tokens/s as mlx-lm's prompt_tps counts it: prompt tokens over the time to the first
+    output token (which includes the first decode step)."""
     text, stopped = truncate_at_stop(decode(tokens), stop_strings(params))
+    ttft = timing.ttft_s
     return GenerationResult(
         key=request.key,
         output=text,
@@ -76,6 +82,7 @@ def decoded_result(
         output_tokens=len(tokens),
         timing=timing,
         concurrency=concurrency,
+        prefill_tps=prompt_tokens / ttft if ttft and prompt_tokens else None,
     )
 
 

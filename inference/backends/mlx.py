@@ -22,13 +22,18 @@ from inference.backends.base import (
     decoded_result,
     stop_strings,
 )
-from inference.measurement import Timing
+from inference.backends.hub import folder_facts, resolve
+from inference.measurement import Timing, memory_mb
 from inference.prompts import render_chat
 from inference.structured import response_schema, with_schema_instructions
 
 # Seconds before a run whose last claim came back short is asked for more work again (work
 # comes back when a dead worker's leases expire, or when someone retries failed items).
 RECLAIM_S = 1.0
+# The KV cache BatchGenerator keeps (mlx-lm 0.32): one full-length KVCache per sequence
+# (max_kv_size None; a number would make it a RotatingKVCache of that many tokens), prompts
+# processed prefill_step_size tokens at a time, not quantized.
+KV_CACHE = {"kv_cache": "KVCache", "max_kv_size": None, "prefill_step_size": 2048, "kv_bits": None}
 
 
 @dataclass
@@ -49,26 +54,43 @@ class MLXBackend(Backend):
         super().__init__(params)
         self._model = None
         self._tokenizer = None
+        self.facts: dict = {}  # what the heartbeat tells of the loaded model (_load)
 
     def check(self) -> None:
         self._load()
 
     def _load(self):
         if self._model is None:
-            path = self.params["model"]
-            if path.startswith(("/", ".")) and not (Path(path) / "config.json").exists():
+            name = self.params["model"]
+            if name.startswith(("/", ".")) and not (Path(name) / "config.json").exists():
                 raise BackendError(
-                    f"No MLX model at {path}. Build the demo model with "
+                    f"No MLX model at {name}. Build the demo model with "
                     "`python manage.py build_demo_model`, or set MLX_MODEL to a model path or "
                     "hub id such as mlx-community/Qwen2.5-Coder-7B-Instruct-4bit."
                 )
+            started = time.perf_counter()
+            path, downloaded = resolve(name)  # a repository: through the Hugging Face cache
+            resolved = time.perf_counter()
             # lazy: workers must not import mlx before forking; the web never does
             from mlx_lm import load
 
             try:
-                self._model, self._tokenizer = load(path)
+                self._model, self._tokenizer = load(str(path))
             except Exception as exc:  # mlx_lm raises several types for a bad path or repo
-                raise BackendError(f"Could not load MLX model {path}: {exc}") from exc
+                raise BackendError(f"Could not load MLX model {name}: {exc}") from exc
+            self.facts = {
+                "model": name,
+                "path": str(path),
+                # The first load in this worker process: "cold" when the files were just
+                # downloaded (download_s), else read from disk (perhaps the OS's page cache).
+                "load_s": round(time.perf_counter() - resolved, 4),
+                "download_s": round(resolved - started, 4) if downloaded else None,
+                "cold": downloaded,
+                **folder_facts(path),
+                **KV_CACHE,
+                "loaded_at": time.time(),
+                "last_used": None,
+            }
         return self._model, self._tokenizer
 
     def version(self) -> str:
@@ -98,9 +120,14 @@ class MLXBackend(Backend):
         batch_size = self.in_flight(params)
         if params.get("seed") is not None:
             mx.random.seed(int(params["seed"]))
+        # Each generation records the worker's peak memory over its batch (this call).
+        mx.reset_peak_memory()
+        self.facts["last_used"] = time.time()
         gen = BatchGenerator(
             model,
             max_tokens=int(params["max_tokens"]),
+            max_kv_size=KV_CACHE["max_kv_size"],
+            prefill_step_size=KV_CACHE["prefill_step_size"],
             stop_tokens=[[t] for t in tokenizer.eos_token_ids],
             completion_batch_size=batch_size,
             prefill_batch_size=batch_size,
@@ -171,7 +198,7 @@ class MLXBackend(Backend):
         return any(s in tail for s in stops)
 
     def _result(self, tokenizer, params, seq: _Sequence, finish_reason: str) -> GenerationResult:
-        return decoded_result(
+        result = decoded_result(
             seq.request,
             seq.tokens,
             tokenizer.decode,
@@ -181,3 +208,5 @@ class MLXBackend(Backend):
             seq.timing,
             seq.concurrency,
         )
+        result.peak_memory_mb = memory_mb()  # since this batch began (generate)
+        return result

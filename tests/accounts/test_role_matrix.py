@@ -42,6 +42,7 @@ from annotate.exports.models import Export
 from annotate.judges.models import Judge, JudgeLabel, JudgeRun
 from annotate.labeling import actions as labeling
 from annotate.labeling.models import Annotation, AnnotationState, Project, ProjectMember
+from annotate.stats.models import Sweep
 from inference.access import MANAGE_PERMISSION
 from inference.actions import create_run
 from inference.models import GenerationStatus, ModelConfig
@@ -165,7 +166,22 @@ PAGES: dict[str, Case] = {
         effect=revoked_creators_token,
     ),
     "annotate-stats": Case("GET", "/stats/", MANAGERS),
+    "annotate-sweep-new": Case(
+        "POST",
+        "/sweeps/new/",
+        MANAGERS,
+        lambda w: {
+            "dataset": w.dataset,
+            "model_config": w.config,
+            "in_flight": "1, 2",
+            "max_tokens": "8",
+            "sample_size": 2,
+            "seed": 0,
+        },
+    ),
+    "annotate-sweep-detail": Case("GET", "/sweeps/{sweep}/", MANAGERS),
     "annotate-health": Case("GET", "/health/", MANAGERS),
+    "annotate-models-on-disk": Case("GET", "/health/models/", MANAGERS),
     "annotate-healthz": Case("GET", "/healthz", EVERYONE),  # load balancers
     "favicon": Case("GET", "/favicon.ico", EVERYONE),
     "annotate-stats-csv": Case("GET", "/stats.csv", MANAGERS),
@@ -340,6 +356,19 @@ API: dict[str, Case] = {
     ),
     "GET /api/generations/{generation_id}": Case("GET", "/api/generations/{generation}", MANAGERS),
     "GET /api/stats": Case("GET", "/api/stats", MANAGERS),
+    "POST /api/sweeps": Case(
+        "POST",
+        "/api/sweeps",
+        MANAGERS,
+        lambda w: {
+            "dataset_id": w.dataset,
+            "model_config_id": w.config,
+            "in_flight": [1, 2],
+            "max_tokens": [8],
+            "sample_size": 2,
+        },
+    ),
+    "GET /api/sweeps/{sweep_id}": Case("GET", "/api/sweeps/{sweep}", MANAGERS),
     "GET /api/stats/projection": Case("GET", f"/api/stats/projection?{WORKLOAD}", MANAGERS),
     "GET /api/health": Case("GET", "/api/health", MANAGERS),
     "POST /api/exports": Case("POST", "/api/exports", MANAGERS, {"format": "jsonl"}),
@@ -586,6 +615,13 @@ def build_world() -> SimpleNamespace:
         judge=judge.pk,
         judge_run=judge_run.pk,
         import_job=ImportJob.objects.create(owner=creator, filename="big.jsonl").pk,
+        sweep=Sweep.objects.create(
+            dataset=dataset,
+            model_config=local,
+            created_by=creator,
+            item_ids=[task.generation.item_id],
+            points=[{"in_flight": 1, "max_tokens": 8}],
+        ).pk,
     )
 
 

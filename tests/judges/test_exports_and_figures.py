@@ -89,6 +89,7 @@ def test_an_export_with_judge_labels_says_who_gave_each_label(
         assert (entry["model_config"], entry["rubric_version"]) == ("demo", judge_run.version)
         assert entry["answers"] == {"quality": 1, "correct": "fail"}
         assert entry["reasoning"] == "Judged."
+        assert entry["accepted"] is (judge_run.accepted_at is not None) is False
         assert r["mean_rating"] == 4.5  # people's only
 
     table = list(

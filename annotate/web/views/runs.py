@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from annotate.web.forms import RunForm
-from inference import actions
+from inference import actions, routing
 from inference.access import can_change, get_generation_for_user, get_run_for_user, require_manager
 from inference.errors import ActionError
 from inference.models import GenerationStatus, Run
@@ -44,6 +44,7 @@ def _progress(request: HttpRequest, run: Run, status: int = 200) -> HttpResponse
         "run": run,
         "progress": run.progress(),
         "can_change": can_change(request.user, run.created_by_id),
+        "route_split": routing.split(run) if routing.rule_of(run.params) else None,
     }
     if request.htmx:
         response = render(request, "annotate/_run_progress.html", context, status=status)
