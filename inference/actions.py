@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.apps import apps
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -212,6 +213,9 @@ def _check_route(user, config: ModelConfig) -> None:
         raise Invalid("A routed configuration needs both a primary and a fallback.")
     if primary.pk == fallback.pk or config.pk in (primary.pk, fallback.pk):
         raise Invalid("The primary, the fallback and the routed configuration must differ.")
+    used = ModelConfig.objects.filter(Q(route_primary=config.pk) | Q(route_fallback=config.pk))
+    if config.pk and used.exists():
+        raise Invalid(f"{config.name!r} serves a routed configuration: it cannot be routed too.")
     for leg in (primary, fallback):
         if leg.route_primary_id:
             raise Invalid(f"{leg.name!r} is routed itself: name two plain configurations.")

@@ -353,7 +353,7 @@ def _break_even(rows: list[Projection], w: Workload) -> None:
         margin = token_per_query - (r.electricity_cost or 0) / w.queries
         if margin > 0 and daily > 0:
             r.break_even, r.break_even_against = math.ceil(daily / margin), cheapest.name
-        if r.hours:
+        if r.hours and r.hourly is not None:  # a machine's, not an API's
             r.capacity = math.floor(w.queries * FEASIBLE_HOURS_PER_DAY / r.hours)
 
 

@@ -320,7 +320,9 @@ def test_the_form_makes_a_routed_configuration_and_says_what_is_wrong(owner_clie
     page = owner_client.post("/models/new/", form)
     assert page.status_code == 400
     assert "A routed configuration needs both a primary and a fallback." in page.content.decode()
-    assert owner_client.post("/models/new/", {**form, "route_fallback": other.pk}).status_code == 302
+    assert (
+        owner_client.post("/models/new/", {**form, "route_fallback": other.pk}).status_code == 302
+    )
     config = ModelConfig.objects.get(name="hybrid")
     assert (config.backend, config.model) == ("mlx", mlx_config.model)
     route = config.params()["route"]
@@ -332,8 +334,50 @@ def test_each_leg_is_rung_on_its_own_queue(owner, mlx_config, django_capture_on_
 
     api = api_config(owner, "http://127.0.0.1:9/v1")
     config = routed(owner, api, mlx_config, route_share=0.5)
-    with mock.patch("inference.doorbell.current_app") as app:
-        with django_capture_on_commit_callbacks(execute=True):
-            create_run(owner, make_dataset(owner, 4).pk, config.pk)
+    with (
+        mock.patch("inference.doorbell.current_app") as app,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        create_run(owner, make_dataset(owner, 4).pk, config.pk)
     rung = sorted((c.kwargs["queue"], c.kwargs["kwargs"]) for c in app.send_task.call_args_list)
     assert rung == [("api", {"leg": "primary"}), ("mlx", {"leg": "fallback"})]
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_two_queues_workers_share_a_routed_run_none_lost_none_doubled(
+    owner, mlx_config, start_worker, monkeypatch
+):
+    from tests.conftest import run_status, wait_for
+
+    # The API fails every request for items 1, 10 and 11 (their prompts hold "number 1"):
+    # those go to the local model on the mlx queue, the other nine stay with the API.
+    with FakeOpenAI(api_key="sk-openai", rate_500=1.0, marker="number 1", retry_after=0.01) as api:
+        start_worker("api-worker", queues="api", env={"API_MAX_ATTEMPTS": "2"})
+        start_worker("mlx-worker", queues="mlx")
+        config = routed(owner, api_config(owner, api.base_url), mlx_config)
+        run = create_run(owner, make_dataset(owner, 12).pk, config.pk)
+        wait_for(lambda: run_status(run) == RunStatus.COMPLETED, what="the routed run")
+        answered = api.ledger.completed
+    assert_each_item_once(run, 12)
+    assert served(run) == {"api": 9, "demo": 3}
+    by_worker = {
+        name: {
+            w.split("@")[0]
+            for w in run.generations.filter(served_by__name=name).values_list("worker", flat=True)
+        }
+        for name in ("api", "demo")
+    }
+    assert by_worker == {"api": {"api-worker"}, "demo": {"mlx-worker"}}
+    assert len(answered) == 9 and set(answered.values()) == {1}
+    fallen = run.generations.filter(served_by=mlx_config)
+    assert sorted(fallen.values_list("item__index", flat=True)) == [1, 10, 11]
+
+
+def test_a_configuration_that_serves_a_route_cannot_become_routed(owner, mlx_config):
+    other = ModelConfig.objects.create(name="o", backend="mlx", model="m", owner=owner)
+    third = ModelConfig.objects.create(name="t", backend="mlx", model="m", owner=owner)
+    routed(owner, mlx_config, other)
+    with pytest.raises(Invalid, match="serves a routed configuration"):
+        save_model_config(owner, other.pk, {"route_primary": third, "route_fallback": mlx_config})
+    assert ModelConfig.objects.get(pk=other.pk).route_primary_id is None
