@@ -1,7 +1,7 @@
 """Raw mlx-lm against the app's MLX backend on a randomly initialised model, on any mlx device.
 
-Usage: python bench/gpu_mlx.py [--shape tiny|7b] [--bits 0|4|8] [--prompts 8] [--max-tokens 128]
-                               [--batch-size 8] [--repeat 2] [--out FILE]
+Usage: python bench/gpu_mlx.py [--quick] [--shape tiny|7b] [--bits 0|4|8] [--prompts 8]
+                               [--max-tokens 128] [--batch-size 8] [--repeat 2] [--out FILE]
 
 Made for mlx's CUDA build on a Linux GPU machine (hubs out of reach there), and runs the same
 on the CPU build or Apple silicon. No Django, no database: the app's `MLXBackend` is driven
@@ -18,14 +18,17 @@ directly, its `claim` handing out the prompts and its `emit` collecting the resu
      prefill tokens/s (prompt tokens / time to first token), decode tokens/s and peak memory;
    - batch, raw: `mlx_lm.batch_generate` (BatchGenerator, completion and prefill batch =
      --batch-size); output tokens / wall time; its prompt_tps, generation_tps, peak_memory;
-   - batch, app: `MLXBackend.generate` with batch_size --batch-size; output tokens / wall time.
-   Each figure is the best round (the fastest; the peak memory of that round).
+   - batch, app: `MLXBackend.generate` with batch_size --batch-size; output tokens / wall time,
+     and the median sequence's decode tokens/s (what a Generation records).
+   Each figure is the best round (the fastest; the peak memory of that round). The warm-up
+   runs both batch sizes once: mlx's CUDA build compiles kernels for each new shape.
 4. Print one JSON line: both sides, app/raw ratios, device, versions, commit.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import subprocess
@@ -44,6 +47,7 @@ PROMPTS_FILE = ROOT / "annotate" / "demo" / "coding_prompts.jsonl"
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny shape, 4 prompts, 16 tokens")
     parser.add_argument("--shape", default="tiny", choices=["tiny", "7b"])
     parser.add_argument("--bits", type=int, default=0, choices=[0, 4, 8])
     parser.add_argument("--prompts", type=int, default=8)
@@ -51,14 +55,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--out", type=Path, help="also write the JSON line to this file")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.shape, args.prompts, args.max_tokens, args.batch_size, args.repeat = (
+            "tiny",
+            4,
+            16,
+            4,
+            1,
+        )
+    return args
 
 
 def load_prompts(tokenizer, count: int) -> list[list[int]]:
     from inference.prompts import render_chat
 
     lines = PROMPTS_FILE.read_text(encoding="utf-8").splitlines()[:count]
-    return [render_chat(tokenizer, [{"role": "user", "content": json.loads(x)["prompt"]}]) for x in lines]
+    return [
+        render_chat(tokenizer, [{"role": "user", "content": json.loads(x)["prompt"]}])
+        for x in lines
+    ]
 
 
 def raw_single(model, tokenizer, prompt: list[int], max_tokens: int) -> dict:
@@ -66,9 +82,7 @@ def raw_single(model, tokenizer, prompt: list[int], max_tokens: int) -> dict:
     from mlx_lm import stream_generate
 
     mx.reset_peak_memory()
-    last = None
-    for last in stream_generate(model, tokenizer, prompt, max_tokens=max_tokens):
-        pass
+    *_, last = stream_generate(model, tokenizer, prompt, max_tokens=max_tokens)
     return {
         "output_tokens": last.generation_tokens,
         "prefill_tps": round(last.prompt_tps, 1),
@@ -125,16 +139,21 @@ def app_run(backend, messages: list[list[dict]], max_tokens: int, batch_size: in
     if failed or len(results) != len(messages):
         raise RuntimeError(f"app: {len(results)} results, failed: {failed[:1]}")
     tokens = sum(r.output_tokens for r in results)
-    first = results[0]
-    ttft = first.timing.ttft_s
-    return {
+    figures = {
         "output_tokens": tokens,
         "wall_s": round(wall, 3),
         "throughput_tps": round(tokens / wall, 2),
-        "prefill_tps": round(first.prompt_tokens / ttft, 1) if ttft else None,
-        "decode_tps": round(decode_tps(first.output_tokens, first.timing) or 0, 2),
         "peak_memory_mb": round(max(r.peak_memory_mb or 0 for r in results), 1),
     }
+    if len(results) == 1:  # one sequence: comparable with stream_generate's own figures
+        only = results[0]
+        ttft = only.timing.ttft_s
+        figures["prefill_tps"] = round(only.prompt_tokens / ttft, 1) if ttft else None
+        figures["decode_tps"] = round(decode_tps(only.output_tokens, only.timing) or 0, 2)
+    else:  # what each sequence saw (the Generation's decode_tps); the batch's is throughput
+        each = sorted(decode_tps(r.output_tokens, r.timing) or 0 for r in results)
+        figures["median_sequence_decode_tps"] = round(each[len(each) // 2], 2)
+    return figures
 
 
 def best(rounds: list[dict], key: str) -> dict:
@@ -153,15 +172,13 @@ def environment() -> dict:
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     gpu = None
-    try:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
         gpu = subprocess.run(
             ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
             capture_output=True,
             text=True,
             timeout=30,
         ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
     return {
         "device": str(mx.default_device()),
         "cuda": bool(getattr(mx, "cuda", None) and mx.cuda.is_available()),
@@ -193,6 +210,8 @@ def main(argv=None) -> dict:
         # warm-up: kernels compiled / loaded, allocator primed; not timed
         raw_single(model, tokenizer, prompts[0], 8)
         app_run(backend, messages[:1], 8, 1)
+        raw_batch(model, tokenizer, prompts, 8, args.batch_size)
+        app_run(backend, messages, 8, args.batch_size)
         rounds: dict[str, list[dict]] = {k: [] for k in ("raw1", "app1", "raw", "app")}
         for _ in range(args.repeat):
             rounds["raw1"].append(raw_single(model, tokenizer, prompts[0], args.max_tokens))
@@ -202,7 +221,10 @@ def main(argv=None) -> dict:
             )
             rounds["app"].append(app_run(backend, messages, args.max_tokens, args.batch_size))
     single_raw, single_app = best(rounds["raw1"], "decode_tps"), best(rounds["app1"], "decode_tps")
-    batch_raw, batch_app = best(rounds["raw"], "throughput_tps"), best(rounds["app"], "throughput_tps")
+    batch_raw, batch_app = (
+        best(rounds["raw"], "throughput_tps"),
+        best(rounds["app"], "throughput_tps"),
+    )
     expected = args.prompts * args.max_tokens
     if batch_raw["output_tokens"] != expected or batch_app["output_tokens"] != expected:
         raise RuntimeError(f"output tokens differ from {expected}: {batch_raw}, {batch_app}")

@@ -96,7 +96,10 @@ class ModelConfig(models.Model):
     concurrency = models.PositiveIntegerField(
         default=8, help_text="Requests in flight at once (hosted APIs)."
     )
-    base_url = models.URLField(blank=True, help_text="OpenAI-compatible servers only.")
+    base_url = models.URLField(
+        blank=True,
+        help_text="Hosted backends (OpenAI-compatible, Anthropic). Empty: the provider's API.",
+    )
     api_key_env = models.CharField(
         max_length=100, blank=True, help_text="Name of the environment variable with the key."
     )

@@ -71,7 +71,7 @@ def test_tables_and_charts_fit_and_read_plainly(stats_page, shoot, width):
     shoot(page, "stats", width)
     for name in CHARTS:
         shoot_element(page.locator(f'figure[data-chart="{name}"]'), f"stats-{name}-{width}")
-    for table in ("stats", "stats-cost"):
+    for table in ("stats", "stats-local", "stats-cost"):
         shoot_element(page.get_by_test_id(table), f"stats-table-{table}-{width}")
     assert problems == []
 
