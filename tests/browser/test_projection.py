@@ -4,15 +4,12 @@ use (issue 16): no figure in scientific notation, nothing wider than its card.""
 from __future__ import annotations
 
 import re
-from datetime import date
-from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
-from inference.models import Price
-from tests.stats.test_projection_scenarios import measured
+from tests.stats.test_projection_scenarios import measured, only_haiku_price
 from tests.support.screens import WIDTHS, screenshot, wider_than_card
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,14 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def models(owner):
-    Price.objects.all().delete()
-    Price.objects.create(
-        backend="anthropic",
-        model="claude-haiku-4-5",
-        input_per_mtok=Decimal(1),
-        output_per_mtok=Decimal(5),
-        effective_from=date(2025, 11, 1),
-    )
+    only_haiku_price()
     measured(owner, "mac-studio-qwen-7b-4bit", "mlx", "/models/qwen", hourly="0.60")
     measured(owner, "attic", "mlx", "/models/qwen", hourly=None)
 

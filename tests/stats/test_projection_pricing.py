@@ -7,61 +7,34 @@ worked out by hand in the comments."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from types import SimpleNamespace
-from unittest import mock
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
-from inference.actions import create_run
-from inference.models import GenerationStatus, ModelConfig, Price
+from inference.models import ModelConfig, Price
 from inference.pricing import generation_cost
-from tests.conftest import make_dataset
-from tests.stats.test_projection_scenarios import MEASURED, SHOWN, csv_rows, figure, shown_usd
+from tests.stats.test_projection_scenarios import (
+    MEASURED,
+    SHOWN,
+    csv_rows,
+    figure,
+    measured,
+    only_haiku_price,
+    shown_usd,
+)
 
 pytestmark = pytest.mark.django_db
 
 DAILY = "queries=10000&per_day=on&always_on=on&input_tokens=200&output_tokens=100&unrun=on"
 
 
-def measured(owner, name, backend, model, ttft, tps, **pricing):
-    """A configuration with 30 measured outputs of 100 tokens: `ttft` s to the first token,
-    then 99 tokens at `tps` tokens/s."""
-    config = ModelConfig.objects.create(
-        name=name, backend=backend, model=model, owner=owner, concurrency=8, **pricing
-    )
-    with mock.patch("inference.doorbell.enqueue_run", autospec=True):
-        run = create_run(owner, make_dataset(owner, 30).pk, config.pk)
-    start = timezone.now()
-    run.generations.update(
-        status=GenerationStatus.DONE,
-        prompt_tokens=200,
-        output_tokens=100,
-        ttft_s=ttft,
-        decode_tps=tps,
-        latency_s=ttft + 99 / tps,
-        machine="box-1",
-        concurrency=1,
-        started_at=start,
-        finished_at=start + timedelta(seconds=10),
-    )
-    return config
-
-
 @pytest.fixture
 def table(owner):
     # The API: list price $1 per 1M input tokens, $5 per 1M output tokens.
-    Price.objects.all().delete()
-    Price.objects.create(
-        backend="anthropic",
-        model="claude-haiku-4-5",
-        input_per_mtok=Decimal(1),
-        output_per_mtok=Decimal(5),
-        effective_from=date(2025, 11, 1),
-    )
+    only_haiku_price()
     # A price row for the vLLM model too: a configuration priced by the hour ignores it.
     Price.objects.create(
         backend="openai",
@@ -71,7 +44,7 @@ def table(owner):
         effective_from=date(2025, 11, 1),
     )
     # Hosted API and A10 both 0.5 s + 99 / 49.5 = 2.5 s a query (~50 tok/s, the analysis' A10).
-    measured(owner, "api", "anthropic", "claude-haiku-4-5", 0.5, 49.5)
+    measured(owner, "api", "anthropic", "claude-haiku-4-5")
     a10 = dict(backend="openai", model="qwen2.5-7b", ttft=0.5, tps=49.5)
     measured(owner, "a10-24/7", **a10, pricing="dedicated", hourly_usd=Decimal("0.60"))
     measured(
@@ -90,8 +63,8 @@ def table(owner):
         "mlx-mac",
         "mlx",
         "/models/qwen",
-        0.08,
-        12.5,
+        ttft=0.08,
+        tps=12.5,
         hourly_usd=Decimal("0"),
         power_watts=40.0,
         kwh_usd=Decimal("0.30"),

@@ -24,16 +24,29 @@ pytestmark = pytest.mark.django_db
 TOKENS = "input_tokens=200&output_tokens=100&unrun=on"
 
 
-def measured(owner, name, backend, model, hourly=None, concurrency=8, span_s=10, n=30):
-    """A configuration with `n` measured outputs: time to first token 0.5 s, then 99 more tokens
-    at 49.5 tok/s, so 0.5 + 99 / 49.5 = 2.5 s a query, one at a time."""
+def measured(
+    owner,
+    name,
+    backend,
+    model,
+    hourly=None,
+    concurrency=8,
+    span_s=10,
+    n=30,
+    ttft=0.5,
+    tps=49.5,
+    **fields,
+):
+    """A configuration with `n` measured outputs of 100 tokens: `ttft` s to the first token,
+    then 99 more at `tps` tok/s; by default 0.5 + 99 / 49.5 = 2.5 s a query, one at a time.
+    `fields` set more of the configuration (its pricing)."""
     config = ModelConfig.objects.create(
         name=name,
         backend=backend,
         model=model,
         owner=owner,
         concurrency=concurrency,
-        hourly_usd=None if hourly is None else Decimal(hourly),
+        **({"hourly_usd": None if hourly is None else Decimal(hourly)} | fields),
     )
     with mock.patch("inference.doorbell.enqueue_run", autospec=True):
         run = create_run(owner, make_dataset(owner, n).pk, config.pk)
@@ -42,9 +55,9 @@ def measured(owner, name, backend, model, hourly=None, concurrency=8, span_s=10,
         status=GenerationStatus.DONE,
         prompt_tokens=200,
         output_tokens=100,
-        ttft_s=0.5,
-        decode_tps=49.5,
-        latency_s=2.5,
+        ttft_s=ttft,
+        decode_tps=tps,
+        latency_s=ttft + 99 / tps,
         machine="box-1",
         concurrency=1,
         started_at=start,
@@ -53,9 +66,9 @@ def measured(owner, name, backend, model, hourly=None, concurrency=8, span_s=10,
     return config
 
 
-@pytest.fixture
-def models(owner):
-    # Only our hosted price: list price $1 per 1M input tokens, $5 per 1M output tokens.
+def only_haiku_price() -> None:
+    """The price table holds one row: claude-haiku-4-5 at $1 per 1M input tokens and $5 per 1M
+    output tokens."""
     Price.objects.all().delete()
     Price.objects.create(
         backend="anthropic",
@@ -64,6 +77,11 @@ def models(owner):
         output_per_mtok=Decimal(5),
         effective_from=date(2025, 11, 1),
     )
+
+
+@pytest.fixture
+def models(owner):
+    only_haiku_price()
     measured(owner, "mac", "mlx", "/models/qwen", hourly="0.60")
 
 
