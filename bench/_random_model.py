@@ -29,6 +29,17 @@ SHAPES = {
         "vocab_size": 152064,
         "rope_theta": 1000000.0,
     },
+    # Big enough that prefill takes measurable time on a CPU (~150 M parameters), small enough
+    # to build and run in a minute or two there.
+    "small": {
+        "hidden_size": 1024,
+        "num_hidden_layers": 8,
+        "intermediate_size": 2816,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 4,
+        "vocab_size": 32768,
+        "rope_theta": 1000000.0,
+    },
     # Seconds to build anywhere: checks the code path on a CPU.
     "tiny": {
         "hidden_size": 64,

@@ -1,7 +1,7 @@
 """Generation throughput on the demo MLX model: raw mlx-lm batching against the app.
 
 Usage: python bench/generation.py [--quick] [--prompts 64] [--max-tokens N] [--batch-size 8]
-                                  [--repeat 2] [--latency-repeat 7]
+                                  [--repeat 2] [--latency-repeat 7] [--model random:small:4]
 
 Measures, with the same prompts (rendered through the chat template by
 `inference.prompts.render_chat`), max_tokens, sampler (temperature, top_p) and seed:
@@ -87,6 +87,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--model",
+        help="a model folder, or random:SHAPE[:BITS] (bench/_random_model.py, e.g. "
+        "random:small:4); default: the demo model",
+    )
     return parser.parse_args(argv)
 
 
@@ -110,12 +115,22 @@ def prompt_texts(n: int) -> list[str]:
     return [f"{base[i % len(base)]} Call it solution_{i}." for i in range(n)]
 
 
+def bench_model(model: str | None, folder: Path) -> Path:
+    """A copy of the model asked for whose sequences all run to max_tokens."""
+    if model and model.startswith("random:"):
+        from _random_model import build_random_model
+
+        shape, _, bits = model.removeprefix("random:").partition(":")
+        return build_random_model(folder / f"random-{shape}", shape, int(bits or 0))
+    return copy_without_eos(Path(model) if model else demo_model_path(), folder / "bench-model")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     bench = bench_from_args(args)
     tmp = Path(tempfile.mkdtemp(prefix="annotate-bench-"))
     try:
-        model_path = copy_without_eos(demo_model_path(), tmp / "models" / "bench-demo")
+        model_path = bench_model(args.model, tmp / "models")
         # SQLite and the filesystem broker in tmp unless DATABASE_URL / CELERY_BROKER_URL say
         # otherwise; the worker inherits the settings.
         setup_django(var_dir=tmp, env={"MLX_MODEL": str(model_path)})

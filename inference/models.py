@@ -287,6 +287,9 @@ class Run(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # Touched by workers while they work on the run; stall detection reads it.
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    # What a worker is doing before it generates (downloading or loading the model); empty
+    # once it is done. Written by inference/runner.py at most every second.
+    status_text = models.CharField(max_length=300, blank=True)
 
     class Meta:
         app_label = "annotate"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import transaction
@@ -118,6 +119,29 @@ def backend_params(params: dict) -> dict:
     }
 
 
+@contextmanager
+def status_text(run: Run, backend):
+    """While the backend loads (perhaps downloading its model), what it says it is doing is
+    the run's status_text (the run page's progress shows it) and the run counts as alive;
+    cleared when loading ends, however it ends."""
+    said = False
+
+    def say(text: str) -> None:
+        nonlocal said
+        said = True
+        Run.objects.filter(pk=run.pk).update(
+            status_text=text[:300], last_activity_at=timezone.now()
+        )
+
+    backend.on_status = say
+    try:
+        yield
+    finally:
+        backend.on_status = None
+        if said:
+            Run.objects.filter(pk=run.pk).update(status_text="")
+
+
 def process_run(
     run_id: int, worker: str, budget_s: float | None = None, leg: str | None = None
 ) -> float | None:
@@ -149,7 +173,8 @@ def process_run(
         backend = get_backend(params)
         if loaded_models() != held:
             report_loaded(worker, loaded_models(), model_facts())
-        backend.check()
+        with status_text(run, backend):
+            backend.check()
         backend.check_params(params)
         version = backend.version()
     except BackendError as exc:

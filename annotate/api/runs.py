@@ -45,6 +45,8 @@ class RunOut(Schema):
     model_config_id: Id
     samples_per_prompt: int
     status: str
+    # What the worker is doing before it generates ("Downloading <model>: 1.2 of 4.3 GB").
+    status_text: str
     error: str
     params: dict
     created_at: datetime

@@ -1,6 +1,7 @@
 """Speed, cost and quality per model configuration, from measured generations. Rows are per
 (model configuration, machine): numbers from different machines are never mixed silently. A
-figure carries its sample size; below MIN_SAMPLES it says so.
+figure carries its sample size; below MIN_SAMPLES it says so. A routed run's outputs count under
+the configuration that served each (its legs' rows), never under the routed configuration.
 
 The generations' figures are their runs' rollups added up (annotate/stats/rollups.py): a
 finished run's are computed once, a running run's live at each call. Counts, tokens and costs

@@ -8,16 +8,22 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from inference.models import Run
+from inference.models import ModelConfig, Run
 
 
 class RunRollup(models.Model):
-    """What model_stats needs of one finished run's done and failed generations on one machine.
+    """What model_stats needs of one finished run's done and failed generations on one machine,
+    served by one configuration.
     Valid while the run's finished_at is still run_finished_at: a resumed or retried run gets a
     new one, so an old rollup is never read again."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="rollups")
     machine = models.CharField(max_length=200, blank=True)
+    # The configuration that served these generations: a routed run's leg (Generation.
+    # served_by), else the run's. Empty only in rollups stored before legs were split.
+    config = models.ForeignKey(
+        ModelConfig, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     run_finished_at = models.DateTimeField(null=True, blank=True)
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
@@ -44,8 +50,11 @@ class RunRollup(models.Model):
     class Meta:
         app_label = "annotate"
         constraints = [
-            # One per run and machine: two writers racing keep the first (ignore_conflicts).
-            models.UniqueConstraint(fields=("run", "machine"), name="run_rollup_unique_machine"),
+            # One per run, machine and serving configuration: two writers racing keep the
+            # first (ignore_conflicts).
+            models.UniqueConstraint(
+                fields=("run", "machine", "config"), name="run_rollup_unique_machine_config"
+            ),
         ]
 
     def __str__(self) -> str:

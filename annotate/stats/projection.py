@@ -24,6 +24,11 @@ A workload is `queries` queries, in total (a one-off) or per day, each with `inp
 4. A daily workload is also given per month (30 days) and per year (365 days). A machine busy
    more than FEASIBLE_HOURS_PER_DAY (20) hours a day is not feasible: no time is left for
    peaks, restarts or updates (the seed analysis: MLX at 22 hours a day, "not feasible").
+5. A routed configuration sending a share of traffic to its fallback (inference/routing.py)
+   is projected as a hybrid of its legs' measured rows: the fallback projected for that
+   share of the queries, the primary for the rest. Time: the legs run side by side, so the
+   longer of the two. Cost: the sum of the two, each leg priced as its configuration says
+   (a dedicated or 24/7 machine is paid in full whatever its share).
 A model with neither a price row nor an hourly price has an unknown cost: never ranked on cost
 (an unset hourly price is unknown; an explicit 0 is free hardware), and listed last.
 """
@@ -31,7 +36,7 @@ A model with neither a price row nor an hourly price has an unknown cost: never 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from django.utils import timezone
@@ -82,17 +87,23 @@ class Projection:
     break_even: int | None = None  # queries a day above which it beats `break_even_against`
     break_even_against: str = ""
     capacity: int | None = None  # queries a day it carries in FEASIBLE_HOURS_PER_DAY
+    label: str = ""  # a hybrid's: the routed configuration's name
+    legs: list[tuple[float, Projection]] = field(default_factory=list)  # (share, leg)
 
     @property
     def name(self) -> str:
-        return self.stats.name if self.stats else self.price.model
+        return self.label or (self.stats.name if self.stats else self.price.model)
 
     @property
     def backend(self) -> str:
+        if self.legs:
+            return " + ".join(leg.backend for _, leg in self.legs)
         return self.stats.backend if self.stats else self.price.backend
 
     @property
     def machine(self) -> str:
+        if self.legs:
+            return " + ".join(leg.machine for _, leg in self.legs)
         return self.stats.machine if self.stats else "hosted (price table)"
 
     @property
@@ -278,7 +289,8 @@ def _dollars(amount) -> str:
 
 def _priced(row: Projection, price: Price, w: Workload) -> Projection:
     unit = token_cost(price, w.input_tokens, w.output_tokens, batch=w.batch_api)
-    row.price, row.cost = price, float(unit * w.queries)
+    # A hybrid's leg may carry a fraction of the queries (step 5).
+    row.price, row.cost = price, float(unit * Decimal(str(w.queries)))
     discount = " less the batch discount" if w.batch_api else ""
     row.basis.append(
         ("cost", f"assumed: list price of {price.effective_from:%Y-%m-%d}{discount} (price table)")
@@ -313,6 +325,7 @@ def compare(stats: list[ModelStats], w: Workload, prices: list[Price] | None = N
     """Every model's projection, sorted by cost (unknown last), and the models to pick."""
     configs = ModelConfig.objects.in_bulk({s.config_id for s in stats})
     rows = [project(s, w, configs.get(s.config_id)) for s in stats]
+    rows += hybrids(stats, w)
     rows += [project_price(p, w) for p in prices or []]
     rows.sort(key=_cost_order)
     # Fastest among the models measured; cheapest among every known cost, the price table's
@@ -331,6 +344,71 @@ def compare(stats: list[ModelStats], w: Workload, prices: list[Price] | None = N
         "fastest": fastest,
         "cheapest_above": cheapest_above,
     }
+
+
+def hybrids(stats: list[ModelStats], w: Workload) -> list[Projection]:
+    """Step 5: each routed configuration with a share of traffic whose two legs were measured
+    (a leg measured on several machines: the machine with the most outputs)."""
+    legs: dict[int, ModelStats] = {}
+    for s in sorted(stats, key=lambda s: s.generations):
+        legs[s.config_id] = s
+    routed = ModelConfig.objects.filter(
+        route_primary_id__in=legs, route_fallback_id__in=legs, route_share__gt=0
+    ).select_related("route_primary", "route_fallback")
+    return [
+        project_hybrid(c, legs[c.route_primary_id], legs[c.route_fallback_id], w) for c in routed
+    ]
+
+
+def project_hybrid(config: ModelConfig, primary: ModelStats, fallback: ModelStats, w: Workload):
+    """A routed configuration's projection: `config.route_share` of the queries on the
+    fallback, the rest on the primary (step 5)."""
+    share = config.route_share
+    parts = [
+        (
+            1 - share,
+            project(primary, replace(w, queries=w.queries * (1 - share)), config.route_primary),
+        ),
+        (share, project(fallback, replace(w, queries=w.queries * share), config.route_fallback)),
+    ]
+    rows = [leg for _, leg in parts]
+    hours = [r.hours for r in rows]
+    row = Projection(
+        primary,
+        None if None in hours else max(hours),
+        _sum(r.cost for r in rows),
+        all(r.fits for r in rows),
+        meets_bar=all(r.meets_bar for r in rows),
+        per_day=w.per_day,
+        label=config.name,
+        legs=parts,
+        unpriced=any(r.unpriced for r in rows),
+    )
+    row.hardware_cost = _sum(r.hardware_cost for r in rows)
+    row.electricity_cost = _sum(r.electricity_cost for r in rows if r.electricity_cost is not None)
+    said = "; ".join(f"{r.name} {s:.0%}: {_said(r)}" for s, r in parts)
+    row.basis = [
+        ("time", f"hybrid: the longer of its legs, run side by side ({said})"),
+        ("tokens", w.tokens_source),
+        (
+            "cost",
+            "hybrid: the sum of its legs, each priced as its configuration says "
+            "(a machine paid by the day in full, whatever its share)",
+        ),
+    ]
+    row.note = f"hybrid: {share:.0%} of queries to {fallback.name}, the rest to {primary.name}"
+    return row
+
+
+def _said(r: Projection) -> str:
+    hours = "time unknown" if r.hours is None else f"{r.hours:.2f} h"
+    cost = "cost unknown" if r.cost is None else f"${r.cost:,.2f}"
+    return f"{hours}, {cost}"
+
+
+def _sum(values) -> float | None:
+    values = list(values)
+    return None if not values or None in values else sum(values)
 
 
 def _break_even(rows: list[Projection], w: Workload) -> None:
@@ -424,6 +502,7 @@ __all__ = [
     "measured_tokens",
     "pareto",
     "project",
+    "project_hybrid",
     "projection_rows",
     "unrun_prices",
     "workload_for",

@@ -1,6 +1,6 @@
-"""Rollups: each finished run's figures per machine, computed once from its generations and
-stored (models.RunRollup), so that the statistics read a few hundred rows at any number of
-generations, including just after a worker writes a result.
+"""Rollups: each finished run's figures per machine and serving configuration, computed once
+from its generations and stored (models.RunRollup), so that the statistics read a few hundred
+rows at any number of generations, including just after a worker writes a result.
 
 1. A run that ends with its work done is rolled up by a worker right after (tasks.py, on
    inference's run_finished); any other finished run without a valid rollup (cancelled,
@@ -13,6 +13,10 @@ generations, including just after a worker writes a result.
 3. Runs still going are aggregated live the same way, each time, and not stored.
 4. The finished runs' rollups are kept in Django's cache under the finished runs and their
    finished_at: a worker's result (a running run) leaves them there.
+
+5. A routed run's generations (inference/routing.py) are rolled up per configuration that
+   served them (Generation.served_by), so a local leg and an API leg are never pooled; an
+   unrouted run's under its own configuration.
 
 Counts, token sums and costs are exact; percentiles come from sketch.py, within
 sketch.RELATIVE_ERROR.
@@ -27,7 +31,7 @@ from collections.abc import Iterable
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Q, Sum, Value, When
-from django.db.models.functions import Abs, Floor, Ln
+from django.db.models.functions import Abs, Coalesce, Floor, Ln
 
 from annotate.stats import sketch
 from annotate.stats.models import RunRollup
@@ -42,15 +46,19 @@ SKETCHED = {*PERCENTILE_FIELDS, END_TO_END}
 # Sent by name: the task's module imports this one.
 ROLL_UP_TASK = "annotate.stats.tasks.roll_up_run_task"
 DONE = Q(status=GenerationStatus.DONE)
+# The configuration a generation counts under: the routed leg that served it, else its run's.
+SERVED = Coalesce(F("served_by_id"), F("run__model_config_id"))
 
 
 def rollups_in_scope(config_ids=None, run_ids=None) -> list[tuple[int, RunRollup]]:
-    """(configuration id, rollup) of every run in scope with done or failed generations:
-    stored ones where valid, new ones (stored) for finished runs without, live ones for runs
-    still going."""
+    """(serving configuration id, rollup) of every run in scope with done or failed
+    generations: stored ones where valid, new ones (stored) for finished runs without, live
+    ones for runs still going. With `config_ids`, the rollups of those configurations' runs
+    and of the routed runs' legs they served."""
     runs = Run.objects.all()
     if config_ids:
-        runs = runs.filter(model_config_id__in=config_ids)
+        legs = Generation.objects.filter(served_by_id__in=config_ids).values("run_id")
+        runs = runs.filter(Q(model_config_id__in=config_ids) | Q(pk__in=legs))
     if run_ids:
         runs = runs.filter(pk__in=run_ids)
     rows = list(runs.values_list("pk", "model_config_id", "status", "finished_at"))
@@ -58,14 +66,18 @@ def rollups_in_scope(config_ids=None, run_ids=None) -> list[tuple[int, RunRollup
     finished = {pk: at for pk, _, status, at in rows if status not in ACTIVE_RUN_STATUSES}
     # The finished runs' rollups change only when one of them ends, resumes or goes: kept
     # in the cache under those runs and their finished_at, as loading them costs most.
-    key = f"run-rollups:v2:{hashlib.sha256(repr(sorted(finished.items())).encode()).hexdigest()}"
+    key = f"run-rollups:v3:{hashlib.sha256(repr(sorted(finished.items())).encode()).hexdigest()}"
     ended = cache.get(key)
     if ended is None:
         ended = [
             r
-            for r in RunRollup.objects.filter(run__in=runs).order_by("run_id", "machine")
+            for r in RunRollup.objects.filter(run__in=runs).order_by(
+                "run_id", "machine", "config_id"
+            )
             if r.run_id in finished
             and r.run_finished_at == finished[r.run_id]
+            # One stored before rollups were split by serving configuration is computed again.
+            and r.config_id is not None
             # One stored before a measurement had its sketch is computed again.
             and r.sketches.keys() >= SKETCHED
         ]
@@ -73,7 +85,10 @@ def rollups_in_scope(config_ids=None, run_ids=None) -> list[tuple[int, RunRollup
         ended += roll_up(missing, {pk: finished[pk] for pk in missing}) if missing else []
         cache.set(key, ended, timeout=600)
     live = compute_rollups([pk for pk in config_of if pk not in finished], {})
-    return [(config_of[r.run_id], r) for r in (*ended, *live)]
+    rollups = [(r.config_id, r) for r in (*ended, *live)]
+    # A routed configuration asked for shows its legs; a leg's configuration, its share.
+    wanted = set(config_ids or ())
+    return [(c, r) for c, r in rollups if not wanted or {c, config_of[r.run_id]} & wanted]
 
 
 def roll_up_run(run_id: int) -> list[RunRollup]:
@@ -100,22 +115,23 @@ def roll_up(run_ids: Iterable[int], finished_at: dict) -> list[RunRollup]:
 
 
 def compute_rollups(run_ids: list[int], finished_at: dict) -> list[RunRollup]:
-    """Unsaved rollups, one per (run, machine) with done or failed generations."""
+    """Unsaved rollups, one per (run, machine, serving configuration) with done or failed
+    generations."""
     if not run_ids:
         return []
-    gens = Generation.objects.filter(run_id__in=run_ids)
+    gens = Generation.objects.filter(run_id__in=run_ids).annotate(served=SERVED)
     by_key = _counts(gens, finished_at)
     _environment(gens.filter(DONE), by_key)
     _sketches(gens.filter(DONE), by_key)
     return list(by_key.values())
 
 
-def _counts(gens, finished_at: dict) -> dict[tuple[int, str], RunRollup]:
+def _counts(gens, finished_at: dict) -> dict[tuple[int, str, int], RunRollup]:
     priced_done = DONE & Q(cost_usd__isnull=False)
     measured = DONE & Q(output_tokens__isnull=False)
     rows = (
         gens.filter(status__in=(GenerationStatus.DONE, GenerationStatus.FAILED))
-        .values("run_id", "machine")
+        .values("run_id", "machine", "served")
         .annotate(
             done=Count("pk", filter=DONE),
             failed=Count("pk", filter=Q(status=GenerationStatus.FAILED)),
@@ -129,12 +145,13 @@ def _counts(gens, finished_at: dict) -> dict[tuple[int, str], RunRollup]:
             measured_prompt=Sum("prompt_tokens", filter=measured),
             **run_span(),
         )
-        .order_by("run_id", "machine")
+        .order_by("run_id", "machine", "served")
     )
     return {
-        (r["run_id"], r["machine"]): RunRollup(
+        (r["run_id"], r["machine"], r["served"]): RunRollup(
             run_id=r["run_id"],
             machine=r["machine"],
+            config_id=r["served"],
             run_finished_at=finished_at.get(r["run_id"]),
             done=r["done"],
             failed=r["failed"],
@@ -160,12 +177,12 @@ def _counts(gens, finished_at: dict) -> dict[tuple[int, str], RunRollup]:
 def _environment(done, by_key) -> None:
     """The library versions (oldest first) and the concurrency values of each rollup."""
     rows = (
-        done.values("run_id", "machine", "backend_version", "concurrency")
+        done.values("run_id", "machine", "served", "backend_version", "concurrency")
         .annotate(n=Count("pk"))
-        .order_by("run_id", "machine", "backend_version", "concurrency")
+        .order_by("run_id", "machine", "served", "backend_version", "concurrency")
     )
     for r in rows:
-        rollup = by_key[(r["run_id"], r["machine"])]
+        rollup = by_key[(r["run_id"], r["machine"], r["served"])]
         if r["backend_version"] and r["backend_version"] not in rollup.versions:
             rollup.versions.append(r["backend_version"])
         if r["concurrency"] and r["concurrency"] not in rollup.concurrency:
@@ -199,12 +216,12 @@ def _sketches(done, by_key) -> None:
                     output_field=FloatField(),
                 ),
             )
-            .values_list("run_id", "machine", "sign", "bucket")
+            .values_list("run_id", "machine", "served", "sign", "bucket")
             .annotate(n=Count("pk"))
             .order_by()
         )
         buckets: dict = defaultdict(list)
-        for run_id, machine, sign, bucket, n in rows:
-            buckets[(run_id, machine)].append((sign, bucket, n))
+        for run_id, machine, served, sign, bucket, n in rows:
+            buckets[(run_id, machine, served)].append((sign, bucket, n))
         for key, rollup in by_key.items():
             rollup.sketches[name] = sketch.from_buckets(buckets.get(key, ()))

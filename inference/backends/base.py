@@ -99,6 +99,9 @@ class Backend:
 
     def __init__(self, params: dict) -> None:
         self.params = params
+        # Set by the runner while it loads the backend: takes a short text ("Downloading
+        # <model>: 1.2 of 4.3 GB") that the run page shows.
+        self.on_status: Callable[[str], None] | None = None
 
     @classmethod
     def cache_key(cls, params: dict) -> tuple:

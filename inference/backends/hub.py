@@ -13,6 +13,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from inference.backends.base import BackendError
@@ -22,6 +23,9 @@ MODEL_FILES = ["*.json", "*.safetensors", "*.py", "*.model", "*.tiktoken", "*.tx
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # The cache is scanned at most this often by a worker's heartbeat.
 SCAN_EVERY_S = 300.0
+# A download's progress is reported at most this often (each report is a database write).
+PROGRESS_EVERY_S = 1.0
+TRANSFER_BAR = "Downloading bytes"
 
 
 def cache_dir() -> Path:
@@ -41,10 +45,42 @@ def is_repo_id(name: str) -> bool:
     return bool(REPO_ID.match(name)) and not Path(name).exists()
 
 
-def resolve(name: str) -> tuple[Path, bool]:
+def gigabytes(n: float) -> str:
+    return f"{n / 1e9:.1f}"
+
+
+def progress_bar(name: str, report: Callable[[str], None]) -> type:
+    """A tqdm class for snapshot_download's tqdm_class that prints nothing and says, at most
+    every PROGRESS_EVERY_S, "Downloading <repository>: 1.2 of 4.3 GB" through report. Of the
+    bars snapshot_download makes, the one counting the bytes written to the cache is read."""
+    from tqdm.auto import tqdm  # lazy, as huggingface_hub (which needs it) is
+
+    last = {"at": -1e9}
+
+    class Bar(tqdm):
+        def __init__(self, *args, **kwargs):
+            # The bytes written (not "Downloading bytes": the network's, for Xet files only,
+            # whose total huggingface_hub inflates as they come).
+            self.counts_bytes = kwargs.get("unit") == "B" and kwargs.get("desc") != TRANSFER_BAR
+            kwargs.pop("name", None)
+            super().__init__(*args, **{**kwargs, "disable": True})
+
+        def update(self, n=1):
+            self.n += n or 0  # a disabled tqdm counts nothing itself
+            now = time.monotonic()
+            if self.counts_bytes and now - last["at"] >= PROGRESS_EVERY_S:
+                last["at"] = now
+                total = f" of {gigabytes(self.total)}" if self.total else ""
+                report(f"Downloading {name}: {gigabytes(self.n)}{total} GB")
+
+    return Bar
+
+
+def resolve(name: str, progress: Callable[[str], None] | None = None) -> tuple[Path, bool]:
     """(the model's folder, whether it was downloaded now). A folder is taken as it is; a
-    repository comes from the cache, or is downloaded into it. Raises BackendError naming the
-    repository and the cache folder when it is in neither."""
+    repository comes from the cache, or is downloaded into it, telling progress (a callable
+    taking a short text) how far the download is. Raises BackendError naming the repository
+    and the cache folder when it is in neither."""
     if not is_repo_id(name):
         return Path(name).expanduser(), False
     from huggingface_hub import snapshot_download  # lazy: only workers resolve models
@@ -63,7 +99,12 @@ def resolve(name: str) -> tuple[Path, bool]:
                 f"hub (`hf download {name}`) into that folder, or name a model folder."
             ) from cached_exc
     try:
-        path = snapshot_download(repo_id=name, cache_dir=folder, allow_patterns=MODEL_FILES)
+        path = snapshot_download(
+            repo_id=name,
+            cache_dir=folder,
+            allow_patterns=MODEL_FILES,
+            tqdm_class=progress_bar(name, progress) if progress else None,
+        )
     except Exception as exc:  # network errors, 401/404 for an unknown or gated repository
         raise BackendError(
             f"The model {name} is not in the Hugging Face cache {folder} and could not be "

@@ -69,8 +69,11 @@ class MLXBackend(Backend):
                     "hub id such as mlx-community/Qwen2.5-Coder-7B-Instruct-4bit."
                 )
             started = time.perf_counter()
-            path, downloaded = resolve(name)  # a repository: through the Hugging Face cache
+            # a repository: through the Hugging Face cache
+            path, downloaded = resolve(name, self.on_status)
             resolved = time.perf_counter()
+            if self.on_status:  # a 7B takes seconds to load: the run page says so
+                self.on_status(f"Loading {name}")
             # lazy: workers must not import mlx before forking; the web never does
             from mlx_lm import load
 

@@ -16,7 +16,7 @@ import pytest
 
 from inference.actions import create_run
 from inference.backends import hub
-from inference.models import GenerationStatus, ModelConfig, RunStatus, WorkerHeartbeat
+from inference.models import GenerationStatus, ModelConfig, Run, RunStatus, WorkerHeartbeat
 from inference.runner import process_run
 from inference.watchdog import heartbeat
 from tests.conftest import make_dataset
@@ -128,3 +128,63 @@ def test_the_heartbeat_lists_the_cache_and_the_page_shows_it(owner_client, hub_c
     assert "annotate-test/demo-4bit" in section and "4-bit, group 64" in section
     assert f'data-bytes="{listed["annotate-test/demo"]["size_bytes"]}"' in section
     assert "w-api" not in page
+
+
+def test_a_download_shows_its_progress_on_the_run_page_then_clears(
+    owner, owner_client, hub_cache, demo_model_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The worker downloads a repository (here a fake snapshot_download that reports bytes as
+    huggingface_hub does, then lays the model in the cache): while it does, the run page and
+    the API say how far it is; once the model is loaded the text is gone."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    seen = {}
+
+    def fake_snapshot_download(repo_id, cache_dir, allow_patterns, local_files_only=False, **kw):
+        if local_files_only:
+            raise LocalEntryNotFoundError("not in the cache")
+        files = kw["tqdm_class"](iter(["config.json", "model.safetensors"]), total=2)
+        bytes_bar = kw["tqdm_class"](total=0, initial=0, unit="B", unit_scale=True, desc="Bytes")
+        bytes_bar.total = 4_300_000_000  # grows as each file's size becomes known
+        bytes_bar.update(1_200_000_000)
+        run = Run.objects.get(params__model=repo_id)
+        seen["text"] = run.status_text
+        seen["page"] = owner_client.get(f"/runs/{run.pk}/").content.decode()
+        seen["api"] = owner_client.get(f"/api/runs/{run.pk}").json()["status_text"]
+        bytes_bar.update(100_000_000)  # within the second: not written again
+        seen["throttled"] = Run.objects.get(pk=run.pk).status_text
+        list(files)
+        add_to_cache(Path(cache_dir), repo_id, Path(demo_model_path))
+        return Path(cache_dir) / f"models--{repo_id.replace('/', '--')}" / "snapshots" / REVISION
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", fake_snapshot_download)
+    run = run_of(owner, "annotate-test/fetched", django_capture_on_commit_callbacks, "fetched")
+    expected = "Downloading annotate-test/fetched: 1.2 of 4.3 GB"
+    assert seen["text"] == expected and seen["throttled"] == expected
+    assert expected in seen["page"] and seen["api"] == expected
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.status_text == ""
+    assert expected not in owner_client.get(f"/runs/{run.pk}/").content.decode()
+    assert owner_client.get(f"/api/runs/{run.pk}").json()["status_text"] == ""
+
+
+def test_a_failed_download_clears_the_text_and_names_repository_and_folder(
+    owner, hub_cache, monkeypatch, django_capture_on_commit_callbacks
+):
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+
+    def failing_snapshot_download(repo_id, cache_dir, allow_patterns, local_files_only=False, **kw):
+        if local_files_only:
+            raise LocalEntryNotFoundError("not in the cache")
+        kw["tqdm_class"](total=10**9, unit="B").update(10**8)
+        raise ConnectionError("connection reset by peer")
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", failing_snapshot_download)
+    run = run_of(owner, "annotate-test/broken", django_capture_on_commit_callbacks, "broken")
+    assert run.status == RunStatus.FAILED and run.status_text == ""
+    assert "annotate-test/broken" in run.error and str(hub_cache) in run.error
+    assert "connection reset by peer" in run.error
+    assert run.generations.filter(status=GenerationStatus.PENDING).count() == 3

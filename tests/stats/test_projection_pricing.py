@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 from django.test import Client
 
+from inference.actions import save_model_config
 from inference.models import ModelConfig, Price
 from inference.pricing import generation_cost
 from tests.stats.test_projection_scenarios import (
@@ -185,3 +186,32 @@ def test_bad_pricing_is_refused_clearly_on_the_page_and_the_api(owner):
     api = client.post("/api/models", json.dumps(good), content_type="application/json")
     assert api.status_code == 201, api.content
     assert api.json()["pricing"] == "serverless" and api.json()["min_billed_s"] == 3
+
+
+def test_a_hybrid_is_projected_from_its_two_legs(owner, owner_client, table):
+    """Issue 18, item 1: "80% local overnight, 20% API", from a routed configuration."""
+    configs = {c.name: c for c in ModelConfig.objects.all()}
+    for name, primary, share in (("hybrid", "mlx-mac", 0.2), ("a10-hybrid", "a10-24/7", 0.2)):
+        fields = {"name": name, "backend": "mlx", "model": "-", "route_share": share}
+        save_model_config(
+            owner,
+            None,
+            {**fields, "route_primary": configs[primary], "route_fallback": configs["api"]},
+        )
+    rows = csv_rows(owner_client, DAILY)
+    hybrid = rows["hybrid"]
+    # MLX takes 80% = 8,000 queries x 8 s = 64,000 s = 17.78 h; the API 20% = 2,000 x 2.5 s
+    # = 5,000 s = 1.39 h, side by side: 17.78 h a day, which fits (MLX alone, 22.2 h, does not).
+    assert float(hybrid["hours"]) == pytest.approx(64000 / 3600, rel=MEASURED)
+    assert hybrid["fits"] == "True" and rows["mlx-mac"]["fits"] == "False"
+    # Cost: the API's 2,000 x $0.0007 = $1.40, plus MLX's electricity, 0.04 kW x 17.78 h x
+    # $0.30 = $0.2133: $1.6133 a day, $48.40 a month.
+    assert float(hybrid["electricity_cost_usd"]) == pytest.approx(0.21333, rel=MEASURED)
+    assert float(hybrid["cost_usd"]) == pytest.approx(1.40 + 0.21333, rel=MEASURED)
+    assert float(hybrid["cost_per_month_usd"]) == pytest.approx(48.40, rel=MEASURED)
+    assert "the longer of its legs" in hybrid["time_basis"]
+    assert "the sum of its legs" in hybrid["cost_basis"]
+    # A dedicated A10 is paid in full whatever its share: $14.40 + $1.40 = $15.80 a day.
+    assert float(rows["a10-hybrid"]["cost_usd"]) == pytest.approx(15.80)
+    # The page shows the row.
+    assert figure(owner_client, DAILY, "a10-hybrid", "cost-month") == "$474"

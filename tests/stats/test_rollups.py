@@ -7,6 +7,7 @@ again; a real worker rolls up a run that ends."""
 from __future__ import annotations
 
 import io
+import re
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
@@ -22,7 +23,7 @@ from annotate.stats.models import RunRollup
 from annotate.stats.projection import measured_tokens
 from annotate.stats.rollups import PERCENTILE_FIELDS
 from annotate.stats.sketch import RELATIVE_ERROR
-from inference.actions import create_run, retry_failed
+from inference.actions import create_run, retry_failed, save_model_config
 from inference.lifecycle import finish_run_if_done, start_run
 from inference.models import Generation, GenerationStatus, ModelConfig, Run
 from tests.conftest import make_dataset, wait_for
@@ -84,7 +85,8 @@ def recount() -> dict[tuple[int, str], dict]:
     for g in Generation.objects.select_related("run").filter(
         status__in=(GenerationStatus.DONE, GenerationStatus.FAILED)
     ):
-        row = out[(g.run.model_config_id, g.machine)]
+        # A routed run's generation counts under the configuration that served it.
+        row = out[(g.served_by_id or g.run.model_config_id, g.machine)]
         row["failed"].append(g.status == GenerationStatus.FAILED)
         if g.status != GenerationStatus.DONE:
             continue
@@ -256,3 +258,44 @@ def test_the_command_rolls_up_finished_runs_before_any_page(owner):
     assert "Runs rolled up: 1 " in out.getvalue()
     assert set(RunRollup.objects.filter(run=run).values_list("machine", flat=True)) == {"m1", "m2"}
     assert_match_recount()
+
+
+@pytest.mark.django_db
+def test_a_routed_run_counts_under_the_configuration_that_served_each_output(owner, owner_client):
+    """Issue 18, item 1: a hybrid run's local and API legs are two rows, never pooled."""
+    rng = np.random.default_rng(9)
+    local = ModelConfig.objects.create(name="local", backend="mlx", model="/m", owner=owner)
+    hosted = ModelConfig.objects.create(name="api", backend="anthropic", model="c", owner=owner)
+    fields = {"name": "hybrid", "backend": "mlx", "model": "-", "route_share": 0.25}
+    hybrid = save_model_config(
+        owner, None, {**fields, "route_primary": local, "route_fallback": hosted}
+    )
+    run = new_run(owner, hybrid, 80)
+    measure(run, rng, machines=("m1",), failed=0.0)
+    measure_leg = Generation.objects.filter(run=run, served_by=hosted)
+    measure_leg.update(decode_tps=500.0, cost_usd=Decimal("0.002"))  # the API: fast, paid
+    finish(run)
+
+    assert_match_recount()  # from live figures, then from the stored rollups
+    assert_match_recount()
+    by_name = {s.name: s for s in model_stats()}
+    assert set(by_name) == {"local", "api"}  # the routed configuration is no row of its own
+    for config in (local, hosted):
+        done = Generation.objects.filter(run=run, served_by=config, status="done")
+        assert by_name[config.name].generations == done.count()
+    assert by_name["api"].generations == 20 and by_name["local"].generations == 60
+    assert by_name["api"].pct["decode_tps"][50].value == pytest.approx(500.0, rel=WITHIN)
+    assert by_name["api"].priced_cost == Decimal("0.002") * 20
+    # Scoped to one leg's configuration, only that leg.
+    assert [s.name for s in model_stats(config_ids=[hosted.pk])] == ["api"]
+    # Scoped to the routed configuration, both its legs.
+    assert {s.name for s in model_stats(config_ids=[hybrid.pk])} == {"api", "local"}
+
+    rows = {r["model_config"]: r for r in owner_client.get("/api/stats").json()}
+    assert {n: r["generations"] for n, r in rows.items()} == {"api": 20, "local": 60}
+    html = owner_client.get("/stats/").content.decode()
+    table = html.split('data-testid="stats"')[1].split("</table>")[0]
+    names_and_counts = re.findall(
+        r"<strong>(\w+)</strong>.*?<td class=\"num\">(\d+)</td>", table, re.S
+    )
+    assert sorted(names_and_counts) == [("api", "20"), ("local", "60")]
