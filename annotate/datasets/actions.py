@@ -58,38 +58,16 @@ def import_dataset(
     )
 
 
-def start_import(
-    user,
-    file: IO[bytes],
-    filename: str,
-    size: int,
-    name: str = "",
-    description: str = "",
-    fmt: str | None = None,
-    keep_authors: bool = False,
-    project_kind: str = "",
-    project_name: str = "",
-) -> Dataset | ImportJob:
-    """Import an upload of `size` bytes as import_dataset does, who may ask checked first. Up
+def start_import(user, file: IO[bytes], filename: str, size: int, **options) -> Dataset | ImportJob:
+    """Import an upload of `size` bytes as import_dataset does, with its options (name,
+    description, fmt, keep_authors, project_kind, project_name), who may ask checked first. Up
     to IMPORT_INLINE_MAX_BYTES it is imported now (the Dataset); above, it is stored and a
     worker imports it (a queued ImportJob to follow: annotate/datasets/jobs.py), so a large
     file never holds a web worker past its timeout."""
     if size <= settings.IMPORT_INLINE_MAX_BYTES:
-        return import_dataset(
-            user, file, filename, name, description, fmt, keep_authors, project_kind, project_name
-        )
-    _check_import(user, keep_authors, project_kind)
-    job = jobs.store_upload(
-        user,
-        file,
-        filename,
-        name=name,
-        description=description,
-        fmt=fmt or "",
-        keep_authors=keep_authors,
-        project_kind=project_kind,
-        project_name=project_name,
-    )
+        return import_dataset(user, file, filename, **options)
+    _check_import(user, options.get("keep_authors", False), options.get("project_kind", ""))
+    job = jobs.store_upload(user, file, filename, **(options | {"fmt": options.get("fmt") or ""}))
     send_when_committed(import_task, (job.pk,), "api", lambda: jobs.fail_unsent(job))
     return job
 

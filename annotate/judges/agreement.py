@@ -30,7 +30,7 @@ from django.urls import reverse
 from annotate.comparisons.leaderboard import compute, count_votes, load_votes
 from annotate.judges.labels import consistency
 from annotate.judges.models import JudgeLabel, JudgeRun
-from annotate.labeling.agreement import _on_scale, _order, _series, labels_by_item
+from annotate.labeling.agreement import labels_by_item, on_scale, question_series, scale_order
 from annotate.labeling.agreement import question_agreement as human_agreement
 from annotate.labeling.models import Annotation, AnnotationState, ProjectKind, Task
 from annotate.labeling.sample import sample_counts
@@ -188,13 +188,13 @@ def question_rows(question: dict, judge: dict[int, dict], humans: dict[int, dict
     if question["kind"] not in SCORED:
         return []
     ordinal = question["kind"] == "rating"
-    categories = [False, True] if question["kind"] == "multi" else _order(question)
+    categories = scale_order(question)
     tasks = set(judge) & set(humans)
     both = {t: {**humans[t], JUDGE: judge[t]} for t in tasks}
     ceiling = human_agreement(question, {t: humans[t] for t in tasks})
     rows = []
-    for (label, given), people in zip(_series(question, both), ceiling, strict=True):
-        values, _ = _on_scale(given, categories)
+    for (label, given), people in zip(question_series(question, both), ceiling, strict=True):
+        values, _ = on_scale(given, categories)
         judge_values, human_values = _split(values)
         shared, per_task = confusion_by_task(judge_values, human_values, categories)
         total = per_task.sum(axis=0)

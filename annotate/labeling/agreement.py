@@ -38,7 +38,7 @@ class QuestionAgreement:
     notes: list[str] = field(default_factory=list)
 
 
-def _series(question: dict, labels: Labels) -> list[tuple[str, dict]]:
+def question_series(question: dict, labels: Labels) -> list[tuple[str, dict]]:
     """(name, {item: {annotator: value}}) per scored series of a question."""
     key, kind = question["key"], question["kind"]
     if kind == "multi":
@@ -126,9 +126,9 @@ def question_agreement(question: dict, labels: Labels) -> list[QuestionAgreement
         return []
     ordinal = question["kind"] == "rating"
     out = []
-    order = [False, True] if question["kind"] == "multi" else _order(question)
-    for name, given in _series(question, labels):
-        values, dropped = _on_scale(given, order)
+    order = scale_order(question)
+    for name, given in question_series(question, labels):
+        values, dropped = on_scale(given, order)
         items, pairs, percent = _percent(values)
         annotators = len({a for by in values.values() for a in by})
         out.append(
@@ -154,14 +154,18 @@ def _notes(items: int, dropped: int) -> list[str]:
     return notes
 
 
-def _on_scale(values: dict[int, dict], order: list) -> tuple[dict[int, dict], int]:
+def on_scale(values: dict[int, dict], order: list) -> tuple[dict[int, dict], int]:
     """Only the labels on the question's current scale (it may have been edited since)."""
     kept = {item: {a: v for a, v in by.items() if v in order} for item, by in values.items()}
     dropped = sum(len(by) for by in values.values()) - sum(len(by) for by in kept.values())
     return kept, dropped
 
 
-def _order(question: dict) -> list:
+def scale_order(question: dict) -> list:
+    """The values a question's labels are scored on, in order (a multi-choice question's
+    series are yes/no per option)."""
+    if question["kind"] == "multi":
+        return [False, True]
     if question["kind"] == "rating":
         return list(range(question["min"], question["max"] + 1))
     return choices(question)
