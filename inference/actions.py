@@ -150,6 +150,9 @@ def resume_run(user, run_id: int) -> int:
     """Continue a cancelled or stalled run (its creator or staff): cancelled generations
     become pending again and a worker is asked for. Returns how many were requeued."""
     run = get_run_for_user(user, run_id, write=True)
+    # The run's row lock, as a stopping worker's Lease.give_back takes it: its in-flight
+    # items are written cancelled before this requeues them, or pending after.
+    run.status = Run.objects.select_for_update().values_list("status", flat=True).get(pk=run.pk)
     if run.status not in (RunStatus.CANCELLED, *ACTIVE_RUN_STATUSES):
         raise Conflict(
             f"Run {run.pk} is {run.get_status_display().lower()}; retry failed items instead."

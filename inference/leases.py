@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from inference.backends.base import GenerationRequest
-from inference.models import Generation, GenerationStatus, Run
+from inference.models import Generation, GenerationStatus, Run, RunStatus
 from inference.prompts import build_messages
 
 RUNNING = GenerationStatus.RUNNING
@@ -76,9 +76,23 @@ class Lease:
         self.held().update(lease_expires_at=self.expiry())
         Run.objects.filter(pk=self.run.pk).update(last_activity_at=timezone.now())
 
-    def give_back(self, status: str) -> int:
-        """Release what this task holds: back to pending, or cancelled."""
-        return self.held().update(status=status, lease_token=None, lease_expires_at=None)
+    def give_back(self, pks: list[int] | None = None) -> int:
+        """Release what this task holds (or the given ones of it) because it stopped:
+        cancelled while the run is cancelled, else back to pending.
+
+        Decided under the run's row lock, which resume_run takes too: a resume that lands
+        between the worker seeing the cancel and this write must not leave items cancelled
+        in a run that goes on (it would end without them)."""
+        with transaction.atomic():
+            status = (
+                Run.objects.select_for_update()
+                .filter(pk=self.run.pk)
+                .values_list("status", flat=True)
+                .first()
+            )
+            to = GenerationStatus.CANCELLED if status == RunStatus.CANCELLED else PENDING
+            held = self.held() if pks is None else self.held().filter(pk__in=pks)
+            return held.update(status=to, lease_token=None, lease_expires_at=None)
 
 
 def release_expired_leases(now=None) -> int:

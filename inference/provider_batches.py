@@ -55,7 +55,7 @@ def submit_pending(run: Run, backend, worker: str) -> ProviderBatch | None:
         batch_id = backend.submit_batch(run.params, requests)
     except Exception as exc:
         # Nothing was submitted: the items go back, and the run says why.
-        lease.give_back(GenerationStatus.PENDING)
+        lease.give_back()
         run.mark_failed(f"The batch could not be submitted: {exc}")
         return None
     with transaction.atomic():

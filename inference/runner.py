@@ -22,10 +22,10 @@ from inference.access import operator_egress
 from inference.backends import BackendError, get_backend, loaded_models, model_facts
 from inference.backends.base import GenerationResult
 from inference.doorbell import enqueue_run
-from inference.leases import PENDING, Lease, release_expired_leases
+from inference.leases import Lease, release_expired_leases
 from inference.lifecycle import finish_run_if_done, start_run
 from inference.measurement import decode_tps, machine
-from inference.models import ACTIVE_RUN_STATUSES, GenerationStatus, Run, RunStatus
+from inference.models import ACTIVE_RUN_STATUSES, GenerationStatus, Run
 from inference.pricing import find_price, generation_cost
 from inference.provider_batches import process_batches
 from inference.routing import reroute_result
@@ -43,11 +43,7 @@ def write_result(lease: Lease, result: GenerationResult, backend_version: str, p
         if rerouted is not None:
             return rerouted
     if result.cancelled:
-        return bool(
-            lease.held()
-            .filter(pk=result.key)
-            .update(status=GenerationStatus.CANCELLED, lease_token=None, lease_expires_at=None)
-        )
+        return bool(lease.give_back([result.key]))
     params = lease.run.params
     fields = dict(
         status=GenerationStatus.FAILED if result.error else GenerationStatus.DONE,
@@ -216,8 +212,7 @@ def process_run(
         writer.flush()
     finally:
         record_schema_via(run, backend, params)
-        cancelled = Run.objects.filter(pk=run.pk, status=RunStatus.CANCELLED).exists()
-        lease.give_back(GenerationStatus.CANCELLED if cancelled else PENDING)
+        lease.give_back()
         if lease.rerouted:
             enqueue_run(run.pk, leg=routing.FALLBACK)
     if not finish_run_if_done(run):

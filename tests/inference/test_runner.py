@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from inference.actions import cancel_run, create_run, retry_failed
+from inference.actions import cancel_run, create_run, resume_run, retry_failed
 from inference.backends.base import GenerationResult
 from inference.leases import Lease, release_expired_leases
 from inference.models import Generation, GenerationStatus, RunStatus
@@ -93,6 +93,27 @@ def test_cancel_stops_the_work_and_failed_items_can_be_retried(run):
     assert retry_failed(run.created_by, run.pk) == 1
     run.refresh_from_db()
     assert run.status == RunStatus.QUEUED
+
+
+def test_items_in_flight_when_a_run_is_resumed_are_done_not_left_cancelled(
+    run, django_capture_on_commit_callbacks
+):
+    """Cancel, then Resume while the worker still holds a batch: what it gives back after
+    the resume goes back to the queue, and the run ends with every item generated."""
+    lease = Lease(run, "slow")
+    first, second, _third = lease.claim(3)
+    cancel_run(run.created_by, run.pk)
+    write_result(lease, GenerationResult(key=first.key, cancelled=True), "v")  # before resume
+    with django_capture_on_commit_callbacks(execute=False):
+        assert resume_run(run.created_by, run.pk) == 18
+    write_result(lease, GenerationResult(key=second.key, cancelled=True), "v")  # after it
+    lease.give_back()
+    statuses = set(run.generations.values_list("status", flat=True))
+    assert statuses == {GenerationStatus.PENDING}
+    assert process_run(run.pk, worker="test") is None
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert run.generations.filter(status=GenerationStatus.DONE).count() == 20
 
 
 def test_a_missing_model_fails_the_run_at_start_and_uses_no_item(
