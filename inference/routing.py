@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
+from django.db.models.functions import Coalesce
 
 from inference.backends import get_backend_class
 from inference.models import ACTIVE_RUN_STATUSES, Generation, GenerationStatus, Run
@@ -78,6 +79,13 @@ def leg_params(params: dict, leg: str | None) -> dict:
     if not rule:
         return params
     return {**params, **rule[leg or PRIMARY]["params"]}
+
+
+def served_config(path: str = "") -> Coalesce:
+    """The configuration a generation counts under in every figure: the routed leg that
+    served it, else its run's. `path` leads from the query's model to the generation
+    (e.g. "task__generation__")."""
+    return Coalesce(F(f"{path}served_by_id"), F(f"{path}run__model_config_id"))
 
 
 def leg_config_id(params: dict, leg: str | None) -> int | None:

@@ -29,6 +29,7 @@ from annotate.stats.rollups import END_TO_END, PERCENTILE_FIELDS, rollups_in_sco
 from inference.backends import get_backend_class
 from inference.figures import cost_per_query, run_tokens_per_s, total_cost
 from inference.models import ModelConfig, Run
+from inference.routing import served_config
 
 MIN_SAMPLES = 20
 PERCENTILES = (5, 25, 50, 75, 95)  # the box plots need the quartiles and whiskers
@@ -191,7 +192,7 @@ def _quality(stats: list[ModelStats]) -> None:
         return
     config_ids = sorted({s.config_id for s in stats})
     # Labels change apart from generations: a worker's result leaves these figures cached.
-    key = f"model-stats:quality:v1:{_labels_version()}:{_digest(config_ids)}"
+    key = f"model-stats:quality:v2:{_labels_version()}:{_digest(config_ids)}"
     figures = cache.get(key)
     if figures is None:
         ratings, passes = _label_figures(set(config_ids))
@@ -205,18 +206,26 @@ def _quality(stats: list[ModelStats]) -> None:
 
 
 def _label_figures(config_ids: set[int]) -> tuple[dict, dict]:
-    """{configuration id: ratings} and {configuration id: pass or not, per label}."""
+    """{configuration id: ratings} and {configuration id: pass or not, per label}, each
+    output's labels under the configuration that served it (a routed run's leg)."""
     ratings: dict[int, list[float]] = defaultdict(list)
     passes: dict[int, list[bool]] = defaultdict(list)
-    labels = Annotation.objects.filter(task__generation__run__model_config_id__in=config_ids)
+    labels = Annotation.objects.filter(_either_config("task__generation__", config_ids))
+    labels = labels.annotate(served=served_config("task__generation__"))
     # One pass over the labels: each output's ratings, and each label's pass or fail.
-    config = "task__generation__run__model_config_id"
-    for (_, config_id), output_labels in labelled_outputs(labels, config):
+    for (_, config_id), output_labels in labelled_outputs(labels, "served"):
         ratings[config_id].extend(rating_values(output_labels))
         for questions, answers in output_labels:
             if (verdict := _pass_or_fail(questions, answers)) is not None:
                 passes[config_id].append(verdict)
     return ratings, passes
+
+
+def _either_config(path: str, config_ids: set[int]) -> Q:
+    """Generations (reached by `path`) of these configurations' runs or served by them."""
+    return Q(**{f"{path}run__model_config_id__in": config_ids}) | Q(
+        **{f"{path}served_by_id__in": config_ids}
+    )
 
 
 def _pass_or_fail(questions: list[dict], answers: dict) -> bool | None:
@@ -228,17 +237,20 @@ def _pass_or_fail(questions: list[dict], answers: dict) -> bool | None:
 
 
 def _win_scores(config_ids: set[int]) -> dict[int, list[float]]:
-    """{configuration id: its score in each comparison vote it took part in}."""
+    """{configuration id: its score in each comparison vote it took part in}, each side
+    under the configuration that served it."""
     wins: dict[int, list[float]] = defaultdict(list)
-    either_side = Q(task__generation__run__model_config_id__in=config_ids) | Q(
-        task__generation_b__run__model_config_id__in=config_ids
+    either_side = _either_config("task__generation__", config_ids) | _either_config(
+        "task__generation_b__", config_ids
     )
-    votes = Annotation.objects.filter(
-        either_side, state=AnnotationState.SUBMITTED, task__project__kind=ProjectKind.COMPARE
-    ).values_list(
-        KT("answers__verdict"),
-        "task__generation__run__model_config_id",
-        "task__generation_b__run__model_config_id",
+    votes = (
+        Annotation.objects.filter(
+            either_side, state=AnnotationState.SUBMITTED, task__project__kind=ProjectKind.COMPARE
+        )
+        .annotate(
+            left=served_config("task__generation__"), right=served_config("task__generation_b__")
+        )
+        .values_list(KT("answers__verdict"), "left", "right")
     )
     for verdict, left, right in votes.iterator():
         score = left_score(verdict)

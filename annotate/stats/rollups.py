@@ -31,12 +31,13 @@ from collections.abc import Iterable
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Q, Sum, Value, When
-from django.db.models.functions import Abs, Coalesce, Floor, Ln
+from django.db.models.functions import Abs, Floor, Ln
 
 from annotate.stats import sketch
 from annotate.stats.models import RunRollup
 from inference.figures import priced_count, recorded_cost, run_span
 from inference.models import ACTIVE_RUN_STATUSES, Generation, GenerationStatus, Run
+from inference.routing import served_config
 
 # prefill_tps and peak_memory_mb are local backends' only (hosted ones leave them empty).
 PERCENTILE_FIELDS = ("ttft_s", "latency_s", "decode_tps", "prefill_tps", "peak_memory_mb")
@@ -46,8 +47,7 @@ SKETCHED = {*PERCENTILE_FIELDS, END_TO_END}
 # Sent by name: the task's module imports this one.
 ROLL_UP_TASK = "annotate.stats.tasks.roll_up_run_task"
 DONE = Q(status=GenerationStatus.DONE)
-# The configuration a generation counts under: the routed leg that served it, else its run's.
-SERVED = Coalesce(F("served_by_id"), F("run__model_config_id"))
+SERVED = served_config()
 
 
 def rollups_in_scope(config_ids=None, run_ids=None) -> list[tuple[int, RunRollup]]:

@@ -211,3 +211,75 @@ def test_mean_rating_comes_from_labeling_projects_only(
 def test_the_figures_count_done_outputs_by_their_status():
     # inference/figures.py names the status itself (inference/models.py imports it).
     assert Q(status=GenerationStatus.DONE) == DONE_OUTPUTS
+
+
+def test_a_routed_runs_quality_counts_under_the_leg_that_served_each_output(
+    owner, owner_client, annotator
+):
+    """Issue 18: a hybrid run's ratings, passes and wins go to the configuration that served
+    each output, as its speed and cost do, never to the routed configuration."""
+    dataset = make_dataset(owner, 6)
+    local = ModelConfig.objects.create(name="local", backend="mlx", model="/m", owner=owner)
+    api = ModelConfig.objects.create(name="api", backend="anthropic", model="c", owner=owner)
+    hybrid = ModelConfig.objects.create(
+        name="hybrid",
+        backend="mlx",
+        model="-",
+        owner=owner,
+        route_primary=local,
+        route_fallback=api,
+        route_share=0.5,
+    )
+    routed = finished_run(owner, dataset, "routed")
+    Run.objects.filter(pk=routed.pk).update(model_config=hybrid, params=hybrid.params())
+    for n, generation in enumerate(routed.generations.order_by("item__index")):
+        generation.served_by = api if n % 3 == 0 else local  # items 0 and 3 by the API
+        generation.save(update_fields=["served_by"])
+    other = finished_run(owner, dataset, "other")
+
+    quality = Project.objects.create(name="Quality", owner=owner, questions=DEFAULT_QUESTIONS)
+    quality.runs.add(routed)
+    sync_tasks(quality)
+    for index, task in enumerate(Task.objects.filter(project=quality)):
+        label(
+            task, annotator, {"quality": 1 + index % 5, "correct": "pass" if index % 2 else "fail"}
+        )
+    arena = Project.objects.create(name="Arena", kind=ProjectKind.COMPARE, owner=owner)
+    arena.questions = compare_questions(arena)
+    arena.save()
+    arena.runs.add(routed, other)
+    sync_tasks(arena)
+    verdicts = iter(["left", "right", "tie", "left", "right", "left"])
+    for task in Task.objects.filter(project=arena).order_by("pk"):
+        label(task, annotator, {"verdict": next(verdicts)})
+
+    # By hand, from the rows: each output's serving configuration, else its run's.
+    def served(generation) -> int:
+        return generation.served_by_id or generation.run.model_config_id
+
+    ratings, passes, wins = defaultdict(list), defaultdict(list), defaultdict(list)
+    points = {"left": 1.0, "right": 0.0, "tie": 0.5}
+    for note in Annotation.objects.select_related(
+        "task__project", "task__generation__run", "task__generation_b__run"
+    ):
+        if note.task.project.kind == ProjectKind.LABEL:
+            ratings[served(note.task.generation)].append(note.answers["quality"])
+            passes[served(note.task.generation)].append(note.answers["correct"] == "pass")
+        else:
+            score = points[note.answers["verdict"]]
+            wins[served(note.task.generation)].append(score)
+            wins[served(note.task.generation_b)].append(1 - score)
+    assert set(ratings) == {local.pk, api.pk} and len(ratings[api.pk]) == 2
+    assert hybrid.pk not in wins and {local.pk, api.pk} <= set(wins)
+
+    rows = {r["config_id"]: r for r in owner_client.get("/api/stats").json()}
+    assert hybrid.pk not in rows
+    for config_id in (local.pk, api.pk, other.model_config_id):
+        row = rows[config_id]
+        expect = ratings.get(config_id)
+        assert row["mean_rating"] == (pytest.approx(sum(expect) / len(expect)) if expect else None)
+        assert row["rating_n"] == len(expect or [])
+        said = passes.get(config_id)
+        assert row["pass_rate"] == (pytest.approx(sum(said) / len(said)) if said else None)
+        games = wins[config_id]
+        assert row["win_rate"] == pytest.approx(sum(games) / len(games))
