@@ -39,3 +39,16 @@ def report_loaded(hostname: str, models: list[str], facts: list[dict] | None = N
     them, rather than at the watchdog's next heartbeat, up to half a lease later."""
     fields = {"loaded": models} if facts is None else {"loaded": models, "model_facts": facts}
     WorkerHeartbeat.objects.filter(hostname=hostname).update(**fields)
+
+
+def loaded_model_facts() -> dict[tuple[str, str], dict]:
+    """{(machine, model): what the latest worker to load that model there measured of it
+    (load time, weights on disk, quantization, KV cache)}, from every heartbeat on record:
+    a worker gone offline still tells what it measured."""
+    latest: dict[tuple[str, str], dict] = {}
+    for machine, facts in WorkerHeartbeat.objects.values_list("machine", "model_facts"):
+        for f in facts or []:
+            key = (machine, f.get("model", ""))
+            if (f.get("loaded_at") or 0) >= (latest.get(key, {}).get("loaded_at") or 0):
+                latest[key] = f
+    return latest

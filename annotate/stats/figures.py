@@ -30,6 +30,7 @@ from inference.backends import get_backend_class
 from inference.figures import cost_per_query, run_tokens_per_s, total_cost
 from inference.models import ModelConfig, Run
 from inference.routing import served_config
+from inference.workers import loaded_model_facts
 
 MIN_SAMPLES = 20
 PERCENTILES = (5, 25, 50, 75, 95)  # the box plots need the quartiles and whiskers
@@ -76,6 +77,9 @@ class ModelStats:
     measured_prompt_tokens: int = 0
     # (run id, whole-run tokens/s, done generations) of each run with a throughput
     run_throughput: list[tuple[int, float, int]] = field(default_factory=list)
+    # A local model's facts on this machine, as its worker measured them at load
+    # (inference.workers.loaded_model_facts); None where no worker told.
+    model_facts: dict | None = None
 
     @property
     def error_rate(self) -> float | None:
@@ -299,8 +303,24 @@ def stats_rows(stats: list[ModelStats]) -> list[dict]:
                 figure = s.pct.get(f, {}).get(p)
                 row[f"{f}_p{p}"] = figure.value if figure else None
             row[f"{f}_n"] = s.pct.get(f, {}).get(50).n if s.pct.get(f) else 0
+        row.update(_facts_row(s.model_facts or {}))
         rows.append(row)
     return rows
+
+
+def _facts_row(facts: dict) -> dict:
+    """A local model's load and build, as the statistics' rows carry them (empty: unknown)."""
+    weights = facts.get("weights_bytes")
+    return {
+        "weights_mb": round(weights / 1e6, 1) if weights else None,
+        "bits": facts.get("bits"),
+        "group_size": facts.get("group_size"),
+        "load_s": facts.get("load_s"),
+        "load": ("cold" if facts["cold"] else "warm") if "cold" in facts else None,
+        "kv_cache": facts.get("kv_cache"),
+        "max_kv_size": facts.get("max_kv_size"),
+        "kv_bits": facts.get("kv_bits"),
+    }
 
 
 def stats_version() -> str:
@@ -330,4 +350,7 @@ def cached_model_stats(config_ids=None, run_ids=None) -> list[ModelStats]:
     if stats is None:
         stats = model_stats(config_ids, run_ids)
         cache.set(key, stats, timeout=600)
+    facts = loaded_model_facts()  # heartbeats change apart from the figures: never cached
+    for s in stats:
+        s.model_facts = facts.get((s.machine, s.model)) if s.is_local else None
     return stats

@@ -23,7 +23,14 @@ from annotate.exports.rows import run_export
 from annotate.stats.models import RunRollup
 from inference.actions import create_run
 from inference.backends import model_facts
-from inference.models import Generation, GenerationStatus, ModelConfig, Run, RunStatus
+from inference.models import (
+    Generation,
+    GenerationStatus,
+    ModelConfig,
+    Run,
+    RunStatus,
+    WorkerHeartbeat,
+)
 from inference.runner import process_run
 from inference.watchdog import heartbeat
 from tests.conftest import make_dataset
@@ -122,6 +129,24 @@ def test_the_worker_tells_load_time_size_quantization_and_kv_cache(
     page = owner_client.get("/health/models/").content.decode()
     assert "w-facts" in page and f'data-bytes="{on_disk}"' in page
     assert "not quantized" in page and "unbounded" in page
+
+    # The statistics tell them beside the figures the model's outputs were measured with.
+    row = stats_row(owner_client, mlx_config.pk)
+    assert row["weights_mb"] == round(on_disk / 1e6, 1)
+    assert (row["bits"], row["group_size"], row["load"]) == (None, None, "warm")
+    assert row["load_s"] == facts["load_s"] and row["kv_cache"] == "KVCache"
+    page = owner_client.get("/stats/").content.decode()
+    cell = re.search(r'data-figure="model-facts">(.*?)</td>', page, re.S)[1]
+    assert "not quantized" in cell and "warm: from disk" in cell and "KVCache" in cell
+    # A later load of a quantized build on the same machine (another worker) is what counts.
+    later = {**facts, "bits": 4, "group_size": 64, "loaded_at": facts["loaded_at"] + 60}
+    WorkerHeartbeat.objects.create(hostname="w-later", machine=row["machine"], model_facts=[later])
+    row = stats_row(owner_client, mlx_config.pk)
+    assert (row["bits"], row["group_size"]) == (4, 64)
+    cell = re.search(
+        r'data-figure="model-facts">(.*?)</td>', owner_client.get("/stats/").content.decode(), re.S
+    )[1]
+    assert "4-bit, group 64" in cell
 
 
 def test_hosted_generations_leave_prefill_and_memory_empty(owner, owner_client):

@@ -19,7 +19,7 @@ from annotate.labeling.kinds import sync_tasks
 from annotate.labeling.models import Project, ProjectKind, Task
 from annotate.labeling.questions import DEFAULT_QUESTIONS
 from inference.actions import create_run
-from inference.models import GenerationStatus, ModelConfig, Price
+from inference.models import GenerationStatus, ModelConfig, Price, WorkerHeartbeat
 from tests.conftest import make_dataset
 
 ITEMS = 24
@@ -137,4 +137,10 @@ def seed_speed_and_cost(owner) -> dict[str, ModelConfig]:
     ratings[configs["house"].pk] = 4
     _rate(owner, [runs[("local", 1)], runs[("haiku", 4)], runs["mini"], runs["house"]], ratings)
     _compare(owner, [runs[("local", 1)], runs[("haiku", 4)]], configs["haiku"].pk)
+    # What the local model's worker told of it at load, as its heartbeat carries it.
+    facts = {"model": "/models/emo", "weights_bytes": 4_280_000_000, "bits": 4, "group_size": 64}
+    facts |= {"load_s": 2.14, "cold": False, "kv_cache": "KVCache", "max_kv_size": None}
+    WorkerHeartbeat.objects.create(
+        hostname="mlx@studio", machine=LOCAL_MACHINE, model_facts=[facts]
+    )
     return configs
