@@ -197,6 +197,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(10 * 102
 IMPORT_MAX_BYTES = envint("IMPORT_MAX_BYTES", str(512 * 1024 * 1024))
 # Uploads up to this many bytes import during the request; larger ones by a worker.
 IMPORT_INLINE_MAX_BYTES = envint("IMPORT_INLINE_MAX_BYTES", str(8 * 1024 * 1024))
+# A background import no worker has taken (or read from) for this long fails, and its stored
+# upload goes (datasets.jobs.sweep_import_jobs: at each worker's start and `sweep_imports`).
+IMPORT_JOB_MAX_WAIT_S = envint("IMPORT_JOB_MAX_WAIT_S", str(24 * 3600))
 # An imported file once decoded (a small Parquet file can decompress to gigabytes): each field
 # (a prompt, the messages, a reference, a metadata value), by default enough for any prompt
 # PROMPT_MAX_CHARS allows, and the whole file, by default what an upload may hold.

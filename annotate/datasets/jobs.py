@@ -12,6 +12,7 @@ share: the file's dataset and, for a file of outputs, its project.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -23,6 +24,7 @@ from typing import IO
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from annotate.datasets import importing
 from annotate.datasets.models import Dataset, ImportJob, ImportStatus
@@ -149,8 +151,56 @@ def run_import_job(job_id: int) -> ImportJob | None:
 
 def fail_unsent(job: ImportJob) -> None:
     """The broker could not be reached: no worker will import the upload, so it goes."""
-    job.mark_failed([BROKER_DOWN], 1)
+    job.mark_failed([BROKER_DOWN], 1, unit="")
     _remove_files(job)
+
+
+def sweep_import_jobs(now: float | None = None) -> tuple[int, int]:
+    """Fail the background imports that no worker has taken, or read from, for
+    IMPORT_JOB_MAX_WAIT_S (the message was lost, or no worker consumes the api queue), and
+    remove stored uploads that no unfinished job holds. Returns (jobs failed, files removed).
+    Files younger than the wait are kept: an upload being stored has no job yet."""
+    now = time.time() if now is None else now
+    oldest = now - settings.IMPORT_JOB_MAX_WAIT_S
+    failed = 0
+    active = ImportJob.objects.filter(status__in=(ImportStatus.QUEUED, ImportStatus.RUNNING))
+    for job in active:
+        touched = _last_touched(job)
+        if touched >= oldest:
+            continue
+        hours = settings.IMPORT_JOB_MAX_WAIT_S / 3600
+        if job.status == ImportStatus.QUEUED:
+            reason = f"No worker took this import within {hours:g} h; nothing was imported."
+        else:
+            reason = f"The worker stopped reading this file {hours:g} h ago; nothing was imported."
+        advice = "Check that a worker consumes the api queue, then upload it again."
+        # Only if it is still where it was read: a worker may have taken it meanwhile.
+        if ImportJob.objects.filter(pk=job.pk, status=job.status).update(
+            status=ImportStatus.FAILED,
+            errors=[f"{reason} {advice}"],
+            total_errors=1,
+            unit="",
+            finished_at=timezone.now(),
+        ):
+            failed += 1
+            _remove_files(job)
+    held = {Path(p).name for p in active.values_list("path", flat=True)}
+    removed = 0
+    folder = Path(settings.VAR_DIR) / "imports"
+    for path in folder.glob("*") if folder.is_dir() else ():
+        if path.name.split(".")[0] + ".upload" in held or path.stat().st_mtime >= oldest:
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return failed, removed
+
+
+def _last_touched(job: ImportJob) -> float:
+    """When the job last showed life: its progress file's last write, else its upload."""
+    for path in (job.progress_path, Path(job.path)):
+        with contextlib.suppress(OSError):
+            return max(path.stat().st_mtime, job.created_at.timestamp())
+    return job.created_at.timestamp()
 
 
 def _remove_files(job: ImportJob) -> None:

@@ -19,6 +19,7 @@ from annotate.datasets.search import search_items
 from annotate.stats import matrix
 from annotate.web.forms import DatasetImportForm, RunForm
 from inference.access import require_manager
+from inference.workers import online_on
 
 
 def _list(request: HttpRequest, form: DatasetImportForm, errors=None, status=200) -> HttpResponse:
@@ -76,10 +77,13 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """An import run by a worker: its progress (polled while it runs), then its dataset or
     its bad lines."""
     job = get_import_for_user(request.user, pk)
+    # Queued, and no worker to take it: say so rather than wait in silence.
+    context = {"job": job, "no_worker": job.status == "queued" and not online_on("api")}
+    context["max_wait_h"] = settings.IMPORT_JOB_MAX_WAIT_S / 3600
     if request.htmx:
-        response = render(request, "annotate/_import_progress.html", {"job": job})
+        response = render(request, "annotate/_import_progress.html", context)
         return response if job.active else HttpResponseStopPolling(response.content, status=286)
-    return render(request, "annotate/import.html", {"job": job})
+    return render(request, "annotate/import.html", context)
 
 
 @login_required
