@@ -1,3 +1,5 @@
+import copy
+
 from django import forms
 from django.contrib import admin
 
@@ -8,6 +10,7 @@ from inference.backends import BACKENDS
 from inference.errors import ActionError
 from inference.models import Generation, ModelConfig, Price, ProviderBatch, Run
 from inference.pricing import pricing_problems
+from inference.routing import check_route
 
 
 @admin.register(Dataset)
@@ -40,6 +43,13 @@ class ModelConfigAdminForm(forms.ModelForm):
         for name, problem in pricing_problems(data).items():  # as the page and the API
             if name not in self.errors:
                 self.add_error(name, problem)
+        candidate = copy.copy(self.instance)  # as it would be saved, for the route's check
+        for name, value in data.items():
+            setattr(candidate, name, value)
+        try:
+            check_route(candidate)
+        except ActionError as exc:
+            raise forms.ValidationError(str(exc)) from None
         return data
 
 

@@ -48,6 +48,7 @@ urlpatterns = [
     path("stats/projection.csv", stats.projection_csv, name="annotate-stats-projection-csv"),
     path("sweeps/new/", sweeps.new_sweep, name="annotate-sweep-new"),
     path("sweeps/<int:pk>/", sweeps.sweep_detail, name="annotate-sweep-detail"),
+    path("sweeps/<int:pk>/cancel/", sweeps.cancel_sweep, name="annotate-sweep-cancel"),
     path("runs/", runs.list_runs, name="annotate-run-list"),
     path("runs/new/", runs.create_run, name="annotate-run-create"),
     path("runs/<int:pk>/", runs.run_detail, name="annotate-run-detail"),

@@ -7,7 +7,6 @@ from __future__ import annotations
 from django.apps import apps
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -203,30 +202,15 @@ def save_model_config(user, config_id: int | None, fields: dict) -> ModelConfig:
 
 
 def _check_route(user, config: ModelConfig) -> None:
-    """A routed configuration (inference/routing.py) names two plain configurations the user
-    sees, streamed, and a share between 0 and 1; it generates with its primary's backend."""
+    """A routed configuration (inference/routing.py) names two configurations the user sees
+    (routing.check_route says which may be legs); it generates with its primary's backend."""
     for name in ("route_primary", "route_fallback"):  # the API gives ids, the form objects
         value = getattr(config, f"{name}_id")
         if value is not None:
             setattr(config, name, get_config_for_user(user, value))
-    primary, fallback = config.route_primary, config.route_fallback
-    if primary is None and fallback is None:
-        return
-    if primary is None or fallback is None:
-        raise Invalid("A routed configuration needs both a primary and a fallback.")
-    if primary.pk == fallback.pk or config.pk in (primary.pk, fallback.pk):
-        raise Invalid("The primary, the fallback and the routed configuration must differ.")
-    used = ModelConfig.objects.filter(Q(route_primary=config.pk) | Q(route_fallback=config.pk))
-    if config.pk and used.exists():
-        raise Invalid(f"{config.name!r} serves a routed configuration: it cannot be routed too.")
-    for leg in (primary, fallback):
-        if leg.route_primary_id:
-            raise Invalid(f"{leg.name!r} is routed itself: name two plain configurations.")
-        if not get_backend_class(leg.backend).generates or leg.mode == "batch":
-            raise Invalid(f"{leg.name!r} cannot be routed: only streamed, generated runs.")
-    if config.route_share is not None and not 0 <= config.route_share <= 1:
-        raise Invalid("The share sent to the fallback must be between 0 and 1.")
-    config.backend, config.model = primary.backend, primary.model
+    routing.check_route(config)
+    if config.route_primary is not None:
+        config.backend, config.model = config.route_primary.backend, config.route_primary.model
 
 
 def create_price(user, fields: dict) -> Price:

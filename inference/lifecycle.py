@@ -1,6 +1,7 @@
 """A run's start and end as its workers move them. A run that ends with its work done says so
-(inference.signals.run_finished); generation knows nothing of who listens. A run made
-elsewhere, its outputs imported, is finished when it is made (create_finished_run)."""
+(inference.signals.run_finished), and so does one that fails as a whole (run_failed);
+generation knows nothing of who listens. A run made elsewhere, its outputs imported, is
+finished when it is made (create_finished_run)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from inference.models import Generation, GenerationStatus, ModelConfig, Run, RunStatus
-from inference.signals import run_finished
+from inference.signals import run_failed, run_finished
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,20 @@ def finish_run_if_done(run: Run) -> bool:
     )
     if ended:
         # After commit, so receivers see the ended run, and no receiver's failure can undo it.
-        transaction.on_commit(partial(_announce_finished, run))
+        transaction.on_commit(partial(_announce, run_finished, "run_finished", run))
     return False
 
 
-def _announce_finished(run: Run) -> None:
+def fail_run(run: Run, error: str) -> None:
+    """The run fails as a whole, saying why, and announces it (inference.signals.run_failed)
+    after commit. Its items already done stay done."""
+    run.mark_failed(error)
+    transaction.on_commit(partial(_announce, run_failed, "run_failed", run))
+
+
+def _announce(signal, name: str, run: Run) -> None:
     """Tell every receiver; one that fails is logged and stops neither the others nor the
     task that ended the run."""
-    for receiver, result in run_finished.send_robust(sender=Run, run=run):
+    for receiver, result in signal.send_robust(sender=Run, run=run):
         if isinstance(result, Exception):
-            log.error("run %s: %r failed on run_finished", run.pk, receiver, exc_info=result)
+            log.error("run %s: %r failed on %s", run.pk, receiver, name, exc_info=result)

@@ -144,6 +144,13 @@ class ModelConfig(models.Model):
     power_watts = models.FloatField(
         null=True, blank=True, help_text="The machine's power draw while it works, watts."
     )
+    # A machine paid 24 h a day draws this while it waits (annotate/stats/paying.py).
+    idle_watts = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="The machine's power draw while it waits, watts (counted for a machine paid "
+        "24 h a day); empty: not counted.",
+    )
     kwh_usd = models.DecimalField(
         max_digits=8,
         decimal_places=4,
@@ -234,15 +241,18 @@ class ModelConfig(models.Model):
             "concurrency": self.concurrency,
             "base_url": self.base_url,
             "api_key_env": self.api_key_env,
-            "hourly_usd": None if self.hourly_usd is None else str(self.hourly_usd),
-            "pricing": self.pricing,
-            "cold_start_s": self.cold_start_s,
-            "min_billed_s": self.min_billed_s,
-            "power_watts": self.power_watts,
-            "kwh_usd": None if self.kwh_usd is None else str(self.kwh_usd),
+            **self.pricing_params(),
             "mode": self.mode,
             "queue": self.target_queue(),
         }
+
+    def pricing_params(self) -> dict:
+        """Every field of inference.pricing.PRICING_FIELDS as a run keeps it (decimals as text),
+        so that an export carries them and its re-import restores them."""
+        from inference.pricing import PRICING_FIELDS  # pricing imports this module
+
+        values = {name: getattr(self, name) for name in PRICING_FIELDS}
+        return {k: str(v) if isinstance(v, Decimal) else v for k, v in values.items()}
 
 
 def in_flight_label(params: dict) -> str:

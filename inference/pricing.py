@@ -19,7 +19,8 @@ A configuration's `pricing` says which (inference.models.PricingMode):
   `min_billed_s` (Modal, RunPod). A generation cannot tell whether it woke a worker, so cold
   starts (`cold_start_s`) are counted by the projection (annotate/stats/projection.py), not here.
 Electricity: a machine with a power draw (watts) and a price per kWh costs, on top of its
-hourly price, watts / 1000 x kWh price an hour while it works (`electricity_hourly`).
+hourly price, watts / 1000 x kWh price an hour while it works (`electricity_hourly`); its idle
+draw (`idle_watts`) counts only in the projection, for a machine paid 24 h a day.
 
 Unknown is not zero: with neither a price row nor an hourly price (None: never set; an
 explicit 0 is free hardware) the cost is None, and no cost figure counts it.
@@ -135,7 +136,15 @@ def generation_cost(price, params: dict, result, batch: bool = False) -> Decimal
     )
 
 
-PRICING_FIELDS = ("pricing", "hourly_usd", "cold_start_s", "min_billed_s", "power_watts", "kwh_usd")
+PRICING_FIELDS = (
+    "pricing",
+    "hourly_usd",
+    "cold_start_s",
+    "min_billed_s",
+    "power_watts",
+    "idle_watts",
+    "kwh_usd",
+)
 
 
 def pricing_problems(values: dict) -> dict[str, str]:
@@ -145,6 +154,7 @@ def pricing_problems(values: dict) -> dict[str, str]:
     for name, what in (
         ("hourly_usd", "The hourly price"),
         ("power_watts", "The power draw"),
+        ("idle_watts", "The idle draw"),
         ("kwh_usd", "The price per kWh"),
         ("cold_start_s", "The cold-start time"),
         ("min_billed_s", "The minimum billed duration"),
@@ -156,6 +166,10 @@ def pricing_problems(values: dict) -> dict[str, str]:
         missing = "kwh_usd" if values.get("kwh_usd") is None else "power_watts"
         problems.setdefault(
             missing, "Electricity needs both the power draw (watts) and the price per kWh."
+        )
+    if values.get("idle_watts") is not None and values.get("power_watts") is None:
+        problems.setdefault(
+            "idle_watts", "The idle draw needs the power draw (watts) and the price per kWh."
         )
     mode = values.get("pricing") or "token"
     if mode in ("dedicated", "serverless") and values.get("hourly_usd") is None:

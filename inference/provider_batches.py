@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from inference.backends.base import GenerationResult
 from inference.leases import Lease
-from inference.lifecycle import finish_run_if_done
+from inference.lifecycle import fail_run, finish_run_if_done
 from inference.models import Generation, GenerationStatus, ProviderBatch, Run, RunStatus
 
 # Anthropic: up to 100,000 requests a batch, done within 24 hours, results kept 29 days.
@@ -56,7 +56,7 @@ def submit_pending(run: Run, backend, worker: str) -> ProviderBatch | None:
     except Exception as exc:
         # Nothing was submitted: the items go back, and the run says why.
         lease.give_back()
-        run.mark_failed(f"The batch could not be submitted: {exc}")
+        fail_run(run, f"The batch could not be submitted: {exc}")
         return None
     with transaction.atomic():
         batch = ProviderBatch.objects.create(

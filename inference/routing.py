@@ -23,7 +23,8 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import Coalesce
 
 from inference.backends import get_backend_class
-from inference.models import ACTIVE_RUN_STATUSES, Generation, GenerationStatus, Run
+from inference.errors import Invalid
+from inference.models import ACTIVE_RUN_STATUSES, Generation, GenerationStatus, ModelConfig, Run
 
 PRIMARY, FALLBACK = "primary", "fallback"
 LEGS = (PRIMARY, FALLBACK)
@@ -58,6 +59,47 @@ def route(
     if limit is not None and primary_depth >= limit:
         return FALLBACK, f"Primary queue {primary_depth} deep (limit {limit})."
     return PRIMARY, "Primary."
+
+
+def check_route(config: ModelConfig) -> None:
+    """Invalid unless `config`, about to be saved, keeps every route sound: a routed one names
+    two plain, streamed configurations that differ, and a share between 0 and 1; one that
+    serves a route stays plain and streamed. The page, the API (inference.actions) and the
+    admin ask this; who may see the legs is the caller's check."""
+    primary, fallback = config.route_primary, config.route_fallback
+    serves = ModelConfig.objects.filter(Q(route_primary=config.pk) | Q(route_fallback=config.pk))
+    routed_by = serves.order_by("pk").first() if config.pk else None
+    if routed_by is not None:
+        if primary is not None or fallback is not None:
+            raise Invalid(
+                f"{config.name!r} serves a routed configuration: it cannot be routed too."
+            )
+        _check_leg(config, routed_by)
+    if primary is None and fallback is None:
+        return
+    if primary is None or fallback is None:
+        raise Invalid("A routed configuration needs both a primary and a fallback.")
+    if primary.pk == fallback.pk or config.pk in (primary.pk, fallback.pk):
+        raise Invalid("The primary, the fallback and the routed configuration must differ.")
+    for leg in (primary, fallback):
+        if leg.route_primary_id:
+            raise Invalid(f"{leg.name!r} is routed itself: name two plain configurations.")
+        _check_leg(leg, config)
+    if config.route_share is not None and not 0 <= config.route_share <= 1:
+        raise Invalid("The share sent to the fallback must be between 0 and 1.")
+
+
+def _check_leg(leg: ModelConfig, routed: ModelConfig) -> None:
+    what = f"{leg.name!r} cannot be a leg of the routed configuration {routed.name!r}"
+    if not get_backend_class(leg.backend).generates:
+        raise Invalid(f"{what}: its outputs are imported, never generated.")
+    if leg.mode == "batch":
+        # A provider batch answers within hours: no first token to time, no error in time.
+        raise Invalid(
+            f"{what}: it uses provider batches, which answer within hours, so neither a "
+            "time-to-first-token rule nor a fallback on errors could act in time. "
+            "Route streamed configurations."
+        )
 
 
 def rule_of(params: dict) -> dict | None:

@@ -23,7 +23,7 @@ from inference.backends import BackendError, get_backend, loaded_models, model_f
 from inference.backends.base import GenerationResult
 from inference.doorbell import enqueue_run
 from inference.leases import Lease, release_expired_leases
-from inference.lifecycle import finish_run_if_done, start_run
+from inference.lifecycle import fail_run, finish_run_if_done, start_run
 from inference.measurement import decode_tps, machine
 from inference.models import ACTIVE_RUN_STATUSES, GenerationStatus, Run
 from inference.pricing import find_price, generation_cost
@@ -177,7 +177,7 @@ def process_run(
         if served_by is not None and routing.reroute_unstartable(run, served_by, str(exc)):
             enqueue_run(run.pk, leg=routing.FALLBACK)
             return None
-        run.mark_failed(str(exc))
+        fail_run(run, str(exc))
         return None
     record_schema_via(run, backend, params)
     # Loading a model can take longer than the stall time: say the run is alive.

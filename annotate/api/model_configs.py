@@ -37,6 +37,7 @@ class ModelConfigIn(In):
     cold_start_s: float | None = Field(None, ge=0)
     min_billed_s: float | None = Field(None, ge=0)
     power_watts: float | None = Field(None, ge=0)
+    idle_watts: float | None = Field(None, ge=0)  # counted for a machine paid 24 h a day
     kwh_usd: Decimal | None = Field(None, ge=0, max_digits=8, decimal_places=4)
     # Routed (hybrid, inference/routing.py): both ids, or neither. Its backend and model are
     # the primary's.

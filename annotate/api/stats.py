@@ -8,8 +8,16 @@ from pydantic import Field
 
 from annotate.api.types import Id
 from annotate.datasets.models import Dataset
+from annotate.stats import hybrid
 from annotate.stats.figures import cached_model_stats, stats_rows
-from annotate.stats.projection import NoTokens, compare, projection_rows, unrun_prices, workload_for
+from annotate.stats.projection import (
+    NoHybrid,
+    NoTokens,
+    compare,
+    projection_rows,
+    unrun_prices,
+    workload_for,
+)
 from inference.access import require_manager
 
 router = Router(tags=["statistics"])
@@ -35,6 +43,10 @@ class ProjectionQuery(Schema):
     batch_api: bool = False
     quality_bar: float | None = Field(None, allow_inf_nan=False)
     unrun: bool = True
+    # A what-if hybrid: all three or none; checked by annotate/stats/hybrid.py (422 and why).
+    hybrid_primary: Id | None = None
+    hybrid_fallback: Id | None = None
+    hybrid_share: float | None = Field(None, allow_inf_nan=False, description="% to the second")
 
 
 @router.get("/stats/projection", response=list[dict])
@@ -45,7 +57,9 @@ def get_projection(
     run: Query[list[Id]] = None,
 ):
     """What a workload would take on each model (the stats page's projection; its CSV at
-    /stats/projection.csv): per day, per month and per year for a daily workload."""
+    /stats/projection.csv): per day, per month and per year for a daily workload; each machine
+    priced by the hour also paid per token, dedicated and serverless (`as_*_cost_usd`, the
+    `break_even_*` queries a day); a what-if hybrid of two configurations (`hybrid_*`)."""
     require_manager(request.user)
     stats = cached_model_stats(config or None, run or None)
     settings = q.dict()
@@ -54,8 +68,14 @@ def get_projection(
     dataset = Dataset.objects.filter(pk=dataset_id).first() if dataset_id else None
     if dataset_id and dataset is None:
         raise HttpError(404, "No such dataset.")
+    hybrid_ask = [settings.pop(f"hybrid_{name}") for name in ("primary", "fallback", "share")]
     try:
         asked = workload_for(**settings, dataset=dataset, config_ids=config or None)
     except NoTokens as error:
         raise HttpError(400, str(error)) from error
-    return projection_rows(compare(stats, asked, unrun_prices(stats) if unrun else []), asked)
+    try:
+        what_if = hybrid.ask(stats, *hybrid_ask)
+    except NoHybrid as error:
+        raise HttpError(422, f"{error.field}: {error}") from error
+    prices = unrun_prices(stats) if unrun else []
+    return projection_rows(compare(stats, asked, prices, what_if), asked)

@@ -33,6 +33,7 @@ class SweepOut(Schema):
     seed: int
     sample_size: int
     error: str
+    cancelled_at: datetime | None
     progress: dict
     points: list[dict]
 
@@ -47,7 +48,8 @@ def _out(sweep) -> dict:
         "seed": sweep.seed,
         "sample_size": len(sweep.item_ids),
         "error": sweep.error,
-        "progress": sweep_progress(points),
+        "cancelled_at": sweep.cancelled_at,
+        "progress": sweep_progress(sweep, points),
         "points": [p.as_dict() for p in points],
     }
 
@@ -71,3 +73,10 @@ def create_sweep(request, payload: SweepIn):
 def get_sweep(request, sweep_id: Id):
     """A sweep's progress and, per point, throughput (tokens/s), p50/p95 latency and the knee."""
     return _out(actions.get_sweep_for_user(request.user, sweep_id))
+
+
+@router.post("/sweeps/{sweep_id}/cancel", response=SweepOut)
+def cancel_sweep(request, sweep_id: Id):
+    """Cancel a sweep (its creator or staff): the point in progress is cancelled, no further
+    point starts; the points measured stay. 409 when it has ended or was cancelled."""
+    return _out(actions.cancel_sweep(request.user, sweep_id))

@@ -16,9 +16,11 @@ holds only one of them (an export filtered by run, say).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from annotate.datasets.authors import Authors
@@ -41,7 +43,8 @@ from inference.backends.base import concurrency_of
 from inference.backends.egress import Egress
 from inference.errors import Invalid
 from inference.lifecycle import create_finished_run
-from inference.models import Generation, GenerationStatus, Run
+from inference.models import Generation, GenerationStatus, ModelConfig, Run
+from inference.pricing import PRICING_FIELDS, pricing_problems
 
 BATCH = 1000
 
@@ -262,6 +265,26 @@ def _config_fields(params: dict) -> dict:
             fields[key] = value
     if params.get("mode") in ("stream", "batch"):
         fields["mode"] = params["mode"]
+    return fields | _pricing_fields(params)
+
+
+def _pricing_fields(params: dict) -> dict:
+    """The pricing fields the run kept (inference.pricing.PRICING_FIELDS; a file of an older
+    Annotate lacks some: they keep their default), each read as its model field reads it.
+    Invalid names a bad value, or pricing the configuration's save would refuse."""
+    fields = {}
+    for name in PRICING_FIELDS:
+        if params.get(name) is None:
+            continue
+        try:
+            value = ModelConfig._meta.get_field(name).clean(params[name], None)
+        except ValidationError as exc:
+            raise Invalid(f"`generation.params.{name}`: {' '.join(exc.messages)}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise Invalid(f"`generation.params.{name}`: a finite number, not {value}.")
+        fields[name] = value
+    if problems := pricing_problems(fields):
+        raise Invalid(f"`generation.params`: {' '.join(problems.values())}")
     return fields
 
 
@@ -317,6 +340,11 @@ def _checked(records, restorer: Restorer, unit: str) -> Iterator[tuple[int, Chec
             continue
         if why := _egress_problem(row.params, restorer.egress):
             yield line, why
+            continue
+        try:
+            _pricing_fields(row.params)
+        except Invalid as exc:
+            yield line, str(exc)
             continue
         if why := _author_problem(row, restorer.authors):
             yield line, why

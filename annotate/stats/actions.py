@@ -1,16 +1,21 @@
-"""What people and scripts do with the statistics: start a speed sweep (annotate/stats/sweeps.py).
-The page, the API and the management command call these; each checks who may act."""
+"""What people and scripts do with the statistics: start and cancel a speed sweep
+(annotate/stats/sweeps.py). The page, the API and the management command call these; each
+checks who may act."""
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from annotate.datasets.access import get_dataset_for_user
 from annotate.stats.models import Sweep
-from annotate.stats.sweeps import sample_items, start_next_point
+from annotate.stats.sweeps import sample_items, start_next_point, sweep_runs
 from inference.access import check_rights, get_config_for_user
-from inference.errors import Invalid
+from inference.actions import cancel_run
+from inference.errors import Conflict, Invalid
 
 MAX_VALUES = 8  # per axis: 8 in flight × 8 limits is 64 runs already
 MAX_IN_FLIGHT = 256
@@ -62,8 +67,32 @@ def create_sweep(
     return sweep
 
 
-def get_sweep_for_user(user, pk: int) -> Sweep:
-    """A sweep: managers see every one (as they see every run)."""
+def get_sweep_for_user(user, pk: int, write: bool = False) -> Sweep:
+    """A sweep: managers see every one (as they see every run); its creator or staff change
+    it."""
     sweep = get_object_or_404(Sweep.objects.select_related("dataset", "model_config"), pk=pk)
-    check_rights(user, sweep.created_by_id, write=False)
+    check_rights(user, sweep.created_by_id, write=write)
+    return sweep
+
+
+@transaction.atomic
+def cancel_sweep(user, pk: int) -> Sweep:
+    """Stop a sweep (its creator or staff, as a run): the point in progress is cancelled by
+    the run's own cancel action and no further point starts. The points measured stay."""
+    sweep = get_sweep_for_user(user, pk, write=True)
+    # The lock start_next_point takes: a point that ends meanwhile starts no next one.
+    Sweep.objects.select_for_update().filter(pk=sweep.pk).first()
+    sweep.refresh_from_db(fields=("cancelled_at",))
+    if sweep.cancelled_at is not None:
+        raise Conflict(f"Sweep {sweep.pk} is cancelled already.")
+    runs = sweep_runs(sweep)
+    if len(runs) == len(sweep.points) and not any(r.is_active for r in runs.values()):
+        raise Conflict(f"Sweep {sweep.pk} has ended: every point has run.")
+    sweep.cancelled_at = timezone.now()
+    sweep.save(update_fields=("cancelled_at",))
+    for run in runs.values():
+        if run.is_active:
+            # A point that ended meanwhile keeps its figures; none follows it.
+            with suppress(Conflict):
+                cancel_run(user, run.pk)
     return sweep

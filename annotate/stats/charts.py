@@ -5,16 +5,20 @@ browser formats them. Each model (configuration and machine) has one colour on e
 Charts: speed per model (local decode tokens/s; a hosted model's streaming and end-to-end
 tokens/s, different quantities), time to first token per model, latency against output length,
 cost per 1k queries against one quality metric (mean rating; win rate) with the Pareto front,
-and run throughput against batch size or concurrency.
+run throughput against batch size or concurrency, and the projection's cost a day against
+queries a day paid three ways (`ways_chart`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from annotate.stats.figures import PERCENTILES, Figure, ModelStats
+from annotate.stats.paying import Ways
 from annotate.stats.projection import pareto
 from annotate.stats.speed import ThroughputPoint
+from annotate.stats.workload import FEASIBLE_HOURS_PER_DAY, Projection, Workload
 from inference.models import Generation, GenerationStatus, Run
 
 COLORS = [
@@ -206,3 +210,59 @@ def chart_data(
         "cost_win": trade["win"].points,
         "throughput": throughput_points(stats, throughput),
     }
+
+
+# The three ways to pay, one colour each on every ways chart (static/annotate/stats.js).
+WAY_COLORS = {"per token": "#2f6fdf", "dedicated": "#d9480f", "serverless": "#2b8a3e"}
+WAY_POINTS_PER_DECADE = 12
+
+
+def _cost_at(r: Projection, queries: float) -> float:
+    return r.fixed_per_day + r.per_query * queries
+
+
+def _grid(low: float, high: float) -> list[float]:
+    """Queries a day from `low` to `high` at an even step on a log axis (a power of ten each
+    end): enough points that the log-log curves of fixed + per-query costs look smooth."""
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    steps = (last - first) * WAY_POINTS_PER_DECADE
+    return [10 ** (first + i / WAY_POINTS_PER_DECADE) for i in range(steps + 1)]
+
+
+def _capacity(r: Projection, w: Workload) -> int | None:
+    """The queries a day one machine carries in FEASIBLE_HOURS_PER_DAY, at its measured pace."""
+    return math.floor(w.queries * FEASIBLE_HOURS_PER_DAY / r.hours) if r.hours else None
+
+
+def ways_chart(ways: list[Ways], w: Workload) -> list[dict]:
+    """Per machine priced by the hour: cost a day against queries a day paid each way (the
+    lines of annotate/stats/paying.py), where they cross (the break-evens) and a daily
+    workload's queries a day. Both axes are logarithmic: break-evens hundreds and tens of
+    thousands of queries apart, and costs cents and hundreds of dollars apart, all show. The
+    axis runs from a tenth of the nearest of these to three times the furthest."""
+    out = []
+    for paid in ways:
+        modes = {m: r for m, r in paid.modes if r is not None and r.per_query is not None}
+        crossings = []
+        for key, (_, queries) in paid.break_evens.items():
+            if queries:  # 0: cheaper at any number, no crossing to mark
+                cheap = modes["dedicated" if key.startswith("dedicated") else "serverless"]
+                crossings.append({"q": queries, "cost": _cost_at(cheap, queries), "key": key})
+        marked = [c["q"] for c in crossings] + [w.queries]
+        grid = _grid(max(min(marked) / 10, 1), max(marked) * 3)
+        lines = [
+            {"mode": m, "color": WAY_COLORS[m], "q": q, "cost": cost}
+            for m, r in modes.items()
+            for q in grid
+            if (cost := _cost_at(r, q)) > 0  # a log axis has no 0 (free, owned hardware)
+        ]
+        out.append(
+            {
+                "name": paid.row.name,
+                "lines": lines,
+                "crossings": crossings,
+                "workload": w.queries if w.per_day else None,
+                "capacity": _capacity(paid.dedicated, w),
+            }
+        )
+    return out

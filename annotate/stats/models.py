@@ -78,6 +78,8 @@ class Sweep(models.Model):
     points = models.JSONField(default=list)
     # Why the next point could not start (its run refused), else empty.
     error = models.TextField(blank=True)
+    # Cancelled by its creator or staff (annotate.stats.actions.cancel_sweep): no point starts.
+    cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         app_label = "annotate"

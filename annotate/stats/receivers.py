@@ -10,7 +10,7 @@ from annotate.stats.models import Sweep
 from annotate.stats.rollups import ROLL_UP_TASK
 from annotate.stats.sweeps import start_next_point
 from inference.models import Run
-from inference.signals import run_finished
+from inference.signals import run_failed, run_finished
 
 
 @receiver(run_finished, dispatch_uid="annotate.stats.roll_up_finished_run")
@@ -20,8 +20,10 @@ def roll_up_finished_run(sender, run: Run, **kwargs) -> None:
 
 
 @receiver(run_finished, dispatch_uid="annotate.stats.next_sweep_point")
+@receiver(run_failed, dispatch_uid="annotate.stats.next_sweep_point_after_failure")
 def start_next_sweep_point(sender, run: Run, **kwargs) -> None:
-    """A sweep's point finished: its next one starts (annotate/stats/sweeps.py, step 2)."""
+    """A sweep's point finished or failed: its next one starts (annotate/stats/sweeps.py,
+    step 2). Only this receiver listens to run_failed: a failed run's work is not done."""
     if sweep := run.params.get("sweep"):
         try:
             start_next_point(sweep["id"])

@@ -5,9 +5,11 @@ one ordinary run a point (params["sweep"] = {"id", "point"}, so the statistics k
 
 1. The sample: `sample_items` draws the items with random.Random(seed), the same for a seed.
 2. The points run one after another, never at once, or they would measure each other: the
-   first starts with the sweep, each next one when the previous run finishes (receivers.py
-   listens to inference.signals.run_finished). A cancelled point holds the sweep until it is
-   resumed and finishes.
+   first starts with the sweep, each next one when the previous run finishes or fails
+   (receivers.py listens to inference.signals.run_finished and run_failed): a failed point
+   keeps its error and the sweep goes on, ending "completed with errors". A cancelled point
+   holds the sweep until it is resumed and finishes; a cancelled sweep (actions.cancel_sweep)
+   starts no point again and keeps the points measured.
 3. Each point's figures: throughput is the run's tokens/s (inference.figures, as the speed &
    cost page counts it); latency is per request, p50 and p95 of its done generations.
 4. The knee (`mark_knees`), per max-tokens series in order of in flight: the first point after
@@ -56,6 +58,8 @@ def start_next_point(sweep_id: int) -> Run | None:
     """Start the first point without a run, unless one of the sweep's runs is still going.
     Returns the run started, or None (all started, or one still running)."""
     sweep = Sweep.objects.select_for_update().select_related("model_config").get(pk=sweep_id)
+    if sweep.cancelled_at is not None:
+        return None
     runs = sweep_runs(sweep)
     if any(run.status in ACTIVE_RUN_STATUSES for run in runs.values()):
         return None
@@ -96,6 +100,7 @@ class SweepPoint:
             "max_tokens": self.max_tokens,
             "run": self.run.pk if self.run else None,
             "status": self.run.status if self.run else "waiting",
+            "error": self.run.error if self.run else "",
             "done": self.done,
             "total": self.run.total if self.run else None,
             "tokens_per_s": self.tokens_per_s,
@@ -152,9 +157,32 @@ def mark_knees(points: list[SweepPoint]) -> None:
                 break
 
 
-def sweep_progress(points: list[SweepPoint]) -> dict:
-    """How far the sweep is: points finished of all, and whether it still runs."""
+def sweep_progress(sweep: Sweep, points: list[SweepPoint]) -> dict:
+    """How far the sweep is: points finished of all, whether it still runs, and its status
+    in the runs' words (inference.models.RunStatus): running; completed, or completed with
+    errors when a point failed, had errors or was cancelled; cancelled (the sweep, or a point
+    that holds it); failed when the next point could not start (`sweep.error`)."""
     ended = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_ERRORS, RunStatus.FAILED)
     finished = sum(1 for p in points if p.run and p.run.status in ended)
-    active = any(p.run and p.run.status in ACTIVE_RUN_STATUSES for p in points)
-    return {"finished": finished, "points": len(points), "running": active}
+    statuses = [p.run.status if p.run else None for p in points]
+    active = any(s in ACTIVE_RUN_STATUSES for s in statuses) and sweep.cancelled_at is None
+    if sweep.cancelled_at is not None:
+        status = RunStatus.CANCELLED
+    elif active:
+        status = RunStatus.RUNNING
+    elif None not in statuses:
+        clean = all(s == RunStatus.COMPLETED for s in statuses)
+        status = RunStatus.COMPLETED if clean else RunStatus.COMPLETED_WITH_ERRORS
+    elif sweep.error:
+        status = RunStatus.FAILED
+    elif RunStatus.CANCELLED in statuses:
+        status = RunStatus.CANCELLED
+    else:  # between two points: the next one is being started
+        status, active = RunStatus.RUNNING, True
+    return {
+        "finished": finished,
+        "points": len(points),
+        "running": active,
+        "status": status.value,
+        "status_label": status.label,
+    }

@@ -182,6 +182,55 @@
       );
     };
   }
+  // ---- The projection's three ways to pay (annotate/stats/charts.py ways_chart): cost a day
+  // against queries a day, one line a way named at its end, the break-evens ringed and named.
+  const waysSource = document.getElementById("ways-data");
+  const ways = waysSource ? JSON.parse(waysSource.textContent) : [];
+  const EVEN = { dedicated_vs_token: "dedicated = per token", dedicated_vs_serverless: "dedicated = serverless", serverless_vs_token: "serverless = per token" };
+  // A log axis' ticks: the powers of ten from below the lowest value to above the highest.
+  function decades(values) {
+    const low = Math.floor(Math.log10(Math.min(...values)));
+    const high = Math.ceil(Math.log10(Math.max(...values)));
+    return Array.from({ length: high - low + 1 }, (_, i) => 10 ** (low + i));
+  }
+  function waysChart(chart, width) {
+    const modes = [...new Set(chart.lines.map((d) => d.mode))];
+    const color = { domain: modes, range: modes.map((m) => chart.lines.find((d) => d.mode === m).color) };
+    const top = Math.max(...chart.lines.map((d) => d.q));
+    // Each line named at its end; lines that end together (an owned machine paid either way:
+    // just electricity) named once, "dedicated = serverless".
+    const ends = [];
+    for (const d of chart.lines.filter((d) => d.q === top)) {
+      const same = ends.find((e) => Math.abs(e.cost - d.cost) <= 0.01 * d.cost);
+      if (same) same.name += " = " + d.mode;
+      else ends.push(Object.assign({ name: d.mode }, d));
+    }
+    const workload = chart.workload ? [chart.workload] : [];
+    const capacity = chart.capacity ? [chart.capacity] : [];
+    return Plot.plot(
+      base(width, {
+        height: 280,
+        inset: 10, // no mark cut at the frame
+        marginLeft: 64,
+        color: color,
+        x: { type: "log", label: "Queries a day (log scale)", labelAnchor: "center", labelArrow: "none", grid: true, tickFormat: plain, ticks: decades(chart.lines.map((d) => d.q)) },
+        y: { type: "log", label: "Cost a day (USD, log scale)", labelAnchor: "top", labelArrow: "none", grid: true, tickFormat: usd, ticks: decades(chart.lines.map((d) => d.cost)) },
+        marks: [
+          Plot.ruleX(workload, { stroke: "#868e96", strokeDasharray: "4 3" }),
+          Plot.text(workload, { x: (d) => d, frameAnchor: "bottom", textAnchor: "start", dx: 4, dy: -4, text: (d) => `this workload:\n${count(d)} a day`, fontSize: 11, fill: "#5c636a" }),
+          // Past this one dedicated machine is busy more than 20 h a day: more machines.
+          Plot.ruleX(capacity, { stroke: "#d9480f", strokeDasharray: "2 3" }),
+          Plot.text(capacity, { x: (d) => d, frameAnchor: "top", textAnchor: "end", dx: -4, dy: 4, text: (d) => `one dedicated machine\ncarries ${count(d)} a day`, fontSize: 11, fill: "#d9480f" }),
+          Plot.line(chart.lines, { x: "q", y: "cost", stroke: "mode", z: "mode", strokeWidth: 2 }),
+          Plot.text(ends, { x: "q", y: "cost", text: "name", fill: "mode", textAnchor: "end", dy: -9, fontSize: 12, fontWeight: 600, stroke: "white", strokeWidth: 4, paintOrder: "stroke" }),
+          Plot.dot(chart.crossings, { x: "q", y: "cost", r: 5, fill: "white", stroke: "#1d232b", strokeWidth: 2 }),
+          Plot.text(chart.crossings, { x: "q", y: "cost", text: (d) => `${EVEN[d.key]}\nat ${count(d.q)} a day`, textAnchor: "start", dx: 9, dy: 14, fontSize: 11, fill: "#1d232b", stroke: "white", strokeWidth: 4, paintOrder: "stroke" }),
+          Plot.tip(chart.lines, Plot.pointer({ x: "q", y: "cost", title: (d) => `${d.mode}: ${usd(d.cost)} a day at ${count(Math.round(d.q))} queries a day` })),
+        ],
+      }),
+    );
+  }
+
   const percent = (v) => plain(v * 100) + "%";
   const draw = {
     speed: speed,
@@ -198,6 +247,11 @@
     const width = Math.floor(figure.clientWidth);
     if (!width || width === Number(figure.dataset.width)) return;
     figure.dataset.width = width;
+    if (figure.dataset.ways !== undefined) {
+      const chart = ways[Number(figure.dataset.ways)];
+      if (chart && chart.lines.length) place(figure, waysChart(chart, width));
+      return;
+    }
     if (!rows[name] || rows[name].length === 0) {
       const empty = document.createElement("p");
       empty.className = "muted small";
@@ -208,7 +262,7 @@
     place(figure, draw[name](width));
   }
 
-  const figures = document.querySelectorAll("figure[data-chart]");
+  const figures = document.querySelectorAll("figure[data-chart], figure[data-ways]");
   figures.forEach(render);
   // Redrawn at the card's new width (a window resized), never scaled: text keeps its size.
   const observer = new ResizeObserver((entries) => entries.forEach((e) => render(e.target)));

@@ -180,6 +180,7 @@ PAGES: dict[str, Case] = {
         },
     ),
     "annotate-sweep-detail": Case("GET", "/sweeps/{sweep}/", MANAGERS),
+    "annotate-sweep-cancel": Case("POST", "/sweeps/{sweep}/cancel/", CREATOR_OR_STAFF),
     "annotate-health": Case("GET", "/health/", MANAGERS),
     "annotate-models-on-disk": Case("GET", "/health/models/", MANAGERS),
     "annotate-healthz": Case("GET", "/healthz", EVERYONE),  # load balancers
@@ -369,6 +370,9 @@ API: dict[str, Case] = {
         },
     ),
     "GET /api/sweeps/{sweep_id}": Case("GET", "/api/sweeps/{sweep}", MANAGERS),
+    "POST /api/sweeps/{sweep_id}/cancel": Case(
+        "POST", "/api/sweeps/{sweep}/cancel", CREATOR_OR_STAFF
+    ),
     "GET /api/stats/projection": Case("GET", f"/api/stats/projection?{WORKLOAD}", MANAGERS),
     "GET /api/health": Case("GET", "/api/health", MANAGERS),
     "POST /api/exports": Case("POST", "/api/exports", MANAGERS, {"format": "jsonl"}),

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from unittest import mock
 
+import pytest
 from django.db import OperationalError
 
 from inference.tasks import generate_run_task
+
+# The task starts with close_old_connections(), which asks a connection an earlier test left
+# open for its autocommit: database access. Alone, with no connection yet, the tests passed by
+# luck. Autocommit on (transaction=True), as in a worker, so the check closes nothing mid-test.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 LOST = OperationalError("server closed the connection unexpectedly")
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from django.http import HttpRequest, QueryDict
 
+from annotate.stats import charts, hybrid
 from annotate.stats.figures import ModelStats
 from annotate.stats.projection import (
+    NoHybrid,
     NoTokens,
     Workload,
     compare,
@@ -14,7 +16,7 @@ from annotate.stats.projection import (
     unrun_prices,
     workload_for,
 )
-from annotate.web.forms import ProjectionForm
+from annotate.web.projection_form import ProjectionForm
 
 # The seed analysis' questions, one click each: (label, the inputs they set).
 PRESETS = (
@@ -42,7 +44,8 @@ def _workload(form: ProjectionForm, config_ids: list[int]) -> Workload | None:
     """The form's workload; None (the form then says why) when it is invalid."""
     if not form.is_valid():
         return None
-    settings = {k: v for k, v in form.cleaned_data.items() if k != "unrun"}
+    skip = ("unrun", *ProjectionForm.HYBRID)
+    settings = {k: v for k, v in form.cleaned_data.items() if k not in skip}
     try:
         return workload_for(**settings, config_ids=config_ids)
     except NoTokens as error:
@@ -63,8 +66,19 @@ def _project(request: HttpRequest, stats: list[ModelStats], config_ids: list[int
     asked = _workload(form, config_ids)
     if asked is None:
         return form, None, None
-    prices = unrun_prices(stats) if form.cleaned_data["unrun"] else []
-    return form, asked, compare(stats, asked, prices)
+    data = form.cleaned_data
+    try:
+        what_if = hybrid.ask(
+            stats,
+            data["hybrid_primary"] and data["hybrid_primary"].pk,
+            data["hybrid_fallback"] and data["hybrid_fallback"].pk,
+            data["hybrid_share"],
+        )
+    except NoHybrid as error:
+        form.add_error(error.field, str(error))
+        return form, None, None
+    prices = unrun_prices(stats) if data["unrun"] else []
+    return form, asked, compare(stats, asked, prices, what_if)
 
 
 def projection_context(
@@ -82,6 +96,7 @@ def projection_context(
         "form": form,
         "workload": asked,
         "projection": projection,
+        "ways_chart": charts.ways_chart(projection["ways"], asked) if projection else [],
         "presets": _presets(request.GET),
     }
 

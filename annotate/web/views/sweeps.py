@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from annotate.stats import actions
 from annotate.stats.sweeps import KNEE_GAIN, in_flight_key, sweep_points, sweep_progress
 from annotate.web.forms import SweepForm
-from inference.access import require_manager
+from inference.access import can_change, require_manager
 from inference.errors import ActionError
 
 
@@ -40,13 +42,33 @@ def new_sweep(request: HttpRequest) -> HttpResponse:
 @login_required
 def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Progress, a row per point, and the chart; the htmx poll gets the progress and table."""
-    sweep = actions.get_sweep_for_user(request.user, pk)
+    return _detail(request, actions.get_sweep_for_user(request.user, pk))
+
+
+@login_required
+@require_POST
+def cancel_sweep(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Cancel button: htmx swaps the progress and table, a plain form comes back here."""
+    try:
+        sweep = actions.cancel_sweep(request.user, pk)
+    except ActionError as exc:
+        messages.error(request, str(exc))
+        sweep = actions.get_sweep_for_user(request.user, pk)
+    else:
+        messages.success(request, "Sweep cancelled; the points already measured stay.")
+    if request.htmx:
+        return _detail(request, sweep)
+    return redirect("annotate-sweep-detail", pk=sweep.pk)
+
+
+def _detail(request: HttpRequest, sweep) -> HttpResponse:
     points = sweep_points(sweep)
-    progress = sweep_progress(points)
+    progress = sweep_progress(sweep, points)
     context = {
         "sweep": sweep,
         "points": points,
         "progress": progress,
+        "can_change": can_change(request.user, sweep.created_by_id),
         "knee_percent": round(KNEE_GAIN * 100),
         "in_flight_word": (
             "Batch size"
