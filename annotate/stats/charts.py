@@ -18,7 +18,7 @@ from annotate.stats.figures import PERCENTILES, Figure, ModelStats
 from annotate.stats.paying import Ways
 from annotate.stats.projection import pareto
 from annotate.stats.speed import ThroughputPoint
-from annotate.stats.workload import FEASIBLE_HOURS_PER_DAY, Projection, Workload
+from annotate.stats.workload import Projection, Workload
 from inference.models import Generation, GenerationStatus, Run
 
 COLORS = [
@@ -229,11 +229,6 @@ def _grid(low: float, high: float) -> list[float]:
     return [10 ** (first + i / WAY_POINTS_PER_DECADE) for i in range(steps + 1)]
 
 
-def _capacity(r: Projection, w: Workload) -> int | None:
-    """The queries a day one machine carries in FEASIBLE_HOURS_PER_DAY, at its measured pace."""
-    return math.floor(w.queries * FEASIBLE_HOURS_PER_DAY / r.hours) if r.hours else None
-
-
 def ways_chart(ways: list[Ways], w: Workload) -> list[dict]:
     """Per machine priced by the hour: cost a day against queries a day paid each way (the
     lines of annotate/stats/paying.py), where they cross (the break-evens) and a daily
@@ -262,7 +257,7 @@ def ways_chart(ways: list[Ways], w: Workload) -> list[dict]:
                 "lines": lines,
                 "crossings": crossings,
                 "workload": w.queries if w.per_day else None,
-                "capacity": _capacity(paid.dedicated, w),
+                "capacity": paid.capacity,
             }
         )
     return out

@@ -171,6 +171,7 @@ class Ways:
     token_said: str  # which
     dedicated: Projection
     serverless: Projection
+    capacity: int | None = None  # queries a day one dedicated machine carries (`capacity`)
 
     @property
     def modes(self) -> list[tuple[str, Projection | None]]:
@@ -198,8 +199,16 @@ class Ways:
                 said = f"{cheap} is cheaper than {other} at any number of queries"
             else:
                 said = f"{cheap} is cheaper than {other} above {queries:,} queries a day"
+                if cheap == "dedicated" and self.capacity and queries > self.capacity:
+                    # The lines are one machine's: past its capacity a second one is paid.
+                    said += f", more than one machine carries ({self.capacity:,} a day)"
             out[key] = (said, queries)
         return out
+
+
+def capacity(r: Projection, w: Workload) -> int | None:
+    """The queries a day one machine carries in FEASIBLE_HOURS_PER_DAY, at its measured pace."""
+    return math.floor(w.queries * FEASIBLE_HOURS_PER_DAY / r.hours) if r.hours else None
 
 
 def _same(a: Projection, b: Projection) -> bool:
@@ -233,4 +242,4 @@ def break_even(rows: list[Projection], w: Workload) -> None:
         if queries := crossing(r, cheapest):  # 0: cheaper at any number, as free hardware
             r.break_even, r.break_even_against = queries, cheapest.name
         if r.hours:  # a machine's, not an API's
-            r.capacity = math.floor(w.queries * FEASIBLE_HOURS_PER_DAY / r.hours)
+            r.capacity = capacity(r, w)

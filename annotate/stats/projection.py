@@ -278,7 +278,9 @@ def ways_to_pay(
             said += cheapest.name if cheapest else "none in the comparison"
         dedicated = project(r.stats, w, config, pricing="dedicated")
         serverless = project(r.stats, w, config, pricing="serverless")
-        out.append(paying.Ways(r, token, said, dedicated, serverless))
+        out.append(
+            paying.Ways(r, token, said, dedicated, serverless, paying.capacity(dedicated, w))
+        )
     return out
 
 

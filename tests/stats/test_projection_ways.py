@@ -63,6 +63,12 @@ def test_a_dedicated_server_paid_three_ways(owner_client, table):  # noqa: F811
     assert evens["dedicated_vs_serverless"] == pytest.approx(34560, rel=MEASURED)
     # Serverless has nothing to pay by the day here: cheaper than per token from the first query.
     assert evens["serverless_vs_token"] == 0
+    # But one machine busy at most 20 h a day carries 20 h / 2.5 s = 28,800 queries: below
+    # that break-even, so the sentence says a second machine would be needed.
+    assert paid.capacity == pytest.approx(28800, rel=MEASURED)
+    said = paid.break_evens["dedicated_vs_serverless"][0]
+    assert said.endswith(f", more than one machine carries ({paid.capacity:,} a day)")
+    assert "carries" not in paid.break_evens["dedicated_vs_token"][0]  # 480 is well within
 
     rows = csv_rows(owner_client, DAILY)
     a10 = rows["a10-24/7"]
