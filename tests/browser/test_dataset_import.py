@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from annotate.datasets.models import Dataset, Item
+from annotate.datasets.models import Dataset, ImportJob, Item
 from tests.browser.conftest import log_in
 from tests.support.screens import WIDTHS, wider_than_card
 
@@ -63,3 +64,5 @@ def test_a_large_file_with_no_worker_to_take_it_says_so(page, owner, settings, s
         assert wider_than_card(page) == []
         shoot(page, "import-no-worker", width)
     assert not Dataset.objects.exists()
+    for job in ImportJob.objects.all():  # its upload stays queued: leave none behind
+        Path(job.path).unlink(missing_ok=True)
