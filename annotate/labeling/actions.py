@@ -92,7 +92,8 @@ def label_run(user, run_id: int) -> tuple[Project, int]:
     """Label this run: a labeling project over one run's outputs, with the default
     questions, owned by the caller (managers; 404 for a run that does not exist)."""
     run = get_run_for_user(user, run_id)
-    name = f"Label run {run.pk}: {run.model_config.name} on {run.dataset.name}"
+    # Blind by default, and annotators see the project's name: it never names the model.
+    name = f"Label run {run.pk} on {run.dataset.name}"
     return create_project(user, {"name": name[:200], "kind": ProjectKind.LABEL}, [run.pk])
 
 

@@ -350,7 +350,12 @@ def cached_model_stats(config_ids=None, run_ids=None) -> list[ModelStats]:
     if stats is None:
         stats = model_stats(config_ids, run_ids)
         cache.set(key, stats, timeout=600)
+    # A configuration's name and price change apart from the figures (a price set after a
+    # run): read them afresh, one query, or the page would show the old ones for minutes.
+    configs = ModelConfig.objects.in_bulk({s.config_id for s in stats})
     facts = loaded_model_facts()  # heartbeats change apart from the figures: never cached
     for s in stats:
+        if config := configs.get(s.config_id):
+            s.name, s.hourly_usd, s.pricing = config.name, config.hourly_usd, config.pricing
         s.model_facts = facts.get((s.machine, s.model)) if s.is_local else None
     return stats

@@ -122,6 +122,16 @@ class ModelConfigForm(forms.ModelForm):
             "route_ttft_s",
         )
         widgets = {"system_prompt": forms.Textarea(attrs={"rows": 3})}
+        # What people call them, where the field's name reads badly ("Hourly usd", "Kwh usd").
+        labels = {
+            "base_url": "Base URL",
+            "api_key_env": "API key variable",
+            "hourly_usd": "Hourly price (USD)",
+            "cold_start_s": "Cold start (seconds)",
+            "min_billed_s": "Minimum billed (seconds)",
+            "kwh_usd": "Electricity (USD per kWh)",
+            "route_ttft_s": "Route when the first token takes over (seconds)",
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

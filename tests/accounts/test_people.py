@@ -118,6 +118,19 @@ def test_an_owner_changes_a_role_by_the_page_and_the_api(owner_client, project, 
     assert ProjectMember.objects.get(pk=member.pk).role == "owner"
 
 
+def test_the_page_says_what_someone_now_is_in_plain_words(owner_client, project, annotator):
+    added = owner_client.post(
+        f"/projects/{project.pk}/members/", {"who": "annie", "role": "annotator"}, follow=True
+    )
+    assert "annie is now an annotator." in added.content.decode()
+    member = ProjectMember.objects.get(project=project, user=annotator)
+    url = f"/projects/{project.pk}/members/{member.pk}/role/"
+    changed = owner_client.post(url, {"role": "reviewer"}, follow=True)
+    assert "annie is now a reviewer." in changed.content.decode()
+    changed = owner_client.post(url, {"role": "owner"}, follow=True)
+    assert "annie is now an owner." in changed.content.decode()
+
+
 def test_only_the_projects_owners_change_roles(project, annotator, outsider, other_owner):
     for who in _refusers(project, annotator, outsider, other_owner):
         with pytest.raises((PermissionDenied, Http404)):

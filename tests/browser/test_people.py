@@ -81,7 +81,7 @@ def test_an_owner_changes_a_role_with_the_select(owner_page, project):
     page.goto(f"/projects/{project.pk}/")
     page.get_by_label("Role of annie").select_option("reviewer")
     page.wait_for_load_state("load")
-    expect(page.locator(".messages")).to_contain_text("annie is now reviewer")
+    expect(page.locator(".messages")).to_contain_text("annie is now a reviewer")
     expect(page.get_by_label("Role of annie")).to_have_value("reviewer")
 
 

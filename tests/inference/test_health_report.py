@@ -28,6 +28,18 @@ def test_last_seen_reads_as_time_ago_with_the_exact_time_on_hover(owner_client):
     assert f'title="{seen:%Y-%m-%d %H:%M:%S} UTC"' in row
 
 
+def test_a_worker_seen_seconds_ago_reads_so_not_as_0_minutes(owner_client):
+    seen = timezone.now() - timedelta(seconds=20)
+    WorkerHeartbeat.objects.create(
+        hostname="mlx@box", queues=["mlx"], loaded=[], pid=1, machine="box", last_seen=seen
+    )
+    html = owner_client.get("/health/").content.decode()
+    row = re.search(r"<tr><td>mlx@box</td>.*?</tr>", html, re.S).group(0)
+    shown = re.sub(r"<[^>]+>", " ", row)
+    assert re.search(r"\b2\d\xa0seconds ago", shown), shown
+    assert "minutes" not in shown
+
+
 def test_a_worker_reports_a_model_when_it_loads_it_not_at_the_next_heartbeat(
     owner, mlx_config, monkeypatch, django_capture_on_commit_callbacks
 ):

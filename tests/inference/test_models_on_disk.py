@@ -128,6 +128,8 @@ def test_the_heartbeat_lists_the_cache_and_the_page_shows_it(owner_client, hub_c
     assert "annotate-test/demo-4bit" in section and "4-bit, group 64" in section
     assert f'data-bytes="{listed["annotate-test/demo"]["size_bytes"]}"' in section
     assert "w-api" not in page
+    # Used just now (the files were written just now): in seconds, not "0 minutes ago".
+    assert "0\xa0minutes" not in section and re.search(r"(seconds ago|now)</time>", section)
 
 
 def test_a_download_shows_its_progress_on_the_run_page_then_clears(

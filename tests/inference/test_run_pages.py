@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import io
+import re
+from decimal import Decimal
 
 import pytest
 
@@ -172,3 +174,33 @@ def test_a_hosted_configuration_is_made_in_the_browser_and_routes_to_its_queue(
         },
     )
     assert leaked.status_code == 400 and "not a key" in leaked.content.decode()
+
+
+def _cost(html: str) -> str:
+    return re.search(r'data-figure="cost">(.*?)</dd>', html, re.S)[1].strip()
+
+
+def test_a_runs_cost_is_a_dash_before_any_output_and_a_tiny_one_is_shown_in_full(owner_client, run):
+    # Nothing done yet: no cost to show (not "$0.0000", which then turned into "no price").
+    assert _cost(owner_client.get(f"/runs/{run.pk}/").content.decode()) == "—"
+    # Three outputs at $0.0000017 each (a second of a 40 W Mac at $0.30/kWh is $0.0000033):
+    # $0.0000051, which four decimals showed as "$0.0000", as if free.
+    run.generations.update(status=GenerationStatus.DONE, cost_usd=Decimal("0.0000017"))
+    assert _cost(owner_client.get(f"/runs/{run.pk}/").content.decode()) == "$0.0000051"
+    g = run.generations.first()
+    assert "$0.0000017" in owner_client.get(f"/generations/{g.pk}/").content.decode()
+    matrix = owner_client.get(f"/datasets/{run.dataset_id}/matrix/").content.decode()
+    assert matrix.count("· $0.0000017") == 3
+
+
+def test_the_configuration_forms_labels_read_as_words_not_field_names(owner_client):
+    page = owner_client.get("/models/new/").content.decode()
+    labels = dict(re.findall(r'<label for="id_(\w+)">(.*?):</label>', page))
+    assert labels["hourly_usd"] == "Hourly price (USD)"
+    assert labels["kwh_usd"] == "Electricity (USD per kWh)"
+    assert labels["api_key_env"] == "API key variable"
+    assert labels["cold_start_s"] == "Cold start (seconds)"
+    assert labels["min_billed_s"] == "Minimum billed (seconds)"
+    assert labels["route_ttft_s"] == "Route when the first token takes over (seconds)"
+    for field_name in ("Hourly usd", "Kwh usd", "Api key env", "Route ttft s", "Min billed s"):
+        assert field_name not in page

@@ -14,7 +14,7 @@ from annotate.labeling.models import Project, ProjectKind, Task
 from annotate.labeling.questions import DEFAULT_QUESTIONS
 from inference.actions import create_run
 from inference.models import GenerationStatus
-from tests.conftest import make_dataset
+from tests.conftest import join, make_dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def test_a_manager_makes_a_labeling_project_over_the_run(owner, run):
     assert (project.owner, project.kind) == (owner, ProjectKind.LABEL)
     assert list(project.runs.all()) == [run]
     assert project.questions == DEFAULT_QUESTIONS
-    assert project.name == f"Label run {run.pk}: demo on 4 prompts"
+    assert project.name == f"Label run {run.pk} on 4 prompts"
     outputs = set(run.generations.values_list("pk", flat=True))
     tasks = Task.objects.filter(project=project)
     assert added == tasks.count() == 4
@@ -75,3 +75,17 @@ def test_the_api_does_the_same(client, owner, annotator, run):
     project = Project.objects.get(pk=made.json()["id"])
     assert list(project.runs.all()) == [run] and project.tasks.count() == 4
     assert client.post(f"/api/runs/{run.pk + 100}/label").status_code == 404
+
+
+def test_its_name_does_not_tell_annotators_the_model(client, owner, annotator, run):
+    """The project is blind, and annotators see its name: the model's is not in it."""
+    run.model_config.name = "secret-model-x"
+    run.model_config.save(update_fields=["name"])
+    project, _ = label_run(owner, run.pk)
+    join(project, annotator)
+    assert project.blind
+    client.force_login(annotator)
+    for url in ("/", f"/projects/{project.pk}/", "/projects/"):
+        page = client.get(url).content.decode()
+        assert f"Label run {run.pk} on 4 prompts" in page
+        assert "secret-model-x" not in page

@@ -153,7 +153,7 @@ def test_cost_is_what_done_outputs_recorded(owner, owner_client):
     assert row["total_cost_usd"] == pytest.approx(float(total))
     assert row["cost_per_query_usd"] == pytest.approx(float(total) / len(done))
     page = owner_client.get(f"/runs/{run.pk}/").content.decode()
-    assert 'data-figure="cost">$0.0060<' in page
+    assert 'data-figure="cost">$0.006<' in page  # as the statistics page writes it
     for sql in SQL_PATHS:
         exported = [r["measurements"]["cost_usd"] for r in rows({"run": run.pk}, sql=sql)]
         assert sum(exported) == pytest.approx(float(total))

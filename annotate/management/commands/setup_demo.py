@@ -64,8 +64,8 @@ class Command(BaseCommand):
         path.chmod(0o600)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Created the admin account. Log in at http://127.0.0.1:8000/ as admin / {password}"
-                f" (also saved in {path})."
+                # No address: run.sh prints it, with the port ANNOTATE_PORT picked.
+                f"Created the admin account. Log in as admin / {password} (also saved in {path})."
             )
         )
         return admin

@@ -36,6 +36,12 @@ def _member(request: HttpRequest, pk: int, member_pk: int) -> ProjectMember:
     return get_object_or_404(ProjectMember.objects.select_related("user"), pk=member_pk, project=pk)
 
 
+def _now_is(member) -> str:
+    """ "annie is now a reviewer." (an annotator, an owner)."""
+    article = "an" if member.role[0] in "aeiou" else "a"
+    return f"{member.user.username} is now {article} {member.role}."
+
+
 @login_required
 @require_POST
 def add_member(request: HttpRequest, pk: int) -> HttpResponse:
@@ -53,7 +59,7 @@ def add_member(request: HttpRequest, pk: int) -> HttpResponse:
     except ActionError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"{member.user.username} is now {member.role}.")
+        messages.success(request, _now_is(member))
     return _people(pk)
 
 
@@ -68,7 +74,7 @@ def set_member_role(request: HttpRequest, pk: int, member_pk: int) -> HttpRespon
     except ActionError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"{member.user.username} is now {member.role}.")
+        messages.success(request, _now_is(member))
     return _people(pk)
 
 
