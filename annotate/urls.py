@@ -33,6 +33,7 @@ urlpatterns = [
     path("models/new/", configs.edit_config, name="annotate-config-new"),
     path("models/<int:pk>/edit/", configs.edit_config, name="annotate-config-edit"),
     path("exports/", exports.list_exports, name="annotate-export-list"),
+    path("exports/preview/", exports.preview_export, name="annotate-export-preview"),
     path("exports/<int:pk>/", exports.export_detail, name="annotate-export-detail"),
     path("exports/<int:pk>/download/", exports.download_export, name="annotate-export-download"),
     path("exports/<int:pk>/manifest/", exports.export_manifest, name="annotate-export-manifest"),

@@ -12,6 +12,7 @@ from pydantic import Field
 from annotate.api.errors import ErrorOut
 from annotate.api.types import Id, In
 from annotate.exports.actions import finished_file, get_export_for_user, start_export
+from annotate.exports.actions import preview_export as preview_export_action
 from annotate.exports.models import Export, ExportFormat
 from inference.access import require_manager
 
@@ -56,6 +57,27 @@ class ExportOut(Schema):
 def create_export(request, payload: ExportIn):
     """Small exports are ready at once; large ones run in the background: poll GET."""
     return Status(201, start_export(request.user, payload.format, payload.dict(exclude={"format"})))
+
+
+class IncludedOut(Schema):
+    outputs: int
+    labeled: int
+    passing: int
+    failing: int
+    unlabeled: int
+    partial: bool = False  # only the first PREVIEW_MAX_OUTPUTS were counted
+
+
+class PreviewOut(Schema):
+    counts: IncludedOut | None  # None for the formats of pairs and votes
+    warnings: list[str]
+
+
+@router.post("/exports/preview", response=PreviewOut)
+def preview_export(request, payload: ExportIn):
+    """What POST /exports with this payload would include, by label, without starting it:
+    a training format (sft, openai) warns of failed or unlabeled outputs."""
+    return preview_export_action(request.user, payload.format, payload.dict(exclude={"format"}))
 
 
 @router.get("/exports", response=list[ExportOut])

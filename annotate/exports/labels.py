@@ -90,6 +90,17 @@ def _passes(labels: list[dict], finals: list[dict], defs: dict[int, dict]) -> bo
     return bool(votes) and votes.count("pass") > len(votes) / 2
 
 
+def verdict(labels: list[dict], finals: list[dict], defs: dict[int, dict]) -> str | None:
+    """Pass or fail ("pass", "fail") by the first pass/fail question, as the pass filter
+    decides it (the reviewer's final answer, else a majority of annotators); None where
+    nobody answered it."""
+    key = first_label_key(labels, "passfail", defs)
+    answered = key and any(key in entry["answers"] for entry in (*labels, *finals[-1:]))
+    if not answered:
+        return None
+    return "pass" if _passes(labels, finals, defs) else "fail"
+
+
 def _keep(labels: list[dict], finals: list[dict], rating, defs: dict[int, dict], filters) -> bool:
     """Whether an output with these labels, final labels and mean rating passes the export's
     label-based filters."""

@@ -42,6 +42,7 @@ from annotate.exports.formats import (
     parquet_writer,
     spreadsheet_safe,
 )
+from annotate.exports.included import Tally
 from annotate.exports.models import Export, ExportStatus
 from annotate.exports.orm import orm_rows
 from annotate.labeling.models import Annotation, AnnotationState, ProjectKind
@@ -63,9 +64,15 @@ def rows(filters: dict, progress=None, sql: bool | None = None) -> Iterator[dict
     return orm_rows(filters, progress)
 
 
-def preference_pairs(filters: dict, sql: bool | None = None) -> Iterator[dict]:
+def preference_pairs(
+    filters: dict, sql: bool | None = None, counts: dict | None = None
+) -> Iterator[dict]:
     """Pairs from comparison votes, then from ratings (best against worst rated output of an
-    item with different ratings)."""
+    item with different ratings). A pair whose two answers answered different prompts (runs
+    of different system prompts) teaches nothing: it is left out, and counted in
+    counts["skipped_different_prompts"]."""
+    counts = {} if counts is None else counts
+    counts["skipped_different_prompts"] = 0
     votes = Annotation.objects.filter(
         state=AnnotationState.SUBMITTED,
         task__project__kind=ProjectKind.COMPARE,
@@ -85,7 +92,11 @@ def preference_pairs(filters: dict, sql: bool | None = None) -> Iterator[dict]:
         outputs = Generation.objects.select_related("item", "run").in_bulk(ids)
         for answers, left, right in chunk:
             winner, loser = (left, right) if answers["verdict"] == "left" else (right, left)
-            yield _pair(outputs[winner], outputs[loser], "comparison")
+            prompt = _prompt(outputs[winner])
+            if prompt != _prompt(outputs[loser]):
+                counts["skipped_different_prompts"] += 1
+                continue
+            yield _pair(prompt, outputs[winner], outputs[loser], "comparison")
     by_item: dict[int, list[tuple[float, dict]]] = defaultdict(list)
     for row in rows({**filters, "min_rating": None}, sql=sql):
         if row["mean_rating"] is not None:
@@ -93,9 +104,11 @@ def preference_pairs(filters: dict, sql: bool | None = None) -> Iterator[dict]:
     for rated in by_item.values():
         rated.sort(key=lambda pair: pair[0])
         (low, worst), (high, best) = rated[0], rated[-1]
-        if high > low:
+        if high > low and (prompt := _row_prompt(best)) != _row_prompt(worst):
+            counts["skipped_different_prompts"] += 1
+        elif high > low:
             yield {
-                "prompt": chat_row(best)["messages"][:-1],
+                "prompt": prompt,
                 "chosen": [{"role": "assistant", "content": corrected_output(best)}],
                 "rejected": [{"role": "assistant", "content": worst["generation"]["output"]}],
                 "source": "rating",
@@ -104,8 +117,18 @@ def preference_pairs(filters: dict, sql: bool | None = None) -> Iterator[dict]:
             }
 
 
-def _pair(winner: Generation, loser: Generation, source: str) -> dict:
-    prompt = build_messages(winner.item.messages, winner.run.params.get("system_prompt", ""))
+def _prompt(output: Generation) -> list[dict]:
+    """The messages an output answered: its run's system prompt and its item's messages."""
+    return build_messages(output.item.messages, output.run.params.get("system_prompt", ""))
+
+
+def _row_prompt(row: dict) -> list[dict]:
+    """_prompt() of a full row."""
+    system = row["generation"]["params"].get("system_prompt", "")
+    return build_messages(row["item"]["messages"], system)
+
+
+def _pair(prompt: list[dict], winner: Generation, loser: Generation, source: str) -> dict:
     return {
         "prompt": prompt,
         "chosen": [{"role": "assistant", "content": winner.output}],
@@ -159,24 +182,36 @@ def _write_parquet(path: Path, records: Iterator[dict], judges: bool = False) ->
 
 
 def write_export(
-    fmt: str, filters: dict, path: Path, progress=None, sql: bool | None = None, ids=None
+    fmt: str,
+    filters: dict,
+    path: Path,
+    progress=None,
+    sql: bool | None = None,
+    ids=None,
+    counts: dict | None = None,
 ):
     """Write an export's file in format fmt; returns how many rows it has. sql: PostgreSQL's
-    path (the default there) or the ORM's; ids: its export_sql.output_ids(filters), if known."""
+    path (the default there) or the ORM's; ids: its export_sql.output_ids(filters), if known;
+    counts: filled with what the manifest counts beside the rows (a training export's
+    "included" outputs by label, preference pairs' "skipped_different_prompts")."""
+    counts = {} if counts is None else counts
     judges = judge_labels.wanted(filters) and fmt in ("jsonl", "csv", "parquet")
     # Judge labels are read between the rows: PostgreSQL's path streams on its connection.
     sql = (use_sql() if sql is None else sql) and not judges
     if fmt.startswith("comparisons"):
         return write_votes(fmt, filters, path)
     if fmt == "preference":
-        return _write_jsonl(path, preference_pairs(filters, sql=sql))
+        return _write_jsonl(path, preference_pairs(filters, sql=sql, counts=counts))
     if sql and fmt in export_sql.FORMATS:
         return export_sql.write(fmt, filters, path, progress, ids)
     source = rows(filters, progress, sql=sql)
     if judges:
         source = judge_labels.with_judge_labels(source, filters)
     if fmt in ("sft", "openai"):
-        return _write_jsonl(path, (chat_row(r) for r in source))
+        tally = Tally()
+        written = _write_jsonl(path, (chat_row(r) for r in tally.counted(source)))
+        counts["included"] = tally.as_dict()
+        return written
     if fmt == "jsonl":
         return _write_jsonl(path, source)
     return (_write_csv if fmt == "csv" else _write_parquet)(path, source, judges)
@@ -229,12 +264,15 @@ def run_export(export: Export) -> Export:
             export.done += n
             write(done=export.done)
 
+        counts: dict = {}
         try:
-            written = write_export(export.format, export.filters, path, progress, ids=ids)
+            written = write_export(
+                export.format, export.filters, path, progress, ids=ids, counts=counts
+            )
         except Exception as exc:
             write(status=ExportStatus.FAILED, error=str(exc))
             raise
-    export.manifest = manifest(export, written)
+    export.manifest = manifest(export, written, counts)
     Path(f"{path}.manifest.json").write_text(json.dumps(export.manifest, indent=2))
     export.path, export.rows, export.done = str(path), written, export.total
     export.status, export.finished_at = ExportStatus.DONE, timezone.now()
@@ -242,12 +280,12 @@ def run_export(export: Export) -> Export:
     return export
 
 
-def manifest(export: Export, written: int) -> dict:
+def manifest(export: Export, written: int, counts: dict | None = None) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "format": export.format,
         "filters": export.filters,
-        "counts": {"outputs_considered": export.total, "rows": written},
+        "counts": {"outputs_considered": export.total, "rows": written, **(counts or {})},
         "file": export.filename,
         "created_at": export.created_at.isoformat(),
         "finished_at": timezone.now().isoformat(),

@@ -231,10 +231,11 @@ def _grid(low: float, high: float) -> list[float]:
 
 def ways_chart(ways: list[Ways], w: Workload) -> list[dict]:
     """Per machine priced by the hour: cost a day against queries a day paid each way (the
-    lines of annotate/stats/paying.py), where they cross (the break-evens) and a daily
-    workload's queries a day. Both axes are logarithmic: break-evens hundreds and tens of
-    thousands of queries apart, and costs cents and hundreds of dollars apart, all show. The
-    axis runs from a tenth of the nearest of these to three times the furthest."""
+    lines of annotate/stats/paying.py), where they cross (the break-evens), a daily workload's
+    queries a day and what one dedicated machine carries. Both axes are logarithmic:
+    break-evens hundreds and tens of thousands of queries apart, and costs cents and hundreds
+    of dollars apart, all show. The lines (and so the axis) run from a tenth of the nearest of
+    these to three times the furthest."""
     out = []
     for paid in ways:
         modes = {m: r for m, r in paid.modes if r is not None and r.per_query is not None}
@@ -243,7 +244,8 @@ def ways_chart(ways: list[Ways], w: Workload) -> list[dict]:
             if queries:  # 0: cheaper at any number, no crossing to mark
                 cheap = modes["dedicated" if key.startswith("dedicated") else "serverless"]
                 crossings.append({"q": queries, "cost": _cost_at(cheap, queries), "key": key})
-        marked = [c["q"] for c in crossings] + [w.queries]
+        # The capacity line too: the lines run as far as the axis it stretches.
+        marked = [c["q"] for c in crossings] + [w.queries] + [paid.capacity or w.queries]
         grid = _grid(max(min(marked) / 10, 1), max(marked) * 3)
         lines = [
             {"mode": m, "color": WAY_COLORS[m], "q": q, "cost": cost}

@@ -62,14 +62,19 @@
     );
   }
 
-  // ---- Box charts: one row per model (and measure), its name above the box, wrapped to fit.
+  // ---- Box charts: one row per model (and measure), its name just above its box and a wider
+  // gap below it, so that each box reads with the name over it, never with the next one.
+  const BOX = 22; // the box's height
+  const GAP = 18; // between one row's box and the next row's name
   function boxChart(rows, width, x) {
     const rowName = (d) => (d.measure ? `${d.label} — ${d.measure}` : d.label);
     const names = rows.map(rowName);
     const chars = Math.max(12, Math.floor((width - 24) / (FONT * 0.6)));
     const wrapped = (text) => wrap(text, chars);
     const lines = Math.max(...names.map((n) => wrapped(n).split("\n").length));
-    const band = 32 + lines * (FONT + 3);
+    const label = 4 + lines * (FONT + 3); // the name's lines, from the row's top
+    const band = label + 4 + BOX + GAP;
+    const boxTop = label + 4; // from the row's top
     const tip = (d) =>
       [
         rowName(d),
@@ -79,21 +84,40 @@
         `n = ${count(d.n)}`,
       ].join("\n");
     const y = { y: rowName };
+    const most = Math.max(3, Math.floor(width / 110));
+    const ticks = x.scale.type === "log" ? logTicks(Math.min(...rows.map((d) => d.p5)), Math.max(...rows.map((d) => d.p95)), most) : most;
     return Plot.plot(
       base(width, {
         height: band * rows.length + 60,
         marginLeft: 12,
-        x: Object.assign({ label: x.label, labelAnchor: "center", labelArrow: "none", grid: true, nice: true, tickFormat: (v) => plain(v * x.factor), ticks: Math.max(3, Math.floor(width / 110)) }, x.scale),
+        x: Object.assign({ label: x.label, labelAnchor: "center", labelArrow: "none", grid: true, nice: true, tickFormat: (v) => plain(v * x.factor), ticks: ticks }, x.scale),
         y: { domain: names, axis: null, paddingInner: 0, paddingOuter: 0 },
         marks: [
-          Plot.ruleY(rows, Object.assign({ x1: (d) => d.p5, x2: (d) => d.p95, stroke: "key", strokeWidth: 1.5, dy: band / 2 - 13 }, y)),
-          Plot.barX(rows, Object.assign({ x1: "p25", x2: "p75", fill: "key", fillOpacity: 0.25, stroke: "key", insetTop: band - 26 + 4, insetBottom: 4 }, y)),
-          Plot.tickX(rows, Object.assign({ x: "p50", stroke: "key", strokeWidth: 3, insetTop: band - 26, insetBottom: 0 }, y)),
+          Plot.ruleY(rows, Object.assign({ x1: (d) => d.p5, x2: (d) => d.p95, stroke: "key", strokeWidth: 1.5, dy: boxTop + BOX / 2 - band / 2 }, y)),
+          Plot.barX(rows, Object.assign({ x1: "p25", x2: "p75", fill: "key", fillOpacity: 0.25, stroke: "key", insetTop: boxTop + 3, insetBottom: GAP + 3 }, y)),
+          Plot.tickX(rows, Object.assign({ x: "p50", stroke: "key", strokeWidth: 3, insetTop: boxTop, insetBottom: GAP }, y)),
           Plot.text(rows, Object.assign({ text: (d) => wrapped(rowName(d)), frameAnchor: "left", textAnchor: "start", lineAnchor: "top", dy: -band / 2 + 4, fontSize: FONT, fill: "#1d232b" }, y)),
           Plot.tip(rows, Plot.pointerY(Object.assign({ x: "p50", title: tip }, y))),
         ],
       }),
     );
+  }
+
+  // A log axis' ticks, each one labelled (Plot would leave some of a log axis' ticks without a
+  // number): within a decade, round steps as on a linear axis (300, 400, 500, 600); over
+  // several, 1-2-5 or only the powers of ten, as many as the width holds.
+  function logTicks(low, high, most) {
+    if (high / low < 10) return d3.ticks(low, high, most);
+    for (const steps of [[1, 2, 5], [1]]) {
+      const out = [];
+      for (let e = Math.floor(Math.log10(low)); e <= Math.ceil(Math.log10(high)); e++) {
+        for (const s of steps) {
+          const v = s * 10 ** e;
+          if (v >= low && v <= high) out.push(v);
+        }
+      }
+      if (out.length <= most || steps.length === 1) return out;
+    }
   }
 
   // Break a name into lines of at most `chars` characters, at spaces where it can.

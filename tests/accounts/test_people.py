@@ -188,8 +188,9 @@ def test_the_link_is_e_mailed_when_the_site_sends_e_mail(owner_client, project, 
     response = owner_client.post(
         f"/projects/{project.pk}/people/new/",
         {"username": "nora", "email": "nora@example.com", "role": "reviewer"},
+        follow=True,
     )
-    assert response.status_code == 201
+    assert response.status_code == 200
     shown = re.search(r'value="(http[^"]+)" id="invite-link"', response.content.decode()).group(1)
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["nora@example.com"]
     assert shown in mail.outbox[0].body
@@ -336,3 +337,34 @@ def test_the_development_servers_request_lines_leave_the_link_out(owner, project
         server.removeHandler(handler)
     token = path.rstrip("/").rsplit("/", 1)[-1]
     assert seen == ['"GET /accounts/welcome/…/ HTTP/1.1" 302 0'] and token not in seen[0]
+
+
+def test_creating_an_account_redirects_and_shows_its_link_once_outside_the_address(
+    owner_client, project
+):
+    made = owner_client.post(
+        f"/projects/{project.pk}/people/new/",
+        {"username": "nora", "email": "nora@example.com", "role": "annotator"},
+    )
+    # A reload of the page after it posts nothing again: the POST answered with a redirect,
+    # whose address holds no part of the link.
+    assert made.status_code == 302
+    assert made["Location"] == f"/projects/{project.pk}/#people"
+    page = owner_client.get(made["Location"])
+    shown = re.search(r'value="(http[^"]+)" id="invite-link"', page.content.decode()).group(1)
+    assert _link_path(shown).startswith("/accounts/welcome/")
+    assert "no-store" in page["Cache-Control"]
+    # Shown once: the same page again no longer has it, and the link works as it did.
+    again = owner_client.get(made["Location"]).content.decode()
+    assert "invite-link" not in again and shown not in again
+    assert get_user_model().objects.filter(username="nora").count() == 1
+
+
+def test_a_refused_account_keeps_the_form_and_makes_nothing(owner_client, project, annotator):
+    refused = owner_client.post(
+        f"/projects/{project.pk}/people/new/",
+        {"username": annotator.username, "email": "other@example.com", "role": "annotator"},
+    )
+    assert refused.status_code == 400
+    assert "taken" in refused.content.decode()
+    assert 'id="invite-link"' not in refused.content.decode()

@@ -154,6 +154,7 @@ PAGES: dict[str, Case] = {
         lambda w: {"format": "jsonl", "project": w.project},
         effect=exported_project,
     ),
+    "annotate-export-preview": Case("GET", "/exports/preview/?format=sft", MANAGERS),
     "annotate-export-detail": Case("GET", "/exports/{export}/", EXPORT_OWNER),
     "annotate-export-download": Case("GET", "/exports/{export}/download/", EXPORT_OWNER),
     "annotate-export-manifest": Case("GET", "/exports/{export}/manifest/", EXPORT_OWNER),
@@ -383,6 +384,13 @@ API: dict[str, Case] = {
         MANAGING_REVIEWERS,
         lambda w: {"format": "jsonl", "project": w.project},
         effect=exported_project,
+    ),
+    "POST /api/exports/preview": Case("POST", "/api/exports/preview", MANAGERS, {"format": "sft"}),
+    "POST /api/exports/preview [of a project]": Case(
+        "POST",
+        "/api/exports/preview",
+        MANAGING_REVIEWERS,
+        lambda w: {"format": "sft", "project": w.project},
     ),
     "GET /api/exports": Case("GET", "/api/exports", MANAGERS),  # their own
     "GET /api/exports/{export_id}": Case("GET", "/api/exports/{export}", EXPORT_OWNER),

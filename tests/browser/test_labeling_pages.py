@@ -137,9 +137,10 @@ def test_a_manager_searches_a_dataset_and_opens_an_item(owner_page, run, shoot):
         assert wider_than_card(owner_page, "table.items") == [], width
         shoot(owner_page, "dataset-search", width)
 
+    # Numbered from 1 on the pages: the item stored at index 3 is the fourth.
     with owner_page.expect_navigation():
-        owner_page.get_by_role("link", name="3", exact=True).click()
-    expect(owner_page.get_by_role("heading", name="Item 3")).to_be_visible()
+        owner_page.get_by_role("link", name="4", exact=True).click()
+    expect(owner_page.get_by_role("heading", name="Item 4")).to_be_visible()
     expect(owner_page.locator(".item-output")).to_have_count(1)
     expect(owner_page.locator(".item-output")).to_contain_text("return 3")
     for width in WIDTHS:
@@ -156,6 +157,7 @@ def test_the_matrix_sorts_by_rating(owner_page, project, annotator, mlx_config, 
     with owner_page.expect_navigation():
         owner_page.get_by_title("Sort by demo's mean rating, best first").click()
     indexes = owner_page.locator("table.matrix-table tbody tr td:first-child").all_inner_texts()
-    assert [int(i) for i in indexes] == sorted(ratings, key=lambda i: -ratings[i])
+    # Items are numbered from 1 on the page: the stored index plus one.
+    assert [int(i) - 1 for i in indexes] == sorted(ratings, key=lambda i: -ratings[i])
     for width in WIDTHS:
         shoot(owner_page, "matrix-by-rating", width)

@@ -14,6 +14,7 @@ from annotate.stats.models import Sweep
 from inference.actions import create_run
 from inference.models import GenerationStatus, RunStatus
 from tests.conftest import make_dataset
+from tests.support.screens import wider_than_card
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -67,3 +68,60 @@ def test_the_sweep_chart_marks_the_knee(owner_page, owner, mlx_config, shoot):
     expect(page.get_by_text("3 of 3 points finished")).to_be_visible()
     shoot(page, "sweep")
     assert problems == []
+
+
+# Where a cell's text lies in it: the gap between the text and each side of the cell.
+_TEXT_GAPS = """
+(cells) => cells.map((cell) => {
+  const range = document.createRange();
+  range.selectNodeContents(cell);
+  const text = range.getBoundingClientRect(), box = cell.getBoundingClientRect();
+  return { left: text.left - box.left, right: box.right - text.right };
+})
+"""
+
+# The gap between each legend swatch and its label's text.
+_SWATCH_GAPS = """
+(swatches) => swatches.map((swatch) => {
+  const mark = swatch.querySelector('svg').getBoundingClientRect();
+  const range = document.createRange();
+  range.selectNodeContents(swatch.lastChild);
+  return range.getBoundingClientRect().left - mark.right;
+})
+"""
+
+
+@pytest.mark.parametrize("width", [1024, 1280, 1920])
+def test_the_sweep_table_reads_as_the_statistics_tables(
+    owner_page, owner, mlx_config, shoot, width
+):
+    page = owner_page
+    page.set_viewport_size({"width": width, "height": 900})
+    sweep = _finished_sweep(owner, mlx_config)
+    page.goto(f"/sweeps/{sweep.pk}/", wait_until="networkidle")
+    rows = page.locator('[data-testid="sweep-points"] tbody tr')
+    # Median latencies 1.0, 0.9 and 0.94 s, written as the Speed & cost page writes them.
+    expect(rows.locator('[data-figure="p50"]')).to_have_text(["1 s", "900 ms", "940 ms"])
+    # 64 tokens in 4 s, 1 s and 0.95 s, right-aligned as figures are.
+    expect(rows.locator('[data-figure="tps"]')).to_have_text(["16.0", "64.0", "67.4"])
+    for figure in ("tps", "p50", "p95"):
+        gaps = page.locator(f'[data-testid="sweep-points"] [data-figure="{figure}"]').evaluate_all(
+            _TEXT_GAPS
+        )
+        assert all(g["right"] < 20 < g["left"] for g in gaps), (figure, gaps)
+    # The rows that are not the knee say so, with the reason on hover.
+    knee = rows.locator('[data-figure="knee"]')
+    expect(knee).to_have_text(["—", "knee", "—"])
+    assert "knee" in knee.nth(0).locator("span").get_attribute("title")
+    # The legend's swatches keep a gap before their labels.
+    gaps = page.locator("#sweep-chart .annotate-plot-swatch").evaluate_all(_SWATCH_GAPS)
+    assert gaps and all(g >= 4 for g in gaps), gaps
+    assert wider_than_card(page) == []
+    shoot(page, "sweep-table")
+    # On /runs/ each of the sweep's runs names its sweep and point (from 1), linked back.
+    page.goto("/runs/")
+    marks = page.get_by_test_id("run-sweep")
+    expect(marks).to_have_text([f"(sweep {sweep.pk}, point {k})" for k in (3, 2, 1)])
+    expect(marks.first.get_by_role("link")).to_have_attribute("href", f"/sweeps/{sweep.pk}/")
+    assert wider_than_card(page, "table") == []
+    shoot(page, "runs-with-sweep")

@@ -20,6 +20,7 @@ from annotate.exports.models import Export
 from annotate.exports.rows import rows
 from annotate.labeling import annotation_queue
 from annotate.labeling.models import Annotation, Project, ProjectKind, Task
+from inference.models import Generation
 from tests.conftest import join, make_project
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +51,11 @@ def private(owner, mlx_config, annotator, annotator2):
     task.final = {"quality": 1, "correct": "fail"}
     task.save()
     compare = Project.objects.create(name="Private duel", kind=ProjectKind.COMPARE, owner=owner)
-    first, second = project.runs.get().generations.order_by("pk")
+    # Two answers to one prompt (a pair across prompts is no pair: test_preference_prompts).
+    first = project.runs.get().generations.order_by("pk").first()
+    second = Generation.objects.create(
+        run=first.run, item=first.item, sample_index=1, status="done", output="Another answer."
+    )
     Task.objects.create(project=compare, generation=first, generation_b=second)
     join(compare, annotator2)
     held = annotation_queue.next_task(compare, annotator2)

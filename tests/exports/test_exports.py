@@ -125,7 +125,12 @@ def test_preference_pairs_from_ratings_and_comparisons(owner, labeled, annotator
     _, path = export(owner, "preference", project=labeled.pk)
     assert lines(path) == []  # one output per item: no pair from ratings
     compare = Project.objects.create(name="cmp", kind=ProjectKind.COMPARE, owner=owner)
-    gens = list(labeled.runs.get().generations.order_by("pk"))
+    first = labeled.runs.get().generations.order_by("pk").first()
+    # Two answers to one prompt: a pair across prompts is left out (test_preference_prompts).
+    again = Generation.objects.create(
+        run=first.run, item=first.item, sample_index=1, status="done", output="Once more."
+    )
+    gens = [first, again]
     task = Task.objects.create(project=compare, generation=gens[0], generation_b=gens[1])
     join(compare, annotator)
     annotation_queue.submit(annotation_queue.next_task(compare, annotator), {"verdict": "right"}, 1)

@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from annotate.stats.charts import ways_chart
 from annotate.stats.figures import cached_model_stats
 from annotate.stats.hybrid import NoHybrid, ask
 from annotate.stats.projection import Workload, compare, unrun_prices
@@ -257,3 +258,18 @@ def test_a_hybrid_that_cannot_be_projected_says_why(owner, owner_client, table):
     with pytest.raises(NoHybrid) as caught:
         ask(cached_model_stats(), never.pk, ModelConfig.objects.get(name="api").pk, 10)
     assert caught.value.field == "hybrid_primary"
+
+
+def test_the_ways_charts_lines_span_the_axis_to_the_capacity_line(table):  # noqa: F811
+    few = Workload(queries=100, input_tokens=200, output_tokens=100, per_day=True)
+    stats = cached_model_stats()
+    result = compare(stats, few, unrun_prices(stats))
+    charts = {c["name"]: c for c in ways_chart(result["ways"], few)}
+    # The Mac's ways never cross (just electricity either way) and 100 a day is far below what
+    # it carries: the capacity line alone stretches the axis, and every line runs past it.
+    assert charts["mlx-mac"]["crossings"] == []
+    assert charts["mlx-mac"]["capacity"] > 3 * few.queries
+    for name, chart in charts.items():
+        for mode in {d["mode"] for d in chart["lines"]}:
+            reach = max(d["q"] for d in chart["lines"] if d["mode"] == mode)
+            assert reach >= chart["capacity"], (name, mode, reach)

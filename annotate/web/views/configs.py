@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from annotate.web.forms import ModelConfigForm
+from annotate.web.config_form import ModelConfigForm
 from inference import actions
 from inference.access import get_config_for_user, operator_egress, require_manager
 from inference.errors import ActionError

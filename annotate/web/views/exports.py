@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django_htmx.http import HttpResponseStopPolling
 
 from annotate.exports.actions import finished_file, get_export_for_user, start_export
+from annotate.exports.actions import preview_export as preview_export_action
 from annotate.exports.models import Export, ExportStatus
 from annotate.web.forms import ExportForm
 from inference.access import require_manager
@@ -15,11 +16,28 @@ from inference.access import require_manager
 def list_exports(request: HttpRequest) -> HttpResponse:
     require_manager(request.user)
     form = ExportForm(request.POST or None, user=request.user)
+    preview = None
     if request.method == "POST" and form.is_valid():
-        export = start_export(request.user, form.cleaned_data["format"], form.filters())
-        return redirect("annotate-export-detail", pk=export.pk)
+        fmt, filters = form.cleaned_data["format"], form.filters()
+        if "preview" in request.POST:  # the Count button: the page without JavaScript
+            preview = preview_export_action(request.user, fmt, filters)
+        else:
+            export = start_export(request.user, fmt, filters)
+            return redirect("annotate-export-detail", pk=export.pk)
     exports = Export.objects.filter(owner=request.user)[:50]
-    return render(request, "annotate/exports.html", {"form": form, "exports": exports})
+    context = {"form": form, "exports": exports, "preview": preview}
+    return render(request, "annotate/exports.html", context)
+
+
+@login_required
+def preview_export(request: HttpRequest) -> HttpResponse:
+    """What the form's export would include (the fragment the form asks for on change)."""
+    require_manager(request.user)
+    form = ExportForm(request.GET, user=request.user)
+    preview = None
+    if form.is_valid():
+        preview = preview_export_action(request.user, form.cleaned_data["format"], form.filters())
+    return render(request, "annotate/_export_preview.html", {"form": form, "preview": preview})
 
 
 @login_required

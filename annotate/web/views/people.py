@@ -19,7 +19,7 @@ from annotate.labeling import actions
 from annotate.labeling.access import get_project_for_user
 from annotate.labeling.models import ProjectMember, Role
 from annotate.web.forms import InviteForm
-from annotate.web.views.projects import detail_context
+from annotate.web.views.projects import INVITATION_KEY, detail_context
 from inference.access import can_manage
 from inference.errors import ActionError
 
@@ -81,11 +81,11 @@ def set_member_role(request: HttpRequest, pk: int, member_pk: int) -> HttpRespon
 @login_required
 @require_POST
 def invite_person(request: HttpRequest, pk: int) -> HttpResponse:
-    """Create the account and show its set-password link once, on this response (never in
-    a message or the address, which would keep it)."""
+    """Create the account, then back to the project (so a reload posts nothing again), where
+    its set-password link shows once: kept in the session (server side) until that page
+    takes it, never in a message or the address, which would keep it."""
     project = get_project_for_user(request.user, pk, Role.OWNER)
     form = InviteForm(request.POST)
-    invitation = None
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -99,10 +99,17 @@ def invite_person(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except ActionError as exc:
             form.add_error(None, str(exc))
+        else:
+            request.session[INVITATION_KEY] = {
+                "project": pk,
+                "member": invitation.member.pk,
+                "link": invitation.link,
+                "emailed": invitation.emailed,
+            }
+            return _people(pk)
     context = detail_context(request, project)
-    context.update(invite_form=form if invitation is None else InviteForm(), invitation=invitation)
-    status = 201 if invitation else 400
-    return render(request, "annotate/project.html", context, status=status)
+    context.update(invite_form=form)
+    return render(request, "annotate/project.html", context, status=400)
 
 
 @login_required

@@ -8,13 +8,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from annotate.judges.summary import judges_of
 from annotate.labeling import actions
 from annotate.labeling import projects as project_logic
 from annotate.labeling.access import attachable_runs, get_project_for_user, visible_projects
-from annotate.labeling.models import Project, Role
+from annotate.labeling.models import Project, ProjectMember, Role
 from annotate.labeling.questions import DEFAULT_QUESTIONS
 from annotate.web.forms import (
     InviteForm,
@@ -26,6 +27,10 @@ from annotate.web.forms import (
 )
 from inference.access import can_manage, require_manager
 from inference.errors import ActionError
+
+# Where a new account's set-password link waits, server side, between the People form's POST
+# and the project page that shows it once (annotate/web/views/people.py invite_person).
+INVITATION_KEY = "annotate-invitation"
 
 
 @login_required
@@ -96,7 +101,23 @@ def detail_context(request: HttpRequest, project: Project) -> dict:
 @login_required
 def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     project = get_project_for_user(request.user, pk)
-    return render(request, "annotate/project.html", detail_context(request, project))
+    context = detail_context(request, project)
+    context["invitation"] = invitation = take_invitation(request, project.pk)
+    response = render(request, "annotate/project.html", context)
+    if invitation:  # the set-password link: in no cache, shown by no Back button
+        add_never_cache_headers(response)
+    return response
+
+
+def take_invitation(request: HttpRequest, project_id: int) -> actions.Invitation | None:
+    """The invitation just made in this project, taken out of the session: shown once."""
+    kept = request.session.get(INVITATION_KEY)
+    if not kept or kept.get("project") != project_id:
+        return None
+    del request.session[INVITATION_KEY]
+    members = ProjectMember.objects.select_related("user")
+    member = members.filter(pk=kept["member"], project=project_id).first()
+    return actions.Invitation(member, kept["link"], kept["emailed"]) if member else None
 
 
 @login_required

@@ -70,6 +70,7 @@ def _detail(request: HttpRequest, sweep) -> HttpResponse:
         "progress": progress,
         "can_change": can_change(request.user, sweep.created_by_id),
         "knee_percent": round(KNEE_GAIN * 100),
+        "knee_series": {p.max_tokens for p in points if p.knee},
         "in_flight_word": (
             "Batch size"
             if in_flight_key(sweep.model_config.backend) == "batch_size"
