@@ -104,9 +104,12 @@ def preference_pairs(
     for rated in by_item.values():
         rated.sort(key=lambda pair: pair[0])
         (low, worst), (high, best) = rated[0], rated[-1]
-        if high > low and (prompt := _row_prompt(best)) != _row_prompt(worst):
+        if high <= low:  # one rating, or all the same: no preference
+            continue
+        prompt = _row_prompt(best)
+        if prompt != _row_prompt(worst):
             counts["skipped_different_prompts"] += 1
-        elif high > low:
+        else:
             yield {
                 "prompt": prompt,
                 "chosen": [{"role": "assistant", "content": corrected_output(best)}],
